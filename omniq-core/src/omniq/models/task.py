@@ -1,0 +1,178 @@
+"""Task records as the task queue stores them.
+
+The queue never sees Python objects: a :class:`Task` carries the function's import path and its
+arguments already serialized (``payload``) with the named serializer. The runtime builds tasks
+and decodes payloads; storages only move records.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timedelta
+from typing import Any
+
+from attrs import Factory, field, frozen
+
+from omniq import names
+from omniq._time import as_utc, utcnow
+from omniq.ids import new_id
+
+__all__ = [
+    "DEFAULT_QUEUE",
+    "CancelOutcome",
+    "ClaimedTask",
+    "Lease",
+    "QueueStats",
+    "RecoveredTask",
+    "Task",
+    "TaskInfo",
+    "TaskState",
+    "backoff_delay",
+]
+
+DEFAULT_QUEUE = "default"
+
+
+def _queue(_: object, __: object, value: str) -> None:
+    names.validate_queue_name(value)
+
+
+def _task_id(_: object, __: object, value: str) -> None:
+    names.validate_task_id(value)
+
+
+def _priority(_: object, __: object, value: int) -> None:
+    names.validate_priority(value)
+
+
+def _non_negative(_: object, attribute: Any, value: float | int | None) -> None:
+    if value is not None and value < 0:
+        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
+
+
+class TaskState(enum.StrEnum):
+    """Where a task stands in the queue."""
+
+    PENDING = "pending"
+    """Waiting to be claimed; ready once ``eta`` has passed (before that it is *delayed*)."""
+    ACTIVE = "active"
+    """Claimed by a worker under a lease."""
+    DEAD = "dead"
+    """Dead-lettered: out of attempts, refused, or failed for good. Kept until purged or requeued."""
+
+
+@frozen(kw_only=True)
+class Task:
+    """One unit of work in a queue."""
+
+    func: str
+    """Import path of the function, ``"package.module:qualname"``."""
+    payload: bytes = b""
+    """``args`` and ``kwargs``, serialized with :attr:`serializer`."""
+    serializer: str = "json"
+    id: str = field(factory=new_id, validator=_task_id)
+    queue: str = field(default=DEFAULT_QUEUE, validator=_queue)
+    priority: int = field(default=0, validator=_priority)
+    """Higher runs first; tasks of equal priority run in ``eta`` order, then by id."""
+    enqueued_at: datetime = field(factory=utcnow, converter=as_utc)
+    eta: datetime = field(
+        default=Factory(lambda self: self.enqueued_at, takes_self=True), converter=as_utc
+    )
+    """Not claimable before this time; defaults to ``enqueued_at``."""
+    max_retries: int = field(default=0, validator=_non_negative)
+    """Further attempts after the first fails: a task runs at most ``max_retries + 1`` times."""
+    retry_backoff: float = field(default=1.0, validator=_non_negative)
+    """Base delay in seconds of the exponential backoff between attempts."""
+    timeout: float | None = field(default=None, validator=_non_negative)
+    result_ttl: float | None = field(default=None, validator=_non_negative)
+    headers: dict[str, str] = field(factory=dict)
+    """Free-form metadata: schedule name, trace context, ..."""
+
+    @property
+    def max_attempts(self) -> int:
+        """How many times the task may run in all."""
+        return self.max_retries + 1
+
+
+@frozen(kw_only=True)
+class Lease:
+    """Proof that a worker holds a task.
+
+    ``token`` is a fencing token, new for every claim: ``ack``, ``nack``, ``extend`` and
+    ``dead_letter`` must present it, and fail once the task has been re-claimed by another worker.
+    """
+
+    task_id: str
+    token: str
+    expires_at: datetime = field(converter=as_utc)
+    attempt: int
+    """1 for the first run, incremented by every claim."""
+    worker_id: str = ""
+    cancel_requested: bool = False
+    """Set on leases returned by ``extend`` once someone asked to cancel the running task."""
+
+
+@frozen(kw_only=True)
+class ClaimedTask:
+    """A task and the lease under which a worker holds it."""
+
+    task: Task
+    lease: Lease
+
+
+@frozen(kw_only=True)
+class TaskInfo:
+    """What the queue knows about a task now."""
+
+    task: Task
+    state: TaskState
+    attempt: int
+    """Attempts started so far (claims); 0 if it never ran."""
+    lease_expires_at: datetime | None = None
+    worker_id: str | None = None
+    last_error: str | None = None
+    cancel_requested: bool = False
+
+
+@frozen(kw_only=True)
+class QueueStats:
+    """Counts of one named queue."""
+
+    queue: str
+    ready: int = 0
+    delayed: int = 0
+    active: int = 0
+    dead: int = 0
+
+    @property
+    def pending(self) -> int:
+        return self.ready + self.delayed
+
+
+class CancelOutcome(enum.StrEnum):
+    """What :meth:`TaskQueueStorage.cancel` did."""
+
+    CANCELLED = "cancelled"
+    """The task was pending and is gone from the queue."""
+    REQUESTED = "requested"
+    """The task is running; its worker learns of the request at its next lease extension."""
+    NOT_FOUND = "not_found"
+    """No such task in the queue (unknown, finished or dead)."""
+
+
+@frozen(kw_only=True)
+class RecoveredTask:
+    """A task whose lease expired and that :meth:`recover_expired` put back (or dead-lettered)."""
+
+    task_id: str
+    queue: str
+    attempt: int
+    dead: bool
+    """True when the task had no attempts left and went to the dead letters."""
+
+
+def backoff_delay(task: Task, attempt: int, *, jitter: float = 0.0) -> timedelta:
+    """Exponential backoff before attempt ``attempt + 1``: ``retry_backoff * 2**(attempt-1)``,
+    plus ``jitter`` (a fraction in [0, 1) the caller draws), capped at one hour."""
+    base = task.retry_backoff * (2 ** max(attempt - 1, 0))
+    return timedelta(seconds=min(base * (1.0 + jitter), 3600.0))

@@ -1,0 +1,51 @@
+"""Turning OmniQ's records into plain data and back, with one cattrs converter.
+
+Backends that store records as documents (Redis hashes, files, KV entries) use
+:func:`dumps_record`/:func:`loads_record` (compact JSON; bytes as base64, datetimes as ISO 8601)
+or :func:`make_converter` for dicts. SQL backends map fields to columns instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from functools import cache
+from typing import Any, TypeVar
+
+import cattrs
+
+from omniq._time import as_utc
+
+__all__ = ["dumps_record", "loads_record", "make_converter", "record_converter"]
+
+T = TypeVar("T")
+
+
+def make_converter() -> cattrs.Converter:
+    """A new converter for OmniQ's records: JSON-compatible output, strict on unknown keys."""
+    converter = cattrs.Converter(forbid_extra_keys=True)
+    converter.register_unstructure_hook(datetime, lambda d: d.isoformat())
+    converter.register_structure_hook(datetime, lambda v, _: as_utc(datetime.fromisoformat(v)))
+    converter.register_unstructure_hook(bytes, lambda b: base64.b64encode(b).decode("ascii"))
+    converter.register_structure_hook(
+        bytes, lambda v, _: v if isinstance(v, bytes) else base64.b64decode(v)
+    )
+    converter.register_structure_hook(frozenset, lambda v, t: frozenset(v))
+    return converter
+
+
+@cache
+def record_converter() -> cattrs.Converter:
+    """The shared converter (made once)."""
+    return make_converter()
+
+
+def dumps_record(record: Any) -> bytes:
+    """A record as compact JSON bytes."""
+    return json.dumps(record_converter().unstructure(record), separators=(",", ":")).encode()
+
+
+def loads_record(data: bytes | str, cls: type[T]) -> T:
+    """A record of type ``cls`` from :func:`dumps_record`'s output."""
+    return record_converter().structure(json.loads(data), cls)

@@ -1,0 +1,20 @@
+"""The storage contracts, one module per role. Backends implement these async classes."""
+
+from omniq.storage.base import Storage
+from omniq.storage.capabilities import Capability, Role
+from omniq.storage.events import EventStorage
+from omniq.storage.results import ResultStorage, SyncResultReader
+from omniq.storage.schedules import ScheduleStorage
+from omniq.storage.task_queue import SyncTaskProducer, TaskQueueStorage
+
+__all__ = [
+    "Capability",
+    "EventStorage",
+    "ResultStorage",
+    "Role",
+    "ScheduleStorage",
+    "Storage",
+    "SyncResultReader",
+    "SyncTaskProducer",
+    "TaskQueueStorage",
+]

@@ -1,0 +1,41 @@
+"""What every storage shares: lifecycle and declared capabilities."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from abc import ABC
+from typing import ClassVar, Self
+
+from omniq.storage.capabilities import Capability
+
+__all__ = ["Storage"]
+
+
+class Storage(ABC):
+    """Base of the four storage contracts.
+
+    A storage is cheap to construct and does no I/O until :meth:`connect`, which opens
+    connections and creates or checks its schema; it must be idempotent. :meth:`close` releases
+    what ``connect`` opened; shared resources (a connection pool used by several roles) belong to
+    the :class:`~omniq.plugins.specs.BackendContext` and are closed by the backend.
+    """
+
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+
+    async def connect(self) -> None:
+        """Open connections and prepare the schema. Safe to call more than once."""
+
+    async def close(self) -> None:
+        """Release what :meth:`connect` opened. Safe to call more than once."""
+
+    async def __aenter__(self) -> Self:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

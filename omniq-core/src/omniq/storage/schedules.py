@@ -1,0 +1,55 @@
+"""The schedule storage contract.
+
+Firing a schedule's tick exactly once across many schedulers rests on :meth:`claim_tick`: it
+records, atomically, that ``(name, tick)`` fired, by moving ``next_fire_at`` from ``tick`` to the
+following tick (a compare-and-set on the stored value, or a unique row per tick). Of several
+schedulers claiming the same tick, exactly one gets ``True``. No lock that can expire is involved.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from datetime import datetime
+
+from omniq.models.schedule import Schedule
+from omniq.storage.base import Storage
+
+__all__ = ["ScheduleStorage"]
+
+
+class ScheduleStorage(Storage):
+    """Cron, interval and one-shot schedules."""
+
+    @abstractmethod
+    async def add(self, schedule: Schedule) -> None:
+        """Create ``schedule``, or replace the one with the same name."""
+
+    @abstractmethod
+    async def get(self, name: str) -> Schedule | None:
+        """The schedule called ``name``, or ``None``."""
+
+    @abstractmethod
+    async def remove(self, name: str) -> bool:
+        """Delete a schedule; ``True`` if it existed."""
+
+    @abstractmethod
+    async def set_paused(self, name: str, paused: bool) -> bool:
+        """Pause or resume a schedule; ``True`` if it exists."""
+
+    @abstractmethod
+    async def list(self) -> list[Schedule]:
+        """Every schedule, sorted by name."""
+
+    @abstractmethod
+    async def due(self, now: datetime, *, limit: int = 100) -> list[Schedule]:
+        """Unpaused schedules whose ``next_fire_at`` is at or before ``now``, earliest first."""
+
+    @abstractmethod
+    async def claim_tick(
+        self, name: str, tick: datetime, next_fire_at: datetime | None
+    ) -> bool:
+        """Record that ``tick`` of schedule ``name`` fired and move ``next_fire_at`` on.
+
+        ``True`` for exactly one caller per ``(name, tick)``: only if the schedule exists, is not
+        paused and its stored ``next_fire_at`` equals ``tick``. Sets ``last_fired_at = tick``.
+        """

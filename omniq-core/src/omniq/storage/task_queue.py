@@ -1,0 +1,165 @@
+"""The task queue contract.
+
+Guarantees every backend gives (the conformance suite proves them):
+
+* **Ordering.** :meth:`claim` takes ready tasks (``eta <= now``) from the given queues in the
+  order listed: every ready task of the first queue before any of the second. Within a queue,
+  higher ``priority`` first, then earlier ``eta``, then smaller id (so FIFO for tasks enqueued
+  one after another without a delay).
+* **Leases and fencing.** Every claim makes a new lease token and increments ``attempt``.
+  ``ack``, ``nack``, ``extend`` and ``dead_letter`` must present the token and do nothing (they
+  return ``False``/``None``) once it no longer matches: after the lease expired and the task was
+  recovered or claimed by another worker. A lease that expired but whose task nobody touched yet
+  may still be acked.
+* **At-least-once.** A task leaves the queue only by ``ack``, ``cancel``, ``purge`` or as a dead
+  letter. A worker that dies loses nothing: :meth:`recover_expired` returns its tasks to the queue
+  (or to the dead letters once out of attempts). Duplicates happen only for work that was in
+  flight when a worker died or let its lease run out.
+* **Idempotent enqueue.** Enqueuing an id that is still in the queue (pending, active or dead) is
+  a no-op that reports ``False``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import abstractmethod
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from omniq.models.task import (
+    CancelOutcome,
+    ClaimedTask,
+    Lease,
+    QueueStats,
+    RecoveredTask,
+    Task,
+    TaskInfo,
+    TaskState,
+)
+from omniq.storage.base import Storage
+
+__all__ = ["SyncTaskProducer", "TaskQueueStorage"]
+
+
+class TaskQueueStorage(Storage):
+    """Pending and active tasks, named queues, priorities, delays, leases and dead letters."""
+
+    poll_interval: float = 0.05
+    """How long the default :meth:`wait_for_work` sleeps; push-capable backends override it."""
+
+    # -- producing ---------------------------------------------------------------------------
+
+    @abstractmethod
+    async def enqueue(self, task: Task) -> bool:
+        """Store ``task`` as pending. ``False`` if its id is already in the queue (nothing changes)."""
+
+    async def enqueue_many(self, tasks: Sequence[Task]) -> int:
+        """Store several tasks in as few round trips as the store allows; returns how many were new.
+
+        The default calls :meth:`enqueue` per task; backends should override it.
+        """
+        count = 0
+        for task in tasks:
+            count += await self.enqueue(task)
+        return count
+
+    # -- consuming ---------------------------------------------------------------------------
+
+    @abstractmethod
+    async def claim(
+        self, queues: Sequence[str], *, limit: int, lease_seconds: float, worker_id: str
+    ) -> list[ClaimedTask]:
+        """Atomically take up to ``limit`` ready tasks under new leases (see module docs for order).
+
+        Concurrent claimers, in this process or others (``MULTI_PROCESS``), get disjoint tasks.
+        Returns an empty list when nothing is ready; it never waits.
+        """
+
+    async def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
+        """Return when a task in ``queues`` may be ready, or after ``timeout`` seconds.
+
+        Spurious returns are allowed. The default sleeps ``min(timeout, poll_interval)``;
+        backends that can be told of new work (``PUSH_WAKEUP``) wait for that instead, and must
+        also wake when a delayed task becomes ready.
+        """
+        await asyncio.sleep(min(timeout, self.poll_interval))
+
+    @abstractmethod
+    async def extend(self, leases: Sequence[Lease], lease_seconds: float) -> list[Lease | None]:
+        """Push each lease's expiry to now + ``lease_seconds``.
+
+        Returns, in order, the renewed lease (same token; ``cancel_requested`` set if someone
+        asked to cancel the task) or ``None`` where the lease was lost.
+        """
+
+    @abstractmethod
+    async def ack(self, leases: Sequence[Lease]) -> list[bool]:
+        """Remove finished tasks from the queue; ``False`` where the lease was lost."""
+
+    @abstractmethod
+    async def nack(
+        self,
+        lease: Lease,
+        *,
+        retry_at: datetime,
+        error: str | None = None,
+        count_attempt: bool = True,
+    ) -> bool:
+        """Return a claimed task to pending, claimable again from ``retry_at``.
+
+        ``count_attempt=False`` gives the attempt back (a graceful shutdown releasing a task it
+        did not run). ``False`` if the lease was lost.
+        """
+
+    @abstractmethod
+    async def dead_letter(self, lease: Lease, *, reason: str) -> bool:
+        """Move a claimed task to the dead letters with ``reason``; ``False`` if the lease was lost."""
+
+    @abstractmethod
+    async def recover_expired(self, *, limit: int = 1000) -> list[RecoveredTask]:
+        """Return tasks whose lease expired to pending (ready now), or dead-letter those that
+        used all ``max_retries + 1`` attempts. Invalidates their old lease tokens."""
+
+    # -- inspecting and managing -------------------------------------------------------------
+
+    @abstractmethod
+    async def get(self, task_id: str) -> TaskInfo | None:
+        """What the queue knows of a task, or ``None`` if it is not in the queue (acked or unknown)."""
+
+    @abstractmethod
+    async def cancel(self, task_id: str) -> CancelOutcome:
+        """Remove a pending task, or flag an active one for cooperative cancellation."""
+
+    @abstractmethod
+    async def stats(self, queues: Sequence[str] | None = None) -> list[QueueStats]:
+        """Counts per queue, for ``queues`` or for every queue that holds a task, sorted by name."""
+
+    @abstractmethod
+    async def list_tasks(
+        self, queue: str, *, state: TaskState, limit: int = 100
+    ) -> list[TaskInfo]:
+        """Up to ``limit`` tasks of ``queue`` in ``state``, in claim order for pending ones and
+        oldest first otherwise."""
+
+    @abstractmethod
+    async def purge(self, queue: str, *, states: Sequence[TaskState] = (TaskState.PENDING,)) -> int:
+        """Delete the tasks of ``queue`` in ``states`` (never ``ACTIVE``); returns how many."""
+
+    @abstractmethod
+    async def requeue_dead(self, queue: str, task_ids: Sequence[str] | None = None) -> int:
+        """Move dead letters of ``queue`` (all, or those in ``task_ids``) back to pending, ready
+        now, with their attempt count reset; returns how many."""
+
+
+@runtime_checkable
+class SyncTaskProducer(Protocol):
+    """Optional synchronous enqueue, for the sync API's producers (capability ``SYNC_PRODUCER``).
+
+    Must be safe to call from any thread, concurrently with the async methods running on the
+    runtime's event loop.
+    """
+
+    def enqueue_sync(self, task: Task) -> bool: ...
+
+    def enqueue_many_sync(self, tasks: Sequence[Task]) -> int: ...

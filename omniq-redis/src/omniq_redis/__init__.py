@@ -1,0 +1,1 @@
+"""OmniQ's Redis backend: all four storage roles on redis-server."""

@@ -1,0 +1,1 @@
+"""OmniQ's SQLite backend: the embedded default for all four storage roles."""
