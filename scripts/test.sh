@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs OmniQ's whole test suite on a fresh machine: installs what is missing (uv, the workspace,
+# redis-server for the Redis backend's tests), then lint, type checks and every package's tests.
+# `.ci/run` calls this script; extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/bootstrap.sh
+
+install_debian_package() {  # binary package
+    command -v "$1" >/dev/null 2>&1 && return 0
+    echo "==> installing $2 (Debian package) for the backend tests"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$2" >/dev/null
+}
+install_debian_package redis-server redis-server
+
+echo "==> ruff"
+uv run --no-sync ruff check .
+echo "==> mypy (strict)"
+uv run --no-sync mypy omniq-core/src omniq-sqlite/src omniq-file/src omniq-redis/src \
+    examples/omniq-example-backend/src
+echo "==> pytest"
+uv run --no-sync pytest "$@"
