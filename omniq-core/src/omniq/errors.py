@@ -11,6 +11,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigurationError",
+    "FunctionNotAllowedError",
     "InvalidNameError",
     "LeaseLostError",
     "OmniQError",
@@ -18,6 +19,7 @@ __all__ = [
     "SerializationError",
     "StorageClosedError",
     "StorageError",
+    "TaskFailedError",
     "TaskNotFoundError",
     "ValidationError",
 ]
@@ -61,3 +63,45 @@ class TaskNotFoundError(OmniQError, LookupError):
 
 class LeaseLostError(OmniQError):
     """A lease token no longer matches: the lease expired and the task may belong to another worker."""
+
+
+class FunctionNotAllowedError(OmniQError, LookupError):
+    """A worker may not or cannot run the function a task names: it is not registered in the
+    process, its module is not in ``allowed_modules``, or it is process-local to another process.
+    The message says which function and how to allow it."""
+
+
+class TaskFailedError(OmniQError):
+    """A task failed for good; carries the remote exception's type, message and traceback text."""
+
+    def __init__(
+        self,
+        task_id: str,
+        error_type: str,
+        error_message: str,
+        traceback: str = "",
+        *,
+        status: str = "failure",
+    ) -> None:
+        self.task_id = task_id
+        self.error_type = error_type
+        self.error_message = error_message
+        self.traceback = traceback
+        self.status = status
+        super().__init__(f"Task {task_id} {_failed_verb(status)}: {error_type}: {error_message}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (
+            _rebuild_task_failed,
+            (self.task_id, self.error_type, self.error_message, self.traceback, self.status),
+        )
+
+
+def _failed_verb(status: str) -> str:
+    return "was cancelled" if status == "cancelled" else "failed"
+
+
+def _rebuild_task_failed(
+    task_id: str, error_type: str, error_message: str, traceback: str, status: str
+) -> TaskFailedError:
+    return TaskFailedError(task_id, error_type, error_message, traceback, status=status)
