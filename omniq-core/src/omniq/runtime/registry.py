@@ -35,6 +35,7 @@ __all__ = [
     "LOCAL_PREFIX",
     "PICKLED_PREFIX",
     "FunctionRegistry",
+    "FunctionTable",
     "allowed_modules_from_env",
     "import_path",
     "parse_allowed_modules",
@@ -114,18 +115,45 @@ def import_path(fn: Callable[..., Any]) -> str | None:
     return None
 
 
-class FunctionRegistry:
-    """The functions this process may run, by path (thread-safe)."""
+class FunctionTable:
+    """Registered functions by path. One table is shared by every registry of the process
+    (so a function registered through one app runs in a worker of another); tests may make their
+    own."""
 
-    def __init__(self, allowed_modules: Iterable[str] = (), *, allow_pickled: bool = False) -> None:
+    def __init__(self) -> None:
+        self.by_path: dict[str, Callable[..., Any]] = {}
+        self.by_function: dict[Any, tuple[str, bool]] = {}
+        self.pickled: dict[Any, str] = {}
+        self.lock = threading.Lock()
+        self.counter = 0
+
+
+_PROCESS_TABLE = FunctionTable()
+
+
+class FunctionRegistry:
+    """The functions this process may run, by path (thread-safe).
+
+    Registrations live in a process-wide :class:`FunctionTable`; what a registry adds is its
+    policy: the allowed modules it may import from, and whether pickled functions may load.
+    """
+
+    def __init__(
+        self,
+        allowed_modules: Iterable[str] = (),
+        *,
+        allow_pickled: bool = False,
+        table: FunctionTable | None = None,
+    ) -> None:
         self.allowed_modules = parse_allowed_modules(allowed_modules)
         self.allow_pickled = allow_pickled
         """Whether ``pickled!`` paths may be loaded (only when the pickle serializer was chosen)."""
-        self._by_path: dict[str, Callable[..., Any]] = {}
-        self._by_function: dict[Any, tuple[str, bool]] = {}
-        self._pickled: dict[Any, str] = {}
-        self._lock = threading.Lock()
-        self._counter = 0
+        shared = _PROCESS_TABLE if table is None else table
+        self.table = shared
+        self._by_path = shared.by_path
+        self._by_function = shared.by_function
+        self._pickled = shared.pickled
+        self._lock = shared.lock
 
     # -- registering ---------------------------------------------------------------------------
 
@@ -169,9 +197,9 @@ class FunctionRegistry:
             if entry is not None:
                 return entry
             if path is None:
-                self._counter += 1
+                self.table.counter += 1
                 path = (
-                    f"{LOCAL_PREFIX}{_PROCESS_TOKEN}!{self._counter}!"
+                    f"{LOCAL_PREFIX}{_PROCESS_TOKEN}!{self.table.counter}!"
                     f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', repr(fn))}"
                 )
                 entry = (path, True)
