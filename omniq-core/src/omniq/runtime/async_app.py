@@ -1,0 +1,773 @@
+"""``AsyncOmniQ``: the async task runtime API; :class:`~omniq.runtime.sync_app.OmniQ` wraps it.
+
+::
+
+    async with AsyncOmniQ() as oq:              # config from the environment, else SQLite
+        task_id = await oq.enqueue(add, 1, 2, queue="default", delay=5)
+        print(await oq.get_result(task_id, timeout=10))
+
+An app opens the storages of the four roles, writes an ``enqueued`` event for every task
+(batched), and by default runs a worker in-process (``workers=0`` makes a producer only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar, overload
+
+import structlog
+
+from omniq import names
+from omniq._time import utcnow
+from omniq.errors import TaskFailedError, TaskNotFoundError, ValidationError
+from omniq.models.event import EventQuery, EventType, TaskEvent
+from omniq.models.result import ResultStatus, TaskError, TaskResult
+from omniq.models.task import (
+    DEFAULT_QUEUE,
+    CancelOutcome,
+    QueueStats,
+    Task,
+    TaskInfo,
+    TaskState,
+)
+from omniq.runtime.building import (
+    DEFAULT_MAX_PAYLOAD_SIZE,
+    TaskBuilder,
+    TaskOptions,
+    enqueued_event,
+    split_options,
+)
+from omniq.runtime.codec import decode_value
+from omniq.runtime.events_sink import EventSink
+from omniq.runtime.registry import (
+    FunctionRegistry,
+    allowed_modules_from_env,
+    parse_allowed_modules,
+)
+from omniq.runtime.settings import AppSettings, settings_from
+from omniq.runtime.stores import RoleSource, Stores, open_stores
+from omniq.runtime.task_function import AsyncTaskFunction, Call, _BaseTaskFunction
+from omniq.storage import Capability, Role, SyncTaskProducer
+
+if TYPE_CHECKING:
+    from omniq.backend.base import Backend
+
+__all__ = ["AsyncOmniQ", "TaskStatus"]
+
+log = structlog.get_logger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+_WAIT_SLICE = 5.0
+"""get_result re-checks the queue (dead letter, cancelled, unknown) this often while waiting."""
+
+
+class TaskStatus(enum.StrEnum):
+    """Where a task stands, from the queue and the result store together."""
+
+    PENDING = "pending"
+    """Waiting in the queue and ready to run."""
+    DELAYED = "delayed"
+    """Waiting in the queue for its ``eta``."""
+    ACTIVE = "active"
+    """Claimed by a worker."""
+    DEAD = "dead"
+    """In the dead letters."""
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"
+    """Not in the queue and no (unexpired) result."""
+
+
+class _State(enum.Enum):
+    NEW = "new"
+    RUNNING = "running"
+    CLOSED = "closed"
+
+
+CallSpec = Call | tuple[Any, ...]
+"""An item of ``enqueue_many``: a :class:`Call` (``omniq.runtime.call(f, *args, **kw)`` or
+``task_fn.call(...)``) or a tuple ``(func, args)``, ``(func, args, kwargs)`` or
+``(func, args, kwargs, options)``."""
+
+
+class AsyncOmniQ:
+    """The async OmniQ app. See the module docstring and ``docs/guide.md``.
+
+    Storages come from, per role: ``task_queue=``/``result_storage=``/``event_storage=``/
+    ``schedule_storage=`` (a storage, a component, a ``Backend`` or a URL), ``backend=`` (for every
+    role it has), ``*_url=``, then ``config`` (``OmniQConfig``; default: from the environment,
+    else SQLite ``omniq.db`` in the working directory). Backends and storages given to the app
+    are closed with it unless ``own_backends=False``.
+    """
+
+    def __init__(
+        self,
+        config: Any = None,
+        *,
+        backend: Backend | None = None,
+        task_queue: RoleSource = None,
+        result_storage: RoleSource = None,
+        event_storage: RoleSource = None,
+        schedule_storage: RoleSource = None,
+        task_queue_url: str | None = None,
+        result_storage_url: str | None = None,
+        event_storage_url: str | None = None,
+        schedule_storage_url: str | None = None,
+        workers: int | None = None,
+        worker_type: str | None = None,
+        queues: Sequence[str] | None = None,
+        serializer: str | None = None,
+        allowed_modules: Iterable[str] | str | None = None,
+        max_payload_size: int | None = None,
+        result_ttl: float | None = None,
+        scheduler: bool | None = None,
+        worker_options: Mapping[str, Any] | None = None,
+        own_backends: bool = True,
+    ) -> None:
+        self.settings: AppSettings = settings_from(
+            config,
+            workers=workers,
+            worker_type=worker_type,
+            queues=queues,
+            serializer=serializer,
+            max_payload_size=max_payload_size,
+            result_ttl=result_ttl,
+            scheduler=scheduler,
+            worker_options=worker_options,
+        )
+        self.config = self.settings.config
+        self._backend = backend
+        self._sources: dict[Role, RoleSource] = {
+            Role.TASK_QUEUE: task_queue if task_queue is not None else task_queue_url,
+            Role.RESULT_STORAGE: result_storage
+            if result_storage is not None
+            else result_storage_url,
+            Role.EVENT_STORAGE: event_storage if event_storage is not None else event_storage_url,
+            Role.SCHEDULE_STORAGE: schedule_storage
+            if schedule_storage is not None
+            else schedule_storage_url,
+        }
+        self._own_backends = own_backends
+        modules = parse_allowed_modules(self.settings.allowed_modules)
+        if allowed_modules is not None:
+            modules += parse_allowed_modules(allowed_modules)
+        modules += allowed_modules_from_env()
+        self.registry = FunctionRegistry(
+            modules, allow_pickled=self.settings.serializer == "pickle"
+        )
+        self._builder = TaskBuilder(
+            serializer=self.settings.serializer,
+            max_payload_size=self.settings.max_payload_size or DEFAULT_MAX_PAYLOAD_SIZE,
+            default_result_ttl=self.settings.result_ttl,
+        )
+        self._defaults = TaskOptions()
+        self._state = _State.NEW
+        self._start_lock = asyncio.Lock()
+        self._stores: Stores | None = None
+        self._sink: EventSink | None = None
+        self._producer: SyncTaskProducer | None = None
+        self._serialize_by_queue: dict[str, bool] = {}
+        self._queues: tuple[str, ...] = self.settings.queues or (DEFAULT_QUEUE,)
+        self.worker: Any = None
+        self.scheduler: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @classmethod
+    def from_backend(
+        cls,
+        backend: Backend | Any,
+        *,
+        result_store_backend: Backend | Any = None,
+        event_store_backend: Backend | Any = None,
+        schedule_store_backend: Backend | Any = None,
+        **kwargs: Any,
+    ) -> Self:
+        """An app whose roles use ``backend``, except those given their own backend."""
+        if isinstance(backend, Mapping | str):
+            raise TypeError("from_backend() takes a Backend; use OmniQ(config=...) for settings")
+        return cls(
+            backend=backend if not _is_component(backend) else None,
+            task_queue=backend if _is_component(backend) else None,
+            result_storage=result_store_backend,
+            event_storage=event_store_backend,
+            schedule_storage=schedule_store_backend,
+            **kwargs,
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._state is _State.RUNNING
+
+    async def start(self) -> None:
+        """Open the storages, start the event writer and, unless ``workers=0``, a worker
+        (and the scheduler). Called by ``async with`` and on first use."""
+        async with self._start_lock:
+            if self._state is _State.RUNNING:
+                return
+            if self._state is _State.CLOSED:
+                raise RuntimeError("This OmniQ app is closed; make a new one")
+            self._loop = asyncio.get_running_loop()
+            stores = open_stores(
+                config=self.config,
+                backend=self._backend,
+                sources=self._sources,
+                own_given=self._own_backends,
+            )
+            try:
+                await stores.connect()
+                if stores.queues is not None and self.settings.queues is None:
+                    self._queues = stores.queues
+                self._defaults = TaskOptions(queue=_default_queue(self._queues))
+                sink = EventSink(stores.events)
+                await sink.start()
+                self._stores, self._sink = stores, sink
+                queue_storage = stores.task_queue
+                if Capability.SYNC_PRODUCER in stores.capabilities[Role.TASK_QUEUE] and isinstance(
+                    queue_storage, SyncTaskProducer
+                ):
+                    self._producer = queue_storage
+                if self.settings.workers:
+                    await self._start_worker()
+                if self.settings.scheduler:
+                    await self._start_scheduler()
+            except BaseException:
+                await self._shutdown(grace=0.0)
+                raise
+            self._state = _State.RUNNING
+            log.debug(
+                "omniq app started",
+                queues=list(self._queues),
+                workers=self.settings.workers,
+                worker_type=self.settings.worker_type,
+            )
+
+    async def _start_worker(self) -> None:
+        from omniq.runtime.app_worker import make_worker
+
+        assert self._stores is not None
+        assert self._sink is not None
+        self.worker = make_worker(self, self._stores, self._sink)
+        await self.worker.start()
+
+    async def _start_scheduler(self) -> None:
+        from omniq.runtime.app_worker import make_scheduler
+
+        assert self._stores is not None
+        self.scheduler = make_scheduler(self, self._stores)
+        if self.scheduler is not None:
+            await self.scheduler.start()
+
+    async def close(self, grace: float | None = None) -> None:
+        """Stop the scheduler and the worker (letting running tasks finish within ``grace``
+        seconds), store the buffered events, and close the storages."""
+        async with self._start_lock:
+            if self._state is _State.CLOSED:
+                return
+            self._state = _State.CLOSED
+            await self._shutdown(grace)
+
+    async def _shutdown(self, grace: float | None) -> None:
+        errors: list[BaseException] = []
+        scheduler, self.scheduler = self.scheduler, None
+        if scheduler is not None:
+            try:
+                await scheduler.stop()
+            except Exception as exc:
+                errors.append(exc)
+        worker, self.worker = self.worker, None
+        if worker is not None:
+            try:
+                await worker.stop(grace if grace is not None else self.settings.shutdown_grace)
+            except Exception as exc:
+                errors.append(exc)
+        sink, self._sink = self._sink, None
+        if sink is not None:
+            try:
+                await sink.close()
+            except Exception as exc:
+                log.error("could not store buffered events", error=repr(exc), lost=len(sink))
+                errors.append(exc)
+        stores, self._stores = self._stores, None
+        self._producer = None
+        if stores is not None:
+            try:
+                await stores.close()
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def _ready(self) -> Stores:
+        if self._state is not _State.RUNNING:
+            await self.start()
+        assert self._stores is not None
+        return self._stores
+
+    # -- storages --------------------------------------------------------------------------------
+
+    @property
+    def stores(self) -> Stores:
+        """The storages in use (after :meth:`start`)."""
+        if self._stores is None:
+            raise RuntimeError("The app is not started: use 'async with' or await start()")
+        return self._stores
+
+    @property
+    def queues(self) -> tuple[str, ...]:
+        """The queues this app's worker serves, in priority order."""
+        return self._queues
+
+    @property
+    def event_sink(self) -> EventSink:
+        if self._sink is None:
+            raise RuntimeError("The app is not started: use 'async with' or await start()")
+        return self._sink
+
+    # -- defining tasks --------------------------------------------------------------------------
+
+    @overload
+    def task(self, fn: Callable[P, R], /) -> AsyncTaskFunction[P, R]: ...
+
+    @overload
+    def task(
+        self,
+        fn: None = None,
+        /,
+        *,
+        name: str | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
+        max_retries: int | None = None,
+        retry_backoff: float | None = None,
+        timeout: float | None = None,
+        result_ttl: float | None = None,
+    ) -> Callable[[Callable[P, R]], AsyncTaskFunction[P, R]]: ...
+
+    def task(
+        self,
+        fn: Callable[..., Any] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
+        max_retries: int | None = None,
+        retry_backoff: float | None = None,
+        timeout: float | None = None,
+        result_ttl: float | None = None,
+    ) -> Any:
+        """Register a task function: ``@oq.task`` or ``@oq.task(queue="emails", max_retries=3)``.
+
+        ``await fn.delay(*args, **kwargs)`` enqueues it with these defaults."""
+
+        def decorate(func: Callable[..., Any]) -> AsyncTaskFunction[..., Any]:
+            path, options = self._task_defaults(
+                func, name, queue, priority, max_retries, retry_backoff, timeout, result_ttl
+            )
+            return AsyncTaskFunction(self, func, path, options)
+
+        return decorate(fn) if fn is not None else decorate
+
+    def _task_defaults(
+        self,
+        func: Callable[..., Any],
+        name: str | None,
+        queue: str | None,
+        priority: int | None,
+        max_retries: int | None,
+        retry_backoff: float | None,
+        timeout: float | None,
+        result_ttl: float | None,
+    ) -> tuple[str, TaskOptions]:
+        path = self.registry.register(func, name)
+        options = TaskOptions(
+            queue=queue if queue is not None else _default_queue(self._queues),
+            priority=priority if priority is not None else 0,
+            max_retries=max_retries if max_retries is not None else 0,
+            retry_backoff=retry_backoff if retry_backoff is not None else 1.0,
+            timeout=timeout,
+            result_ttl=result_ttl,
+        )
+        return path, options
+
+    # -- enqueueing ------------------------------------------------------------------------------
+
+    async def enqueue(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> str:
+        """Enqueue ``func(*args, **kwargs)``; returns the task id.
+
+        Options (not passed to ``func``): ``queue``, ``priority`` (-100..100, higher first),
+        ``delay`` (seconds or timedelta) or ``eta`` (datetime), ``max_retries``,
+        ``retry_backoff`` (seconds), ``timeout`` (seconds), ``result_ttl`` (seconds),
+        ``task_id`` (enqueueing an id already queued does nothing). Pass a function argument
+        named like an option in ``kwargs={...}``.
+        """
+        options, kwargs = split_options(kwargs)
+        return await self._enqueue_prepared(func, args, kwargs, options)
+
+    async def _enqueue_prepared(
+        self,
+        func: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: Mapping[str, Any],
+    ) -> str:
+        if self._state is not _State.RUNNING:
+            await self.start()
+        task = self.prepare(func, args, kwargs, options)
+        stores = self._stores
+        assert stores is not None
+        if await stores.task_queue.enqueue(task):
+            self._sink.emit(enqueued_event(task))  # type: ignore[union-attr]
+        return task.id
+
+    async def enqueue_many(self, calls: Iterable[CallSpec]) -> list[str]:
+        """Enqueue many calls in one batch; returns their task ids in order."""
+        stores = await self._ready()
+        tasks = [self._prepare_call(item) for item in calls]
+        if not tasks:
+            return []
+        events = await self._store_many(tasks, stores)
+        self._sink.emit_many(events)  # type: ignore[union-attr]
+        return [task.id for task in tasks]
+
+    async def _store_many(self, tasks: list[Task], stores: Stores) -> list[TaskEvent]:
+        if any(len(task.id) != 26 for task in tasks):  # caller-chosen ids may already exist
+            events = []
+            for task in tasks:
+                if await stores.task_queue.enqueue(task):
+                    events.append(enqueued_event(task))
+            return events
+        await stores.task_queue.enqueue_many(tasks)
+        return [enqueued_event(task) for task in tasks]
+
+    def _prepare_call(self, item: CallSpec) -> Task:
+        if isinstance(item, Call):
+            return self.prepare(item.func, item.args, dict(item.kwargs), item.options)
+        if not isinstance(item, tuple) or not 1 <= len(item) <= 4:
+            raise ValidationError(
+                f"Invalid call {item!r}: use omniq.runtime.call(func, *args, **kwargs), "
+                "task_fn.call(...), or a tuple (func, args[, kwargs[, options]])"
+            )
+        func = item[0]
+        args = tuple(item[1]) if len(item) > 1 else ()
+        kwargs = dict(item[2]) if len(item) > 2 else {}
+        options = dict(item[3]) if len(item) > 3 else {}
+        return self.prepare(func, args, kwargs, options)
+
+    def prepare(
+        self,
+        func: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: Mapping[str, Any],
+    ) -> Task:
+        """The task record for a call (validated, serialized); stores nothing. The app must be
+        started."""
+        if isinstance(func, _BaseTaskFunction):
+            return self._builder.build(func.path, args, kwargs, options, func.options)
+        if not callable(func):
+            raise ValidationError(f"Cannot enqueue {func!r}: it is not callable")
+        defaults = self._defaults
+        queue = options.get("queue") or defaults.queue
+        serializable = self._serialize_by_queue.get(queue)
+        if serializable is None:
+            serializable = self._must_serialize(queue)
+        path = self.registry.path_of(func, serializable)
+        return self._builder.build(path, args, kwargs, options, defaults)
+
+    def _must_serialize(self, queue: str) -> bool:
+        """Whether a task on ``queue`` may have to run in another process."""
+        stores = self._stores
+        assert stores is not None
+        caps = stores.capabilities[Role.TASK_QUEUE]
+        shared = Capability.MULTI_PROCESS in caps or Capability.PERSISTENT in caps
+        local_worker = bool(self.settings.workers) and queue in self._queues
+        must = shared and not local_worker
+        if isinstance(queue, str) and len(self._serialize_by_queue) < 10_000:
+            self._serialize_by_queue[queue] = must
+        return must
+
+    # -- results ---------------------------------------------------------------------------------
+
+    async def get_result(self, task_id: str, timeout: float | None = None) -> Any:  # noqa: ASYNC109
+        """Wait for the task's result and return its value.
+
+        ``timeout`` in seconds (``None`` waits as long as it takes). Raises ``TimeoutError`` when
+        the wait runs out, :class:`~omniq.errors.TaskFailedError` (remote type, message and
+        traceback) when the task failed, was dead-lettered or cancelled, and
+        :class:`~omniq.errors.TaskNotFoundError` when the queue has no such task and there is no
+        result (unknown id, or the result expired).
+        """
+        return unpack_result(await self.wait_result(task_id, timeout))
+
+    async def wait_result(
+        self,
+        task_id: str,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> TaskResult:
+        """The stored :class:`~omniq.models.TaskResult` record, waiting as ``get_result`` does."""
+        names.validate_task_id(task_id)
+        stores = await self._ready()
+        results = stores.results
+        result = await results.get(task_id)
+        if result is not None:
+            return result
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            await self._check_waitable(task_id, stores)
+            remaining = _WAIT_SLICE if deadline is None else deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"No result for task {task_id} within {timeout} seconds")
+            result = await results.wait(task_id, min(remaining, _WAIT_SLICE))
+            if result is not None:
+                return result
+
+    async def _check_waitable(self, task_id: str, stores: Stores) -> None:
+        """Raise if no result can come: the task is dead or unknown."""
+        info = await stores.task_queue.get(task_id)
+        if info is not None and info.state is not TaskState.DEAD:
+            return
+        # Workers store the result before they ack: look once more before concluding.
+        if await stores.results.get(task_id) is not None:
+            return
+        if info is not None:
+            raise TaskFailedError(
+                task_id,
+                "omniq.DeadLetter",
+                info.last_error or "the task was dead-lettered",
+                status="dead",
+            )
+        raise TaskNotFoundError(
+            f"No task {task_id} in the queue and no result for it (unknown id, or its result "
+            "expired or was deleted)"
+        )
+
+    async def get_task_result(self, task_id: str) -> TaskResult | None:
+        """The stored result record now, without waiting (``None`` if there is none)."""
+        names.validate_task_id(task_id)
+        stores = await self._ready()
+        return await stores.results.get(task_id)
+
+    async def delete_result(self, task_id: str) -> bool:
+        names.validate_task_id(task_id)
+        stores = await self._ready()
+        return await stores.results.delete(task_id)
+
+    # -- events ----------------------------------------------------------------------------------
+
+    async def get_events(self, task_id: str) -> list[TaskEvent]:
+        """Every stored event of a task, oldest first (this process's own events included)."""
+        names.validate_task_id(task_id)
+        return await self.query_events(task_id=task_id, limit=100_000)
+
+    async def query_events(
+        self,
+        *,
+        task_id: str | None = None,
+        event_types: Iterable[EventType | str] | None = None,
+        queue: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after_id: str | None = None,
+        limit: int = 1000,
+    ) -> list[TaskEvent]:
+        """Stored events matching every given filter, ordered by time, at most ``limit``."""
+        query = _event_query(task_id, event_types, queue, since, until, after_id, limit)
+        stores = await self._ready()
+        await self._sink.flush()  # type: ignore[union-attr]
+        return await stores.events.query(query)
+
+    async def follow_events(
+        self,
+        *,
+        task_id: str | None = None,
+        event_types: Iterable[EventType | str] | None = None,
+        queue: str | None = None,
+        after_id: str | None = None,
+    ) -> AsyncGenerator[TaskEvent, None]:
+        """Yield matching events as they are stored, from now (or after ``after_id``) on."""
+        query = _event_query(task_id, event_types, queue, None, None, after_id, 1000)
+        stores = await self._ready()
+        await self._sink.flush()  # type: ignore[union-attr]
+        async for event in stores.events.subscribe(query):
+            yield event
+
+    # -- managing tasks and queues ---------------------------------------------------------------
+
+    async def get_task(self, task_id: str) -> TaskInfo | None:
+        """What the queue knows of a task (``None`` once it finished or if unknown)."""
+        names.validate_task_id(task_id)
+        stores = await self._ready()
+        return await stores.task_queue.get(task_id)
+
+    async def status(self, task_id: str) -> TaskStatus:
+        """Where a task stands (queue first, then the result store)."""
+        names.validate_task_id(task_id)
+        stores = await self._ready()
+        info = await stores.task_queue.get(task_id)
+        if info is not None:
+            if info.state is TaskState.ACTIVE:
+                return TaskStatus.ACTIVE
+            if info.state is TaskState.DEAD:
+                return TaskStatus.DEAD
+            return TaskStatus.DELAYED if info.task.eta > utcnow() else TaskStatus.PENDING
+        result = await stores.results.get(task_id)
+        if result is None:
+            return TaskStatus.UNKNOWN
+        return {
+            ResultStatus.SUCCESS: TaskStatus.COMPLETED,
+            ResultStatus.FAILURE: TaskStatus.FAILED,
+            ResultStatus.CANCELLED: TaskStatus.CANCELLED,
+        }[result.status]
+
+    async def cancel(self, task_id: str) -> CancelOutcome:
+        """Cancel a task: a pending one leaves the queue (its result becomes "cancelled"); a
+        running one is asked to stop (its worker learns it at the next lease extension)."""
+        names.validate_task_id(task_id)
+        stores = await self._ready()
+        info = await stores.task_queue.get(task_id)
+        outcome = await stores.task_queue.cancel(task_id)
+        if outcome is CancelOutcome.CANCELLED:
+            queue = info.task.queue if info is not None else None
+            ttl = info.task.result_ttl if info is not None else self.settings.result_ttl
+            now = utcnow()
+            await stores.results.store(
+                TaskResult(
+                    task_id=task_id,
+                    status=ResultStatus.CANCELLED,
+                    error=TaskError(type="omniq.Cancelled", message="cancelled before it ran"),
+                    completed_at=now,
+                    expires_at=None if ttl is None else _after(now, ttl),
+                    attempt=info.attempt if info is not None else 0,
+                )
+            )
+            await self._sink.write_now(  # type: ignore[union-attr]
+                [
+                    TaskEvent(
+                        event_type=EventType.CANCELLED,
+                        task_id=task_id,
+                        queue=queue,
+                        details={"reason": "cancelled before it ran"},
+                    )
+                ]
+            )
+        return outcome
+
+    async def queue_sizes(self, queues: Sequence[str] | None = None) -> dict[str, QueueStats]:
+        """Counts per queue (``queues``, or every queue that holds a task)."""
+        wanted = None if queues is None else names.validate_queue_names(queues)
+        stores = await self._ready()
+        return {s.queue: s for s in await stores.task_queue.stats(wanted)}
+
+    async def list_tasks(
+        self, queue: str, state: TaskState | str = TaskState.PENDING, limit: int = 100
+    ) -> list[TaskInfo]:
+        """Up to ``limit`` tasks of ``queue`` in ``state`` (pending, active or dead)."""
+        names.validate_queue_name(queue)
+        stores = await self._ready()
+        return await stores.task_queue.list_tasks(queue, state=TaskState(state), limit=limit)
+
+    async def purge(
+        self, queue: str, states: Sequence[TaskState | str] = (TaskState.PENDING,)
+    ) -> int:
+        """Delete the tasks of ``queue`` in ``states`` (pending and/or dead); returns how many."""
+        names.validate_queue_name(queue)
+        wanted = [TaskState(s) for s in states]
+        if TaskState.ACTIVE in wanted:
+            raise ValidationError("Active tasks cannot be purged; cancel them instead")
+        stores = await self._ready()
+        return await stores.task_queue.purge(queue, states=wanted)
+
+    async def retry_dead(self, queue: str, task_ids: Sequence[str] | None = None) -> int:
+        """Move dead letters of ``queue`` (all, or ``task_ids``) back to the queue, ready now."""
+        names.validate_queue_name(queue)
+        if task_ids is not None:
+            task_ids = [names.validate_task_id(t) for t in task_ids]
+        stores = await self._ready()
+        return await stores.task_queue.requeue_dead(queue, task_ids)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._state.value} queues={list(self._queues)}>"
+
+
+def _is_component(value: Any) -> bool:
+    from omniq.runtime.components import TaskQueue
+    from omniq.storage import TaskQueueStorage
+
+    return isinstance(value, TaskQueue | TaskQueueStorage)
+
+
+def _default_queue(queues: Sequence[str]) -> str:
+    return DEFAULT_QUEUE if DEFAULT_QUEUE in queues or not queues else queues[0]
+
+
+def _after(moment: datetime, seconds: float) -> datetime:
+    from datetime import timedelta
+
+    return moment + timedelta(seconds=seconds)
+
+
+def _event_query(
+    task_id: str | None,
+    event_types: Iterable[EventType | str] | None,
+    queue: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    after_id: str | None,
+    limit: int,
+) -> EventQuery:
+    if task_id is not None:
+        names.validate_task_id(task_id)
+    if queue is not None:
+        names.validate_queue_name(queue)
+    if isinstance(event_types, str):
+        event_types = [event_types]
+    try:
+        return EventQuery(
+            task_id=task_id,
+            event_types=None
+            if event_types is None
+            else frozenset(EventType(t) for t in event_types),
+            queue=queue,
+            since=since,
+            until=until,
+            after_id=after_id,
+            limit=limit,
+        )
+    except ValueError as exc:
+        allowed = ", ".join(t.value for t in EventType)
+        raise ValidationError(f"Invalid event type: {exc} (allowed: {allowed})") from exc
+
+
+def unpack_result(result: TaskResult) -> Any:
+    """A result record's value, or :class:`~omniq.errors.TaskFailedError`."""
+    if result.status is ResultStatus.SUCCESS:
+        if result.payload is None:
+            return None
+        return decode_value(result.serializer, result.payload)
+    error = result.error or TaskError(type="omniq.Unknown", message="no error recorded")
+    raise TaskFailedError(
+        result.task_id, error.type, error.message, error.traceback, status=result.status.value
+    )
