@@ -244,12 +244,6 @@ class AsyncOmniQ:
                 await self._shutdown(grace=0.0)
                 raise
             self._state = _State.RUNNING
-            log.debug(
-                "omniq app started",
-                queues=list(self._queues),
-                workers=self.settings.workers,
-                worker_type=self.settings.worker_type,
-            )
 
     async def _start_worker(self) -> None:
         from omniq.runtime.app_worker import make_worker
