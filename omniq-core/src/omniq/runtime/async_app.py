@@ -25,6 +25,7 @@ import structlog
 from omniq import names
 from omniq._time import utcnow
 from omniq.errors import TaskFailedError, TaskNotFoundError, ValidationError
+from omniq.ids import new_id
 from omniq.models.event import EventQuery, EventType, TaskEvent
 from omniq.models.result import ResultStatus, TaskError, TaskResult
 from omniq.models.task import (
@@ -593,7 +594,7 @@ class AsyncOmniQ:
         await self._sink.flush()  # type: ignore[union-attr]
         return await stores.events.query(query)
 
-    async def follow_events(
+    def follow_events(
         self,
         *,
         task_id: str | None = None,
@@ -601,10 +602,14 @@ class AsyncOmniQ:
         queue: str | None = None,
         after_id: str | None = None,
     ) -> AsyncGenerator[TaskEvent, None]:
-        """Yield matching events as they are stored, from now (or after ``after_id``) on."""
-        query = _event_query(task_id, event_types, queue, None, None, after_id, 1000)
+        """Yield matching events as they are stored, from this call on (or after ``after_id``):
+        ``async for event in oq.follow_events(task_id=...)``; stop iterating to end it."""
+        # Ids sort by time, so a fresh id marks "now" without reading the whole log.
+        cursor = after_id if after_id is not None else new_id()
+        return self._follow(_event_query(task_id, event_types, queue, None, None, cursor, 1000))
+
+    async def _follow(self, query: EventQuery) -> AsyncGenerator[TaskEvent, None]:
         stores = await self._ready()
-        await self._sink.flush()  # type: ignore[union-attr]
         async for event in stores.events.subscribe(query):
             yield event
 

@@ -343,11 +343,16 @@ class OmniQ:
         queue: str | None = None,
         after_id: str | None = None,
     ) -> Iterator[TaskEvent]:
-        """Yield matching events as they are stored (blocks between events); stop iterating
-        (``break``) to end the stream."""
+        """Yield matching events as they are stored, from this call on (blocking between
+        events); ``break`` or ``close()`` ends the stream."""
+        if not self._started:
+            self.start()
         stream = self._core.follow_events(
             task_id=task_id, event_types=event_types, queue=queue, after_id=after_id
         )
+        return self._iterate(stream)
+
+    def _iterate(self, stream: AsyncGenerator[TaskEvent, None]) -> Iterator[TaskEvent]:
         try:
             while True:
                 try:
