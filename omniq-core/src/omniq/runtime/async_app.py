@@ -44,6 +44,7 @@ from omniq.runtime.building import (
     split_options,
 )
 from omniq.runtime.codec import decode_value
+from omniq.runtime.components import TaskQueue
 from omniq.runtime.events_sink import EventSink
 from omniq.runtime.registry import (
     FunctionRegistry,
@@ -169,17 +170,28 @@ class AsyncOmniQ:
             max_payload_size=self.settings.max_payload_size or DEFAULT_MAX_PAYLOAD_SIZE,
             default_result_ttl=self.settings.result_ttl,
         )
-        self._defaults = TaskOptions()
         self._state = _State.NEW
         self._start_lock = asyncio.Lock()
         self._stores: Stores | None = None
         self._sink: EventSink | None = None
         self._producer: SyncTaskProducer | None = None
         self._serialize_by_queue: dict[str, bool] = {}
-        self._queues: tuple[str, ...] = self.settings.queues or (DEFAULT_QUEUE,)
+        self._queues: tuple[str, ...] = self.settings.queues
+        if isinstance(task_queue, TaskQueue) and not self.settings.queues_given:
+            self._queues = task_queue.queues
+        self._defaults = self._base_options()
         self.worker: Any = None
         self.scheduler: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _base_options(self, **changes: Any) -> TaskOptions:
+        settings = self.settings
+        options = TaskOptions(
+            queue=_default_queue(self._queues),
+            max_retries=settings.default_max_retries,
+            retry_backoff=settings.retry_backoff,
+        )
+        return options.merged(**changes)
 
     @classmethod
     def from_backend(
@@ -226,9 +238,6 @@ class AsyncOmniQ:
             )
             try:
                 await stores.connect()
-                if stores.queues is not None and self.settings.queues is None:
-                    self._queues = stores.queues
-                self._defaults = TaskOptions(queue=_default_queue(self._queues))
                 sink = EventSink(stores.events)
                 await sink.start()
                 self._stores, self._sink = stores, sink
@@ -397,11 +406,11 @@ class AsyncOmniQ:
         result_ttl: float | None,
     ) -> tuple[str, TaskOptions]:
         path = self.registry.register(func, name)
-        options = TaskOptions(
-            queue=queue if queue is not None else _default_queue(self._queues),
-            priority=priority if priority is not None else 0,
-            max_retries=max_retries if max_retries is not None else 0,
-            retry_backoff=retry_backoff if retry_backoff is not None else 1.0,
+        options = self._base_options(
+            queue=queue,
+            priority=priority,
+            max_retries=max_retries,
+            retry_backoff=retry_backoff,
             timeout=timeout,
             result_ttl=result_ttl,
         )

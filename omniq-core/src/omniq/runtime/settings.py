@@ -1,120 +1,122 @@
-"""The app's settings: constructor arguments over the configuration over defaults."""
+"""The app's settings: constructor arguments over the configuration (``OmniQConfig``, from the
+environment when none is given) over defaults."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from attrs import field, frozen
 
 from omniq import names
 from omniq.errors import ConfigurationError
-from omniq.runtime.building import DEFAULT_MAX_PAYLOAD_SIZE
+from omniq.models.config import (
+    DEFAULT_LEASE_SECONDS,
+    DEFAULT_MAX_PAYLOAD_SIZE,
+    DEFAULT_SHUTDOWN_GRACE,
+    DEFAULT_WORKERS,
+    WORKER_TYPES,
+    OmniQConfig,
+)
 
-__all__ = ["WORKER_TYPES", "AppSettings", "load_config", "settings_from"]
-
-WORKER_TYPES = ("async", "thread_pool", "process_pool")
-DEFAULT_CONCURRENCY = 10
-DEFAULT_SHUTDOWN_GRACE = 30.0
+__all__ = ["AppSettings", "load_config", "settings_from"]
 
 
 @frozen(kw_only=True)
 class AppSettings:
-    config: Any
-    """The ``OmniQConfig`` in use."""
-    workers: int = DEFAULT_CONCURRENCY
+    config: OmniQConfig
+    """The configuration in use."""
+    workers: int = DEFAULT_WORKERS
     """Concurrency of the in-process worker; 0: no worker (a producer only)."""
     worker_type: str = "async"
-    queues: tuple[str, ...] | None = None
+    queues: tuple[str, ...] = ("default",)
+    queues_given: bool = False
+    """Whether ``queues`` was passed to the app (it then wins over a ``TaskQueue``'s queues)."""
     serializer: str = "json"
     allowed_modules: tuple[str, ...] = ()
     max_payload_size: int = DEFAULT_MAX_PAYLOAD_SIZE
     result_ttl: float | None = None
     """Default result TTL in seconds (the configuration's ``default_ttl``)."""
+    default_max_retries: int = 0
+    retry_backoff: float = 1.0
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
     scheduler: bool = True
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
     worker_options: Mapping[str, Any] = field(factory=dict)
 
 
-def load_config(config: Any) -> Any:
-    """``config``, or the configuration from the environment (``OmniQConfig.from_env()``)."""
-    if config is not None:
-        return config
-    try:
-        from omniq.models.config import OmniQConfig
-    except ImportError:  # the configuration module is not there yet
-        return None
-    from_env = getattr(OmniQConfig, "from_env", None)
-    return from_env() if callable(from_env) else OmniQConfig()
-
-
-def _pick(override: Any, config: Any, *attributes: str, default: Any = None) -> Any:
-    if override is not None:
-        return override
-    for attribute in attributes:
-        value = getattr(config, attribute, None)
-        if value is not None:
-            return value
-    return default
+def load_config(config: OmniQConfig | None) -> OmniQConfig:
+    """``config``, or the configuration from the environment."""
+    if config is None:
+        return OmniQConfig.from_env()
+    if not isinstance(config, OmniQConfig):
+        raise ConfigurationError(
+            f"Invalid config {type(config).__name__}: pass an omniq.OmniQConfig "
+            "(OmniQConfig(...), OmniQConfig.from_env() or OmniQConfig.from_yaml(path))"
+        )
+    return config
 
 
 def settings_from(
-    config: Any,
+    config: OmniQConfig | None,
     *,
     workers: int | None = None,
     worker_type: str | None = None,
     queues: Sequence[str] | None = None,
     serializer: str | None = None,
     max_payload_size: int | None = None,
-    result_ttl: float | None = None,
+    result_ttl: float | timedelta | None = None,
     scheduler: bool | None = None,
     worker_options: Mapping[str, Any] | None = None,
 ) -> AppSettings:
-    """Settings from constructor arguments, then ``config``, then defaults."""
+    """Settings from constructor arguments, then ``config``."""
     config = load_config(config)
-    count = _pick(workers, config, "workers", "worker_concurrency", default=DEFAULT_CONCURRENCY)
+    count = config.workers if workers is None else workers
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
         raise ConfigurationError(f"Invalid workers {count!r}: use an int >= 0 (0: no worker)")
-    kind = _pick(worker_type, config, "worker_type", default="async")
-    kind = str(getattr(kind, "value", kind))
+    kind = (
+        config.worker_type
+        if worker_type is None
+        else str(getattr(worker_type, "value", worker_type))
+    )
     if kind not in WORKER_TYPES:
         raise ConfigurationError(
             f"Invalid worker_type {kind!r}: use one of {', '.join(WORKER_TYPES)}"
         )
-    chosen_queues = _pick(queues, config, "queues")
-    if chosen_queues is not None:
-        chosen_queues = names.validate_queue_names(
-            [chosen_queues] if isinstance(chosen_queues, str) else chosen_queues
-        )
-    size = _pick(max_payload_size, config, "max_payload_size", default=DEFAULT_MAX_PAYLOAD_SIZE)
+    chosen = config.queues
+    if queues is not None:
+        chosen = names.validate_queue_names([queues] if isinstance(queues, str) else queues)
+    size = config.max_payload_size if max_payload_size is None else max_payload_size
     if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
         raise ConfigurationError(f"Invalid max_payload_size {size!r}: use an int > 0 (bytes)")
-    ttl = _pick(result_ttl, config, "result_ttl", "default_ttl")
+    given_ttl: float | timedelta | None = result_ttl
+    ttl = config.default_ttl if given_ttl is None else given_ttl
+    if isinstance(ttl, timedelta):
+        ttl = ttl.total_seconds()
     if ttl is not None:
-        ttl = float(getattr(ttl, "total_seconds", lambda: ttl)())
+        ttl = float(ttl)
         if ttl < 0:
             raise ConfigurationError(f"Invalid result_ttl {ttl!r}: use seconds >= 0")
-    modules = _pick(None, config, "allowed_modules", default=())
-    grace = _pick(
-        None, config, "shutdown_grace", "shutdown_timeout", default=DEFAULT_SHUTDOWN_GRACE
-    )
-    options = dict(_pick(None, config, "worker_options", default={}))
-    options.update(worker_options or {})
+    name = config.serializer if serializer is None else serializer
+    if serializer is not None:
+        from omniq.serialization import get_serializer
+
+        get_serializer(serializer)  # raises naming the known serializers
     return AppSettings(
         config=config,
         workers=count,
         worker_type=kind,
-        queues=chosen_queues,
-        serializer=str(_pick(serializer, config, "serializer", default="json")),
-        allowed_modules=tuple(modules) if not isinstance(modules, str) else (modules,),
+        queues=chosen,
+        queues_given=queues is not None,
+        serializer=name,
+        allowed_modules=config.allowed_modules,
         max_payload_size=size,
         result_ttl=ttl,
-        scheduler=bool(_pick(scheduler, config, "run_scheduler", default=count > 0)),
-        shutdown_grace=float(grace),
-        worker_options=options,
+        default_max_retries=config.default_max_retries,
+        retry_backoff=config.retry_backoff,
+        lease_seconds=config.lease_seconds,
+        scheduler=(config.scheduler_enabled and count > 0) if scheduler is None else scheduler,
+        shutdown_grace=config.shutdown_grace,
+        worker_options=dict(worker_options or {}),
     )
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}

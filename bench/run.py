@@ -1,0 +1,327 @@
+"""OmniQ benchmarks: ``python bench/run.py --backend memory [--backend sqlite ...]``.
+
+For each backend: enqueue one at a time (sync and async API; the sync API both through the
+storage's synchronous producer and through the event-loop thread), bulk enqueue, the storage's own
+enqueue without the runtime (what the runtime adds is the difference), end-to-end processing of
+no-op tasks by one worker in this process, and enqueue-to-done latency (p50/p99) with an idle
+worker. Results go to ``bench/results/<backend>.json``; ``docs/benchmarks.md`` is regenerated from
+every results file. Figures are wall-clock on a shared machine: compare them within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+DOC = ROOT / "docs" / "benchmarks.md"
+sys.path.insert(0, str(ROOT / "bench"))
+
+from omniq import AsyncOmniQ, OmniQ, load_backend  # noqa: E402
+from omniq.models import Task  # noqa: E402
+from omniq.runtime.codec import encode_call  # noqa: E402
+from tasks import noop  # noqa: E402  (bench/tasks.py: importable task functions)
+
+# -- backends --------------------------------------------------------------------------------------
+
+
+def backend_options(name: str, workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
+    if name == "sqlite":
+        return {"database_path": str(workdir / "bench.db")}
+    if name == "file":
+        return {"base_dir": str(workdir / "files")}
+    if name == "redis":
+        return {"url": args.redis_url}
+    return {}
+
+
+def distribution_of(backend: str) -> str:
+    return "omniq-core" if backend == "memory" else f"omniq-{backend}"
+
+
+def version_of(distribution: str) -> str:
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+class Fresh:
+    """A new backend per measurement, on a fresh location."""
+
+    def __init__(self, name: str, args: argparse.Namespace) -> None:
+        self.name = name
+        self.args = args
+        self.count = 0
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"omniq-bench-{name}-"))
+
+    def __call__(self) -> Any:
+        self.count += 1
+        workdir = self.tmp / str(self.count)
+        workdir.mkdir()
+        backend = load_backend(self.name, **backend_options(self.name, workdir, self.args))
+        return backend
+
+
+# -- measurements ----------------------------------------------------------------------------------
+
+
+def rate(n: int, seconds: float) -> dict[str, Any]:
+    return {"n": n, "seconds": round(seconds, 4), "per_second": round(n / seconds, 1)}
+
+
+def bench_sync_enqueue(fresh: Fresh, n: int, *, hop: bool) -> dict[str, Any]:
+    with OmniQ(backend=fresh(), workers=0) as oq:
+        if hop:
+            oq.async_app._producer = None  # force the hop through the loop thread
+        used_producer = oq.async_app._producer is not None
+        for i in range(min(n // 10, 1000)):  # warm up
+            oq.enqueue(noop, i)
+        start = time.perf_counter()
+        for i in range(n):
+            oq.enqueue(noop, i)
+        seconds = time.perf_counter() - start
+    return {**rate(n, seconds), "sync_producer": used_producer}
+
+
+async def bench_async_enqueue(fresh: Fresh, n: int) -> dict[str, Any]:
+    async with AsyncOmniQ(backend=fresh(), workers=0) as oq:
+        for i in range(min(n // 10, 1000)):
+            await oq.enqueue(noop, i)
+        start = time.perf_counter()
+        for i in range(n):
+            await oq.enqueue(noop, i)
+        seconds = time.perf_counter() - start
+    return rate(n, seconds)
+
+
+async def bench_bulk_enqueue(fresh: Fresh, n: int, batch: int = 1000) -> dict[str, Any]:
+    async with AsyncOmniQ(backend=fresh(), workers=0) as oq:
+        start = time.perf_counter()
+        for offset in range(0, n, batch):
+            await oq.enqueue_many([(noop, (i,)) for i in range(offset, min(offset + batch, n))])
+        seconds = time.perf_counter() - start
+    return {**rate(n, seconds), "batch": batch}
+
+
+async def bench_raw_enqueue(fresh: Fresh, n: int) -> dict[str, Any]:
+    """The storage's enqueue with prebuilt tasks: no runtime, no events."""
+    backend = fresh()
+    storage = backend.task_queue()
+    await storage.connect()
+    try:
+        tasks = [Task(func="tasks:noop", payload=encode_call("json", (i,), {})) for i in range(n)]
+        start = time.perf_counter()
+        for task in tasks:
+            await storage.enqueue(task)
+        seconds = time.perf_counter() - start
+    finally:
+        await backend.close()
+    return rate(n, seconds)
+
+
+async def _until_done(oq: AsyncOmniQ, poll: float = 0.005) -> None:
+    while True:
+        sizes = await oq.queue_sizes()
+        if all(s.pending == 0 and s.active == 0 for s in sizes.values()):
+            return
+        await asyncio.sleep(poll)
+
+
+async def bench_process(fresh: Fresh, n: int, worker_type: str, concurrency: int) -> dict[str, Any]:
+    backend = fresh()
+    async with AsyncOmniQ(backend=backend, workers=0, own_backends=False) as producer:
+        for offset in range(0, n, 1000):
+            await producer.enqueue_many(
+                [(noop, (i,)) for i in range(offset, min(offset + 1000, n))]
+            )
+    start = time.perf_counter()
+    async with AsyncOmniQ(
+        backend=backend, workers=concurrency, worker_type=worker_type, scheduler=False
+    ) as oq:
+        await _until_done(oq)
+        seconds = time.perf_counter() - start
+    return {**rate(n, seconds), "worker_type": worker_type, "concurrency": concurrency}
+
+
+async def bench_latency(fresh: Fresh, samples: int) -> dict[str, Any]:
+    async with AsyncOmniQ(backend=fresh(), workers=4, scheduler=False) as oq:
+        for _ in range(10):  # warm up
+            await oq.get_result(await oq.enqueue(noop, 0), timeout=30)
+        timings = []
+        for i in range(samples):
+            start = time.perf_counter()
+            task_id = await oq.enqueue(noop, i)
+            await oq.get_result(task_id, timeout=30)
+            timings.append(time.perf_counter() - start)
+    timings.sort()
+    return {
+        "samples": samples,
+        "p50_ms": round(statistics.median(timings) * 1000, 3),
+        "p99_ms": round(timings[min(len(timings) - 1, int(len(timings) * 0.99))] * 1000, 3),
+        "max_ms": round(timings[-1] * 1000, 3),
+    }
+
+
+def run_backend(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    fresh = Fresh(name, args)
+    scale = args.scale
+    n_enqueue = int(100_000 * scale)
+    results: dict[str, Any] = {}
+
+    def step(label: str, fn: Callable[[], Any]) -> None:
+        print(f"  {label} ...", end=" ", flush=True)
+        try:
+            outcome = fn()
+            if isinstance(outcome, Awaitable):
+                outcome = asyncio.run(outcome)  # type: ignore[arg-type]
+        except Exception as exc:  # keep the other figures
+            outcome = {"error": f"{type(exc).__name__}: {exc}"}
+        results[label] = outcome
+        print(outcome)
+
+    step("enqueue_sync", lambda: bench_sync_enqueue(fresh, n_enqueue, hop=False))
+    step("enqueue_sync_via_loop", lambda: bench_sync_enqueue(fresh, n_enqueue // 4, hop=True))
+    step("enqueue_async", lambda: bench_async_enqueue(fresh, n_enqueue))
+    step("enqueue_bulk", lambda: bench_bulk_enqueue(fresh, n_enqueue))
+    step("storage_enqueue_raw", lambda: bench_raw_enqueue(fresh, n_enqueue))
+    step(
+        "process_noop_async",
+        lambda: bench_process(fresh, int(100_000 * scale), "async", args.concurrency),
+    )
+    step(
+        "process_noop_thread_pool",
+        lambda: bench_process(fresh, int(20_000 * scale), "thread_pool", args.concurrency),
+    )
+    step("latency", lambda: bench_latency(fresh, max(50, int(1000 * scale))))
+    distribution = distribution_of(name)
+    return {
+        "backend": name,
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "versions": {
+            "python": platform.python_version(),
+            "omniq-core": version_of("omniq-core"),
+            distribution: version_of(distribution),
+        },
+        "scale": scale,
+        "results": results,
+    }
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "system": f"{platform.system()} {platform.release()}",
+    }
+
+
+# -- report ----------------------------------------------------------------------------------------
+
+
+def _fmt(entry: Any, key: str = "per_second") -> str:
+    if not isinstance(entry, dict):
+        return "-"
+    if "error" in entry:
+        return "error"
+    value = entry.get(key)
+    return f"{value:,.0f}" if isinstance(value, int | float) else "-"
+
+
+def write_doc() -> None:
+    runs = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Generated by `python bench/run.py --backend <name> ...` from `bench/results/*.json`;",
+        "do not edit by hand. Each backend's figures come from one run on the machine named",
+        "beside it; they are wall-clock rates on a possibly shared machine, so compare figures",
+        "of one run with each other rather than across machines.",
+        "",
+        "- **enqueue sync / async**: `oq.enqueue(noop, i)` one at a time, producer only",
+        "  (`workers=0`). *sync* uses the storage's synchronous producer when it has one;",
+        "  *sync via loop* forces the hop into the event-loop thread.",
+        "- **bulk**: `enqueue_many` in batches of 1000.",
+        "- **storage raw**: the storage's own `enqueue` with prebuilt tasks (no runtime, no",
+        "  events): the difference to *enqueue async* is what the runtime adds.",
+        "- **processed**: no-op tasks done per second by one in-process worker (queue filled",
+        "  first), async worker and thread-pool worker.",
+        "- **latency**: enqueue to result available, idle worker, p50/p99 in milliseconds.",
+        "",
+        "| backend | enqueue sync | sync via loop | enqueue async | bulk | storage raw "
+        "| processed async | processed threads | latency p50 ms | latency p99 ms |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for run in runs:
+        r = run["results"]
+        latency = r.get("latency", {})
+        lines.append(
+            f"| {run['backend']} | {_fmt(r.get('enqueue_sync'))} "
+            f"| {_fmt(r.get('enqueue_sync_via_loop'))} | {_fmt(r.get('enqueue_async'))} "
+            f"| {_fmt(r.get('enqueue_bulk'))} | {_fmt(r.get('storage_enqueue_raw'))} "
+            f"| {_fmt(r.get('process_noop_async'))} | {_fmt(r.get('process_noop_thread_pool'))} "
+            f"| {latency.get('p50_ms', '-')} | {latency.get('p99_ms', '-')} |"
+        )
+    lines += ["", "## Runs", ""]
+    for run in runs:
+        m, v = run["machine"], run["versions"]
+        versions = ", ".join(f"{k} {val}" for k, val in v.items())
+        lines.append(
+            f"- **{run['backend']}**: {run['when']}, {m['cpu']}, {m['cores']} cores, "
+            f"{m['system']}; {versions}; scale {run['scale']}."
+        )
+        errors = {
+            k: e["error"] for k, e in run["results"].items() if isinstance(e, dict) and "error" in e
+        }
+        for key, error in errors.items():
+            lines.append(f"  - {key} failed: `{error}`")
+    DOC.write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", action="append", default=[], help="repeatable; default memory")
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="multiply task counts (0.1 for a quick run)"
+    )
+    parser.add_argument("--concurrency", type=int, default=100, help="worker concurrency")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/15")
+    parser.add_argument(
+        "--no-doc", action="store_true", help="do not regenerate docs/benchmarks.md"
+    )
+    args = parser.parse_args(argv)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    for name in args.backend or ["memory"]:
+        print(f"{name}:")
+        run = run_backend(name, args)
+        (RESULTS / f"{name}.json").write_text(json.dumps(run, indent=2) + "\n")
+    if not args.no_doc:
+        write_doc()
+        print(f"wrote {DOC.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
