@@ -7,6 +7,7 @@ message, so a bad argument fails at enqueue and not in a worker.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from omniq.errors import SerializationError
@@ -15,9 +16,22 @@ from omniq.serialization import get_serializer
 __all__ = ["decode_call", "decode_value", "encode_call", "encode_value"]
 
 
+# The JSON serializer's exact output, without building a JSONEncoder per call (the hot path).
+_json_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
+def _dumps(serializer_name: str, value: Any) -> bytes:
+    if serializer_name == "json":
+        try:
+            return _json_encode(value).encode()
+        except (TypeError, ValueError, OverflowError, RecursionError):
+            pass  # let the serializer raise its SerializationError
+    return get_serializer(serializer_name).dumps(value)
+
+
 def encode_call(serializer_name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
     """The payload of a call ``f(*args, **kwargs)``."""
-    return get_serializer(serializer_name).dumps([list(args), kwargs])
+    return _dumps(serializer_name, [list(args), kwargs])
 
 
 def decode_call(serializer_name: str, payload: bytes) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -40,7 +54,7 @@ def decode_call(serializer_name: str, payload: bytes) -> tuple[tuple[Any, ...], 
 
 def encode_value(serializer_name: str, value: Any) -> bytes:
     """A return value as bytes."""
-    return get_serializer(serializer_name).dumps(value)
+    return _dumps(serializer_name, value)
 
 
 def decode_value(serializer_name: str, data: bytes) -> Any:
