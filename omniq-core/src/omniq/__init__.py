@@ -25,6 +25,10 @@ _LAZY: dict[str, str] = {
     "OmniQ": "omniq.runtime.sync_app",
     "AsyncOmniQ": "omniq.runtime.async_app",
     "TaskFailedError": "omniq.errors",
+    "TaskQueue": "omniq.runtime.components",
+    "ResultStore": "omniq.runtime.components",
+    "EventStore": "omniq.runtime.components",
+    "ScheduleStore": "omniq.runtime.components",
 }
 
 if TYPE_CHECKING:
@@ -34,15 +38,20 @@ if TYPE_CHECKING:
     from omniq.plugins.hookspecs import hookimpl
     from omniq.plugins.manager import list_backends, load_backend
     from omniq.runtime.async_app import AsyncOmniQ
+    from omniq.runtime.components import EventStore, ResultStore, ScheduleStore, TaskQueue
     from omniq.runtime.sync_app import OmniQ
 
 __all__ = [  # noqa: F822 - resolved lazily by __getattr__
     "AsyncOmniQ",
     "Backend",
+    "EventStore",
     "OmniQ",
     "OmniQConfig",
+    "ResultStore",
+    "ScheduleStore",
     "StorageBackendConfig",
     "TaskFailedError",
+    "TaskQueue",
     "hookimpl",
     "list_backends",
     "load_backend",
