@@ -507,8 +507,11 @@ class AsyncOmniQ:
         assert stores is not None
         caps = stores.capabilities[Role.TASK_QUEUE]
         shared = Capability.MULTI_PROCESS in caps or Capability.PERSISTENT in caps
-        local_worker = bool(self.settings.workers) and queue in self._queues
-        must = shared and not local_worker
+        settings = self.settings
+        local_worker = bool(settings.workers) and queue in self._queues
+        # A process pool runs every task in a child process, even from an in-memory queue.
+        child_processes = local_worker and settings.worker_type == "process_pool"
+        must = child_processes or (shared and not local_worker)
         if isinstance(queue, str) and len(self._serialize_by_queue) < 10_000:
             self._serialize_by_queue[queue] = must
         return must
