@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-
 from omniq.config import OmniQConfig as ConfigFromShortPath
 from omniq.errors import ConfigurationError
 from omniq.models.config import OmniQConfig, StorageBackendConfig
@@ -101,10 +100,15 @@ def test_flat_form_from_storage_page() -> None:
 
 def test_backend_options_apply_to_every_role_using_that_backend() -> None:
     cfg = OmniQConfig(
-        task_queue_type="redis", result_storage_type="redis", redis_host="cache", redis_db=2,
+        task_queue_type="redis",
+        result_storage_type="redis",
+        redis_host="cache",
+        redis_db=2,
         result_storage_db=3,
     )
-    assert cfg.task_queue_backend == StorageBackendConfig("redis", config={"host": "cache", "db": 2})
+    assert cfg.task_queue_backend == StorageBackendConfig(
+        "redis", config={"host": "cache", "db": 2}
+    )
     # a role's own option wins over the backend-wide one
     assert cfg.result_storage_backend == StorageBackendConfig(
         "redis", config={"host": "cache", "db": 3}
@@ -133,7 +137,9 @@ def test_flat_option_without_role_type() -> None:
 
 
 def test_flat_and_per_role_forms_conflict() -> None:
-    with pytest.raises(ConfigurationError, match="task_queue_type conflicts with task_queue_backend"):
+    with pytest.raises(
+        ConfigurationError, match="task_queue_type conflicts with task_queue_backend"
+    ):
         OmniQConfig(task_queue_backend=StorageBackendConfig("memory"), task_queue_type="redis")
 
 
@@ -179,7 +185,10 @@ def test_unknown_key_masks_secret_values() -> None:
         ({"max_payload_size": 0}, "Invalid max_payload_size 0: use an integer >= 1"),
         ({"default_ttl": -5}, "Invalid default_ttl -5: use seconds >= 0, or None for no expiry"),
         ({"lease_seconds": 0}, "Invalid lease_seconds 0: use seconds > 0"),
-        ({"log_level": "LOUD"}, "Invalid log_level 'LOUD': use one of DEBUG, INFO, WARNING, ERROR, CRITICAL."),
+        (
+            {"log_level": "LOUD"},
+            "Invalid log_level 'LOUD': use one of DEBUG, INFO, WARNING, ERROR, CRITICAL.",
+        ),
         ({"scheduler_enabled": "yes"}, "Invalid scheduler_enabled 'yes': use True or False"),
         ({"project_name": ""}, "Invalid project_name '': use a non-empty string"),
         (
@@ -198,12 +207,17 @@ def test_bad_values_name_field_value_and_allowed(kwargs: dict[str, object], mess
 
 def test_serializer_is_checked_against_the_registry() -> None:
     assert OmniQConfig(serializer="msgpack").serializer == "msgpack"
-    with pytest.raises(ConfigurationError, match=r"Invalid serializer 'jsn': use one of .*json.* Did you mean 'json'\?"):
+    with pytest.raises(
+        ConfigurationError,
+        match=r"Invalid serializer 'jsn': use one of .*json.* Did you mean 'json'\?",
+    ):
         OmniQConfig(serializer="jsn")
 
 
 def test_bad_queue_names() -> None:
-    with pytest.raises(ConfigurationError, match=r"^Invalid queues \['a b'\]: Invalid queue name 'a b'"):
+    with pytest.raises(
+        ConfigurationError, match=r"^Invalid queues \['a b'\]: Invalid queue name 'a b'"
+    ):
         OmniQConfig(queues=["a b"])
     with pytest.raises(ConfigurationError, match="Queue names repeat"):
         OmniQConfig(queues=["a", "a"])
@@ -211,8 +225,11 @@ def test_bad_queue_names() -> None:
 
 def test_conversions() -> None:
     cfg = OmniQConfig(
-        allowed_modules="myapp.tasks, other", queues="high,low", log_level="debug",
-        default_ttl=timedelta(hours=1), shutdown_grace=5,
+        allowed_modules="myapp.tasks, other",
+        queues="high,low",
+        log_level="debug",
+        default_ttl=timedelta(hours=1),
+        shutdown_grace=5,
     )
     assert cfg.allowed_modules == ("myapp.tasks", "other")
     assert cfg.queues == ("high", "low")
@@ -254,7 +271,9 @@ def test_repr_masks_credentials() -> None:
 def test_dict_round_trip() -> None:
     cfg = OmniQConfig(
         project_name="shop",
-        task_queue_backend=StorageBackendConfig("redis", "redis://localhost/0", {"max_connections": 5}),
+        task_queue_backend=StorageBackendConfig(
+            "redis", "redis://localhost/0", {"max_connections": 5}
+        ),
         event_storage_backend=StorageBackendConfig("memory"),
         allowed_modules=("shop.tasks",),
         queues=("high", "low"),
@@ -263,7 +282,9 @@ def test_dict_round_trip() -> None:
     data = cfg.to_dict()
     assert data["queues"] == ["high", "low"]
     assert data["task_queue_backend"] == {
-        "backend_type": "redis", "url": "redis://localhost/0", "config": {"max_connections": 5},
+        "backend_type": "redis",
+        "url": "redis://localhost/0",
+        "config": {"max_connections": 5},
     }
     assert OmniQConfig.from_dict(data) == cfg
 

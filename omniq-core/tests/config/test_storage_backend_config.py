@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from omniq.errors import ConfigurationError
 from omniq.models.config import StorageBackendConfig
 
@@ -12,7 +11,12 @@ def test_documented_forms_construct() -> None:
     sqlite = StorageBackendConfig(
         backend_type="sqlite",
         url="sqlite:///database.db",
-        config={"timeout": 30.0, "journal_mode": "WAL", "synchronous": "NORMAL", "cache_size": -64000},
+        config={
+            "timeout": 30.0,
+            "journal_mode": "WAL",
+            "synchronous": "NORMAL",
+            "cache_size": -64000,
+        },
     )
     assert sqlite.backend_type == "sqlite"
     assert sqlite.config["journal_mode"] == "WAL"
@@ -20,19 +24,31 @@ def test_documented_forms_construct() -> None:
     assert plain_path.url == "database.db"
     file = StorageBackendConfig(
         backend_type="file",
-        config={"base_dir": "./data", "serialization_format": "json", "fsspec_uri": None,
-                "storage_options": {}},
+        config={
+            "base_dir": "./data",
+            "serialization_format": "json",
+            "fsspec_uri": None,
+            "storage_options": {},
+        },
     )
-    assert file.url is None and file.config["base_dir"] == "./data"
+    assert file.url is None
+    assert file.config["base_dir"] == "./data"
     assert StorageBackendConfig(backend_type="memory").config == {}
     redis = StorageBackendConfig(
-        backend_type="redis", url="redis://localhost:6379/0",
-        config={"host": "localhost", "port": 6379, "database": 0, "password": None,
-                "max_connections": 10},
+        backend_type="redis",
+        url="redis://localhost:6379/0",
+        config={
+            "host": "localhost",
+            "port": 6379,
+            "database": 0,
+            "password": None,
+            "max_connections": 10,
+        },
     )
     assert redis.load_options()["url"] == "redis://localhost:6379/0"
     pg = StorageBackendConfig(
-        backend_type="postgres", url="postgresql://user:pass@localhost:5432/omniq",
+        backend_type="postgres",
+        url="postgresql://user:pass@localhost:5432/omniq",
         config={"username": "user", "password": "pass"},
     )
     assert pg.backend_type == "postgres"
@@ -42,7 +58,9 @@ def test_backend_type_may_be_omitted_when_the_url_has_a_scheme() -> None:
     assert StorageBackendConfig(url="redis://h:6379/1").backend_type == "redis"
     assert StorageBackendConfig(url="postgresql://h/db").backend_type == "postgres"
     # equal to the spelled-out form, so both share one backend
-    assert StorageBackendConfig(url="sqlite:///x.db") == StorageBackendConfig("sqlite", "sqlite:///x.db")
+    assert StorageBackendConfig(url="sqlite:///x.db") == StorageBackendConfig(
+        "sqlite", "sqlite:///x.db"
+    )
     # a third-party scheme stays for the plugin system to resolve
     other = StorageBackendConfig(url="mongodb://h/db")
     assert other.backend_type is None
@@ -76,7 +94,9 @@ def test_bad_backend_type_names_value_and_allowed() -> None:
 
 
 def test_scheme_of_another_backend_is_rejected() -> None:
-    with pytest.raises(ConfigurationError, match="the redis:// scheme belongs to the redis backend"):
+    with pytest.raises(
+        ConfigurationError, match="the redis:// scheme belongs to the redis backend"
+    ):
         StorageBackendConfig(backend_type="sqlite", url="redis://localhost")
 
 
@@ -87,7 +107,7 @@ def test_url_given_twice() -> None:
 
 def test_bad_config_mapping() -> None:
     with pytest.raises(ConfigurationError, match="Invalid config"):
-        StorageBackendConfig("memory", config={1: "x"})  # type: ignore[dict-item]
+        StorageBackendConfig("memory", config={1: "x"})
 
 
 def test_frozen_hashable_and_options_read_only() -> None:
@@ -103,13 +123,16 @@ def test_frozen_hashable_and_options_read_only() -> None:
 
 def test_repr_masks_passwords() -> None:
     cfg = StorageBackendConfig(
-        "postgres", url="postgresql://user:s3cret@db:5432/omniq",
+        "postgres",
+        url="postgresql://user:s3cret@db:5432/omniq",
         config={"password": "s3cret", "dsn": "postgresql://u:s3cret@db/x", "host": "db"},
     )
     text = repr(cfg)
-    assert "s3cret" not in text and "s3cret" not in str(cfg)
+    assert "s3cret" not in text
+    assert "s3cret" not in str(cfg)
     assert "postgresql://user:***@db:5432/omniq" in text
-    assert "'password': '***'" in text and "'host': 'db'" in text
+    assert "'password': '***'" in text
+    assert "'host': 'db'" in text
     assert cfg.url == "postgresql://user:s3cret@db:5432/omniq"  # the value itself is intact
 
 

@@ -37,7 +37,7 @@ _LAZY = {
     "resolve_storage_configs": "omniq.configuration.resolve",
 }
 
-__all__ = [  # noqa: F822 - resolved lazily by __getattr__
+__all__ = [
     "DEFAULT_STORAGE",
     "OTHER_ENV_VARS",
     "ResolvedStorage",

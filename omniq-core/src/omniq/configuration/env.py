@@ -23,7 +23,13 @@ from omniq.models.config import ROLE_FIELDS, StorageBackendConfig
 if TYPE_CHECKING:
     from omniq.models.config import OmniQConfig
 
-__all__ = ["ENV_PREFIX", "OTHER_ENV_VARS", "config_kwargs_from_env", "known_env_vars", "role_from_env"]
+__all__ = [
+    "ENV_PREFIX",
+    "OTHER_ENV_VARS",
+    "config_kwargs_from_env",
+    "known_env_vars",
+    "role_from_env",
+]
 
 ENV_PREFIX = "OMNIQ_"
 OTHER_ENV_VARS: set[str] = {"OMNIQ_DISABLE_PLUGINS"}
@@ -32,8 +38,9 @@ OTHER_ENV_VARS: set[str] = {"OMNIQ_DISABLE_PLUGINS"}
 _INTS = ("max_payload_size", "workers", "default_max_retries")
 _FLOATS = ("default_ttl", "lease_seconds", "shutdown_grace", "retry_backoff")
 _BOOLS = ("scheduler_enabled",)
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
+_BOOL_WORDS = ("1", "true", "yes", "on", "0", "false", "no", "off")
+_TRUE = set(_BOOL_WORDS[:4])
+_FALSE = set(_BOOL_WORDS[4:])
 _NONE = {"none", "null", "never"}
 
 
@@ -70,7 +77,7 @@ def role_from_env(environ: Mapping[str, str], role: str) -> StorageBackendConfig
             raise FieldError(
                 f"{stem}_OPTIONS",
                 f"Invalid {stem}_OPTIONS: not JSON ({exc}); use a JSON object such as "
-                '\'{"timeout": 30}\'',
+                "'{\"timeout\": 30}'",
             ) from exc
         if not isinstance(options, dict):
             raise FieldError(
@@ -106,7 +113,9 @@ def _parse(name: str, var: str, text: str) -> Any:
     if name in _BOOLS:
         if lowered in _TRUE | _FALSE:
             return lowered in _TRUE
-        raise FieldError(var, f"Invalid {var} {text!r}: use one of 1, true, yes, on, 0, false, no, off")
+        raise FieldError(
+            var, f"Invalid {var} {text!r}: use one of 1, true, yes, on, 0, false, no, off"
+        )
     return text
 
 
@@ -142,9 +151,9 @@ def config_kwargs_from_env(cls: type[OmniQConfig], environ: Mapping[str, str]) -
     try:
         return cls(**kwargs)
     except FieldError as exc:
-        var = sources.get(exc.field)
-        if var is None:
+        source = sources.get(exc.field)
+        if source is None:
             raise
-        raise FieldError(var, f"{var}: {exc}") from exc
+        raise FieldError(source, f"{source}: {exc}") from exc
     except ConfigurationError as exc:
         raise ConfigurationError(f"Invalid configuration from the environment: {exc}") from exc

@@ -32,6 +32,10 @@ def _structure_config(data: Any, cls: type[OmniQConfig]) -> OmniQConfig:
     return cls(**data)
 
 
+def _is_tuple_type(type_: Any) -> bool:
+    return get_origin(type_) is tuple
+
+
 def _unstructure_storage(value: StorageBackendConfig) -> dict[str, Any]:
     return {"backend_type": value.backend_type, "url": value.url, "config": dict(value.config)}
 
@@ -48,7 +52,7 @@ def config_converter() -> cattrs.Converter:
 
     converter = make_converter()
     converter.register_unstructure_hook(StorageBackendConfig, _unstructure_storage)
-    converter.register_unstructure_hook_func(lambda t: get_origin(t) is tuple, list)
+    converter.register_unstructure_hook_func(_is_tuple_type, list)
     converter.register_structure_hook(OmniQConfig, _structure_config)
     return converter
 

@@ -65,7 +65,7 @@ def storage_config_from_mapping(value: Mapping[str, Any], where: str) -> Storage
     if unknown:
         key = str(unknown[0])
         raise FieldError(
-            f"{where}.{key}",
+            key,
             f"Unknown key {key!r} in {where}: use backend_type, url and config (backend options "
             f"go inside config).{did_you_mean(key, _STORAGE_KEYS)}",
         )
@@ -167,9 +167,7 @@ def _apply_backend_options(
     prefixes.update({alias: name for alias, name in BACKEND_ALIASES.items() if name in used})
     options: dict[str, dict[str, Any]] = {}
     for key, value in given.items():
-        prefix = max(
-            (p for p in prefixes if key.startswith(f"{p}_")), key=len, default=None
-        )
+        prefix = max((p for p in prefixes if key.startswith(f"{p}_")), key=len, default=None)
         if prefix is None:
             first = key.split("_", 1)[0]
             if first in _FIRST_PARTY and "_" in key:
@@ -187,6 +185,4 @@ def _apply_backend_options(
         extra = _renamed(cfg.backend_type, options[cfg.backend_type])
         url = cfg.url if cfg.url is not None else extra.pop("url", None)
         extra.pop("url", None)
-        roles[field_name] = StorageBackendConfig(
-            cfg.backend_type, url, {**extra, **cfg.config}
-        )
+        roles[field_name] = StorageBackendConfig(cfg.backend_type, url, {**extra, **cfg.config})

@@ -99,17 +99,17 @@ def open_backends(
     raises the plugin system's ``MissingRoleError``. The caller closes the backends it gets
     (each once: equal configurations share one instance)."""
     from omniq.backend.base import Backend
-    from omniq.plugins.manager import load_backend
+    from omniq.plugins.manager import load_backend  # type: ignore[import-not-found,unused-ignore]
 
     fallback_roles = set(inherited)
     loaded: list[tuple[StorageBackendConfig, Backend]] = []
 
     def load(cfg: StorageBackendConfig) -> Backend:
-        for known, backend in loaded:
+        for known, existing in loaded:
             if known == cfg:
-                return backend
+                return existing
         log.debug("loading backend", backend=cfg.backend_type, url=_masked(cfg))
-        backend = load_backend(cfg.name_or_url, cfg.load_options())
+        backend: Backend = load_backend(cfg.name_or_url, cfg.load_options())
         loaded.append((cfg, backend))
         return backend
 

@@ -14,6 +14,7 @@ import logging
 import os
 import re
 from collections.abc import Iterable, Mapping
+from datetime import timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -118,7 +119,7 @@ def _options(value: object) -> Mapping[str, Any]:
     if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
         raise FieldError(
             "config",
-            f"Invalid config {mask_secrets(value)!r}: use a mapping of option names (str) to values",
+            f"Invalid config {mask_secrets(value)!r}: use a mapping of option names to values",
         )
     return MappingProxyType(dict(value))
 
@@ -210,76 +211,66 @@ def _role_backend(value: object, where: str = "the backend mapping") -> StorageB
     )
 
 
-def _role_converter(name: str) -> Any:
-    def convert(value: object) -> StorageBackendConfig | None:
-        try:
-            return _role_backend(value, name)
-        except FieldError as exc:
-            raise FieldError(f"{name}.{exc.field}", f"{name}: {exc}") from exc
-        except ConfigurationError as exc:
-            raise FieldError(name, f"{name}: {exc}") from exc
-
-    return convert
+def _role_field(name: str, value: object) -> StorageBackendConfig | None:
+    try:
+        return _role_backend(value, name)
+    except FieldError as exc:
+        raise FieldError(f"{name}.{exc.field}", f"{name}: {exc}") from exc
+    except ConfigurationError as exc:
+        raise FieldError(name, f"{name}: {exc}") from exc
 
 
 # -- OmniQConfig field validators ------------------------------------------------------------------
 
 
-def _int(name: str, minimum: int) -> Any:
-    def check(value: object) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise FieldError(name, f"Invalid {name} {value!r}: use an integer >= {minimum}")
-        return value
-
-    return check
+def _int(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise FieldError(name, f"Invalid {name} {value!r}: use an integer >= {minimum}")
+    return value
 
 
-def _seconds(name: str, *, optional: bool = False, positive: bool = False) -> Any:
-    def check(value: object) -> float | None:
-        if value is None and optional:
-            return None
-        seconds = getattr(value, "total_seconds", None)
-        if callable(seconds):
-            value = seconds()
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or (
-            positive and value == 0
-        ):
-            allowed = "seconds > 0" if positive else "seconds >= 0"
-            if optional:
-                allowed += ", or None for no expiry"
-            raise FieldError(name, f"Invalid {name} {value!r}: use {allowed}")
-        return float(value)
-
-    return check
+def _optional_seconds(name: str, value: object) -> float | None:
+    return None if value is None else _seconds(name, value, optional=True)
 
 
-def _choice(name: str, choices: Iterable[str], *, upper: bool = False) -> Any:
+def _seconds(name: str, value: object, *, optional: bool = False, positive: bool = False) -> float:
+    seconds = getattr(value, "total_seconds", None)
+    if callable(seconds):
+        value = seconds()
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or value < 0
+        or (positive and value == 0)
+    ):
+        allowed = "seconds > 0" if positive else "seconds >= 0"
+        if optional:
+            allowed += ", or None for no expiry"
+        raise FieldError(name, f"Invalid {name} {value!r}: use {allowed}")
+    return float(value)
+
+
+def _choice(name: str, value: object, choices: Iterable[str], *, upper: bool = False) -> str:
     allowed = tuple(choices)
-
-    def check(value: object) -> str:
-        text = getattr(value, "value", value)
-        if isinstance(text, str) and upper:
-            text = text.upper()
-        if not isinstance(text, str) or text not in allowed:
-            hint = did_you_mean(text, allowed) if isinstance(text, str) else ""
-            raise FieldError(
-                name, f"Invalid {name} {value!r}: use one of {', '.join(allowed)}.{hint}".rstrip()
-            )
-        return text
-
-    return check
+    text = getattr(value, "value", value)
+    if isinstance(text, str) and upper:
+        text = text.upper()
+    if not isinstance(text, str) or text not in allowed:
+        hint = did_you_mean(text, allowed) if isinstance(text, str) else ""
+        raise FieldError(name, f"Invalid {name} {value!r}: use one of {', '.join(allowed)}.{hint}")
+    return text
 
 
 def _serializer(value: object) -> str:
     from omniq.serialization.serializers import available_serializers
 
-    return str(_choice("serializer", available_serializers())(value))
+    return _choice("serializer", value, available_serializers())
 
 
 def _log_level(value: object) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         value = logging.getLevelName(value)
-    return str(_choice("log_level", LOG_LEVELS, upper=True)(value))
+    return _choice("log_level", value, LOG_LEVELS, upper=True)
 
 
 def _split(value: object) -> object:
@@ -321,13 +312,62 @@ def _project_name(value: object) -> str:
     return value
 
 
-def _bool(name: str) -> Any:
-    def check(value: object) -> bool:
-        if not isinstance(value, bool):
-            raise FieldError(name, f"Invalid {name} {value!r}: use True or False")
-        return value
+def _bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise FieldError(name, f"Invalid {name} {value!r}: use True or False")
+    return value
 
-    return check
+
+def _to_task_queue_backend(v: object) -> StorageBackendConfig | None:
+    return _role_field("task_queue_backend", v)
+
+
+def _to_result_storage_backend(v: object) -> StorageBackendConfig | None:
+    return _role_field("result_storage_backend", v)
+
+
+def _to_event_storage_backend(v: object) -> StorageBackendConfig | None:
+    return _role_field("event_storage_backend", v)
+
+
+def _to_schedule_storage_backend(v: object) -> StorageBackendConfig | None:
+    return _role_field("schedule_storage_backend", v)
+
+
+def _to_default_ttl(v: object) -> float | None:
+    return _optional_seconds("default_ttl", v)
+
+
+def _to_max_payload_size(v: object) -> int:
+    return _int("max_payload_size", v, 1)
+
+
+def _to_worker_type(v: object) -> str:
+    return _choice("worker_type", v, WORKER_TYPES)
+
+
+def _to_workers(v: object) -> int:
+    return _int("workers", v, 0)
+
+
+def _to_lease_seconds(v: object) -> float:
+    return _seconds("lease_seconds", v, positive=True)
+
+
+def _to_scheduler_enabled(v: object) -> bool:
+    return _bool("scheduler_enabled", v)
+
+
+def _to_shutdown_grace(v: object) -> float:
+    return _seconds("shutdown_grace", v)
+
+
+def _to_default_max_retries(v: object) -> int:
+    return _int("default_max_retries", v, 0)
+
+
+def _to_retry_backoff(v: object) -> float:
+    return _seconds("retry_backoff", v)
 
 
 # -- OmniQConfig ----------------------------------------------------------------------------------
@@ -341,38 +381,35 @@ class OmniQConfig:
     fields (see ``docs/configuration.md``)."""
 
     project_name: str = field(default="omniq", converter=_project_name)
-    task_queue_backend: StorageBackendConfig | None = field(default=None, converter=_role_converter("task_queue_backend"))
+    task_queue_backend: StorageBackendConfig | None = field(
+        default=None, converter=_to_task_queue_backend
+    )
     result_storage_backend: StorageBackendConfig | None = field(
-        default=None, converter=_role_converter("result_storage_backend")
+        default=None, converter=_to_result_storage_backend
     )
     event_storage_backend: StorageBackendConfig | None = field(
-        default=None, converter=_role_converter("event_storage_backend")
+        default=None, converter=_to_event_storage_backend
     )
     schedule_storage_backend: StorageBackendConfig | None = field(
-        default=None, converter=_role_converter("schedule_storage_backend")
+        default=None, converter=_to_schedule_storage_backend
     )
-    default_ttl: float | None = field(
-        default=DEFAULT_RESULT_TTL, converter=_seconds("default_ttl", optional=True)
-    )
+    default_ttl: float | None = field(default=DEFAULT_RESULT_TTL, converter=_to_default_ttl)
     """Seconds a result is kept; None keeps results until deleted."""
     log_level: str = field(default="INFO", converter=_log_level)
     serializer: str = field(default="json", converter=_serializer)
     allowed_modules: tuple[str, ...] = field(default=(), converter=_allowed_modules)
-    max_payload_size: int = field(
-        default=DEFAULT_MAX_PAYLOAD_SIZE, converter=_int("max_payload_size", 1)
-    )
-    worker_type: str = field(default="async", converter=_choice("worker_type", WORKER_TYPES))
-    workers: int = field(default=DEFAULT_WORKERS, converter=_int("workers", 0))
+    max_payload_size: int = field(default=DEFAULT_MAX_PAYLOAD_SIZE, converter=_to_max_payload_size)
+    worker_type: str = field(default="async", converter=_to_worker_type)
+    workers: int = field(default=DEFAULT_WORKERS, converter=_to_workers)
     queues: tuple[str, ...] = field(default=("default",), converter=_queues)
     lease_seconds: float = field(
-        default=DEFAULT_LEASE_SECONDS, converter=_seconds("lease_seconds", positive=True)
+        default=DEFAULT_LEASE_SECONDS,
+        converter=_to_lease_seconds,
     )
-    scheduler_enabled: bool = field(default=True, converter=_bool("scheduler_enabled"))
-    shutdown_grace: float = field(
-        default=DEFAULT_SHUTDOWN_GRACE, converter=_seconds("shutdown_grace")
-    )
-    default_max_retries: int = field(default=0, converter=_int("default_max_retries", 0))
-    retry_backoff: float = field(default=1.0, converter=_seconds("retry_backoff"))
+    scheduler_enabled: bool = field(default=True, converter=_to_scheduler_enabled)
+    shutdown_grace: float = field(default=DEFAULT_SHUTDOWN_GRACE, converter=_to_shutdown_grace)
+    default_max_retries: int = field(default=0, converter=_to_default_max_retries)
+    retry_backoff: float = field(default=1.0, converter=_to_retry_backoff)
 
     def __init__(
         self,
@@ -382,7 +419,7 @@ class OmniQConfig:
         result_storage_backend: StorageBackendConfig | Mapping[str, Any] | str | None = None,
         event_storage_backend: StorageBackendConfig | Mapping[str, Any] | str | None = None,
         schedule_storage_backend: StorageBackendConfig | Mapping[str, Any] | str | None = None,
-        default_ttl: float | None = DEFAULT_RESULT_TTL,
+        default_ttl: float | timedelta | None = DEFAULT_RESULT_TTL,
         log_level: str | int = "INFO",
         serializer: str = "json",
         allowed_modules: Iterable[str] | str = (),
@@ -390,11 +427,11 @@ class OmniQConfig:
         worker_type: str = "async",
         workers: int = DEFAULT_WORKERS,
         queues: Iterable[str] | str = ("default",),
-        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        lease_seconds: float | timedelta = DEFAULT_LEASE_SECONDS,
         scheduler_enabled: bool = True,
-        shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE,
+        shutdown_grace: float | timedelta = DEFAULT_SHUTDOWN_GRACE,
         default_max_retries: int = 0,
-        retry_backoff: float = 1.0,
+        retry_backoff: float | timedelta = 1.0,
         **legacy: Any,
     ) -> None:
         roles: dict[str, Any] = {
@@ -407,9 +444,9 @@ class OmniQConfig:
             from omniq.configuration.legacy import apply_legacy_keys
 
             roles = apply_legacy_keys(
-                {name: _role_converter(name)(value) for name, value in roles.items()}, legacy
+                {name: _role_field(name, value) for name, value in roles.items()}, legacy
             )
-        self.__attrs_init__(  # type: ignore[attr-defined]
+        self.__attrs_init__(
             project_name=project_name,
             **roles,
             default_ttl=default_ttl,
@@ -462,7 +499,9 @@ class OmniQConfig:
 
     def storage_backend(self, role: str) -> StorageBackendConfig | None:
         """The configured backend of ``role`` (a :class:`omniq.storage.Role` or its value)."""
-        value: StorageBackendConfig | None = getattr(self, f"{getattr(role, 'value', role)}_backend")
+        value: StorageBackendConfig | None = getattr(
+            self, f"{getattr(role, 'value', role)}_backend"
+        )
         return value
 
     def __repr__(self) -> str:
