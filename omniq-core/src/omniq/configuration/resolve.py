@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from attrs import frozen
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_STORAGE",
+    "Loader",
     "ResolvedStorage",
     "Source",
     "backends_for_roles",
@@ -88,18 +89,23 @@ def resolve_storage_configs(
     return {role: item.config for role, item in explain_storage_configs(config, environ).items()}
 
 
+Loader = Callable[[str, Mapping[str, Any]], "Backend"]
+"""``omniq.load_backend``'s shape: (name or URL, options) -> Backend."""
+
+
 def open_backends(
     resolved: Mapping[Role, StorageBackendConfig | Backend],
     *,
     inherited: Iterable[Role] = (),
+    loader: Loader | None = None,
 ) -> dict[Role, Backend]:
     """Load one backend per distinct configuration in ``resolved`` (``Backend`` objects are used
     as given). Roles in ``inherited`` got their configuration from the task queue: if that backend
     lacks the role, they use :data:`DEFAULT_STORAGE` instead. Any other role the backend lacks
     raises the plugin system's ``MissingRoleError``. The caller closes the backends it gets
-    (each once: equal configurations share one instance)."""
+    (each once: equal configurations share one instance). ``loader`` defaults to
+    ``omniq.load_backend``."""
     from omniq.backend.base import Backend
-    from omniq.plugins.manager import load_backend  # type: ignore[import-not-found,unused-ignore]
 
     fallback_roles = set(inherited)
     loaded: list[tuple[StorageBackendConfig, Backend]] = []
@@ -109,7 +115,7 @@ def open_backends(
             if known == cfg:
                 return existing
         log.debug("loading backend", backend=cfg.backend_type, url=_masked(cfg))
-        backend: Backend = load_backend(cfg.name_or_url, cfg.load_options())
+        backend: Backend = (loader or _load_backend)(cfg.name_or_url, cfg.load_options())
         loaded.append((cfg, backend))
         return backend
 
@@ -134,6 +140,8 @@ def open_role_backends(
     config: OmniQConfig | None,
     roles: Iterable[Role] | None = None,
     environ: Mapping[str, str] | None = None,
+    *,
+    loader: Loader | None = None,
 ) -> dict[Role, Backend]:
     """Resolve and open the backends of ``roles`` (all four by default) for ``config``."""
     wanted = set(Role) if roles is None else {Role(role) for role in roles}
@@ -141,6 +149,7 @@ def open_role_backends(
     return open_backends(
         {role: item.config for role, item in explained.items() if role in wanted},
         inherited=[role for role, item in explained.items() if item.source is Source.TASK_QUEUE],
+        loader=loader,
     )
 
 
@@ -169,6 +178,13 @@ def backends_for_roles(
         elif backend.supports(role):
             chosen[role] = backend
     return chosen
+
+
+def _load_backend(name_or_url: str, options: Mapping[str, Any]) -> Backend:
+    from omniq.plugins.manager import load_backend  # type: ignore[import-not-found,unused-ignore]
+
+    backend: Backend = load_backend(name_or_url, options)
+    return backend
 
 
 def _masked(cfg: StorageBackendConfig) -> str | None:
