@@ -294,3 +294,22 @@ def test_from_dict_rejects_unknown_keys_and_non_mappings() -> None:
         OmniQConfig.from_dict({"worker": 3})
     with pytest.raises(ConfigurationError, match="use a mapping"):
         OmniQConfig.from_dict(["x"])  # type: ignore[arg-type]
+
+
+def test_pickle_copy_and_evolve() -> None:
+    import copy
+    import pickle
+
+    import attrs
+
+    cfg = OmniQConfig(
+        task_queue_backend=StorageBackendConfig("redis", "redis://h/0", {"max_connections": 3}),
+        workers=2,
+    )
+    assert pickle.loads(pickle.dumps(cfg)) == cfg
+    assert copy.deepcopy(cfg) == cfg
+    changed = attrs.evolve(cfg, workers=5)
+    assert changed.workers == 5
+    assert changed.task_queue_backend == cfg.task_queue_backend
+    with pytest.raises(ConfigurationError, match="Invalid workers -1"):
+        attrs.evolve(cfg, workers=-1)

@@ -181,6 +181,10 @@ class StorageBackendConfig:
             options["url"] = self.url
         return options
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # the options are a mappingproxy, which cannot be pickled: rebuild from a dict
+        return (type(self), (self.backend_type, self.url, dict(self.config)))
+
     def __repr__(self) -> str:
         parts = [f"backend_type={self.backend_type!r}"]
         if self.url is not None:
