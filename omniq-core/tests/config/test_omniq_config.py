@@ -313,3 +313,28 @@ def test_pickle_copy_and_evolve() -> None:
     assert changed.task_queue_backend == cfg.task_queue_backend
     with pytest.raises(ConfigurationError, match="Invalid workers -1"):
         attrs.evolve(cfg, workers=-1)
+
+
+def test_documented_deployment_scenarios() -> None:
+    development = OmniQConfig(
+        task_queue_backend=StorageBackendConfig(backend_type="memory"),
+        result_storage_backend=StorageBackendConfig(backend_type="memory"),
+        event_storage_backend=StorageBackendConfig(backend_type="memory"),
+        schedule_storage_backend=StorageBackendConfig(backend_type="memory"),
+    )
+    assert development.event_storage_backend == StorageBackendConfig("memory")
+    optimized = OmniQConfig(
+        task_queue_backend=StorageBackendConfig(backend_type="sqlite", url="sqlite:///tasks.db"),
+        result_storage_backend=StorageBackendConfig(
+            backend_type="file", config={"base_dir": "/var/omniq/results"}
+        ),
+        event_storage_backend=StorageBackendConfig(
+            backend_type="redis", url="redis://localhost:6379/1"
+        ),
+        schedule_storage_backend=StorageBackendConfig(
+            backend_type="postgres", url="postgresql://user:pass@localhost:5432/schedules"
+        ),
+    )
+    assert optimized.schedule_storage_backend is not None
+    assert optimized.schedule_storage_backend.backend_type == "postgres"
+    assert "user:pass@" not in repr(optimized)
