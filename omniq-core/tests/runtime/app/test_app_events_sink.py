@@ -1,0 +1,125 @@
+"""EventSink: batching, flush, write_now ordering, retries when the store fails, close."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+
+from omniq.models import EventQuery, EventType, TaskEvent
+from omniq.runtime.events_sink import EventSink
+from omniq.storage import EventStorage
+
+
+class Recorder(EventStorage):
+    def __init__(self) -> None:
+        self.batches: list[list[TaskEvent]] = []
+        self.fail = 0
+
+    async def append(self, event: TaskEvent) -> None:
+        await self.append_many([event])
+
+    async def append_many(self, events: Sequence[TaskEvent]) -> None:
+        if self.fail:
+            self.fail -= 1
+            raise ConnectionError("store down")
+        self.batches.append(list(events))
+
+    async def query(self, query: EventQuery) -> list[TaskEvent]:
+        return [e for batch in self.batches for e in batch if query.matches(e)]
+
+    async def purge(self, before: datetime) -> int:
+        return 0
+
+    @property
+    def stored(self) -> list[str]:
+        return [e.task_id for batch in self.batches for e in batch]
+
+
+def event(n: int, kind: EventType = EventType.ENQUEUED) -> TaskEvent:
+    return TaskEvent(event_type=kind, task_id=f"t{n}")
+
+
+async def test_emits_are_written_in_batches() -> None:
+    store = Recorder()
+    sink = EventSink(store, max_batch=100)
+    await sink.start()
+    for n in range(250):
+        sink.emit(event(n))
+    await sink.flush()
+    assert store.stored == [f"t{n}" for n in range(250)]
+    assert [len(b) for b in store.batches] == [100, 100, 50]
+    await sink.close()
+
+
+async def test_background_writer_flushes_without_being_asked() -> None:
+    store = Recorder()
+    sink = EventSink(store, flush_interval=0.001)
+    await sink.start()
+    sink.emit(event(1))
+    for _ in range(500):
+        if store.stored:
+            break
+        await asyncio.sleep(0.002)
+    assert store.stored == ["t1"]
+    await sink.close()
+
+
+async def test_write_now_stores_the_backlog_first() -> None:
+    store = Recorder()
+    sink = EventSink(store, flush_interval=10)  # the writer would wait long
+    await sink.start()
+    sink.emit(event(1, EventType.STARTED))
+    await sink.write_now([event(1, EventType.COMPLETED)])
+    assert [e.event_type for b in store.batches for e in b] == ["started", "completed"]
+    await sink.close()
+
+
+async def test_failures_keep_events_and_retry() -> None:
+    store = Recorder()
+    store.fail = 2
+    sink = EventSink(store, flush_interval=0.001)
+    await sink.start()
+    sink.emit(event(1))
+    sink.emit(event(2))
+    for _ in range(1000):
+        if store.stored:
+            break
+        await asyncio.sleep(0.005)
+    assert store.stored == ["t1", "t2"]
+    await sink.close()
+
+
+async def test_close_stores_everything_emitted_from_threads() -> None:
+    store = Recorder()
+    sink = EventSink(store, flush_interval=10)
+    await sink.start()
+
+    def produce(k: int) -> None:
+        for n in range(200):
+            sink.emit(event(k * 1000 + n))
+
+    threads = [threading.Thread(target=produce, args=(k,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    await sink.close()
+    assert len(store.stored) == len(set(store.stored)) == 800
+    assert len(sink) == 0
+
+
+async def test_full_buffer_drops_the_oldest_and_counts() -> None:
+    store = Recorder()
+    store.fail = 1
+    sink = EventSink(store, flush_interval=0.001, max_buffer=3)
+    await sink.start()
+    sink.emit_many([event(n) for n in range(5)])
+    for _ in range(1000):
+        if store.stored:
+            break
+        await asyncio.sleep(0.005)
+    await sink.close()
+    assert sink.dropped == 2
+    assert store.stored == ["t2", "t3", "t4"]
