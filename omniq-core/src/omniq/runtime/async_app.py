@@ -16,7 +16,7 @@ import asyncio
 import enum
 import time
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar, overload
 
@@ -28,6 +28,7 @@ from omniq.errors import TaskFailedError, TaskNotFoundError, ValidationError
 from omniq.ids import new_id
 from omniq.models.event import EventQuery, EventType, TaskEvent
 from omniq.models.result import ResultStatus, TaskError, TaskResult
+from omniq.models.schedule import Schedule
 from omniq.models.task import (
     DEFAULT_QUEUE,
     CancelOutcome,
@@ -47,6 +48,7 @@ from omniq.runtime.codec import decode_value
 from omniq.runtime.components import TaskQueue
 from omniq.runtime.events_sink import EventSink
 from omniq.runtime.registry import (
+    LOCAL_PREFIX,
     FunctionRegistry,
     allowed_modules_from_env,
     parse_allowed_modules,
@@ -486,16 +488,23 @@ class AsyncOmniQ:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         options: Mapping[str, Any],
+        *,
+        cross_process: bool | None = None,
     ) -> Task:
         """The task record for a call (validated, serialized); stores nothing. The app must be
-        started."""
+        started. ``cross_process=True`` requires a function any process can find."""
         if isinstance(func, _BaseTaskFunction):
-            return self._builder.build(func.path, args, kwargs, options, func.options)
-        if not callable(func):
+            defaults = func.options
+            path = func.path
+            if not path.startswith(LOCAL_PREFIX):
+                return self._builder.build(path, args, kwargs, options, defaults)
+            func = func.fn
+        elif callable(func):
+            defaults = self._defaults
+        else:
             raise ValidationError(f"Cannot enqueue {func!r}: it is not callable")
-        defaults = self._defaults
         queue = options.get("queue") or defaults.queue
-        serializable = self._serialize_by_queue.get(queue)
+        serializable = cross_process or self._serialize_by_queue.get(queue)
         if serializable is None:
             serializable = self._must_serialize(queue)
         path = self.registry.path_of(func, serializable)
@@ -719,6 +728,96 @@ class AsyncOmniQ:
         stores = await self._ready()
         return await stores.task_queue.requeue_dead(queue, task_ids)
 
+    # -- schedules -------------------------------------------------------------------------------
+
+    async def schedule(
+        self,
+        func: Callable[..., Any],
+        /,
+        *args: Any,
+        cron: str | None = None,
+        interval: float | timedelta | None = None,
+        at: datetime | None = None,
+        name: str | None = None,
+        timezone: str = "UTC",
+        queue: str | None = None,
+        priority: int | None = None,
+        max_retries: int | None = None,
+        retry_backoff: float | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - the task's timeout
+        result_ttl: float | None = None,
+        misfire_policy: str | None = None,
+        misfire_grace: float | None = None,
+        paused: bool | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        **func_kwargs: Any,
+    ) -> Schedule:
+        """Run ``func(*args, **kwargs)`` on a trigger: ``cron="*/5 * * * *"`` (read in
+        ``timezone``), ``interval=`` seconds or timedelta, or once ``at=`` a datetime.
+
+        A schedule is stored under ``name`` (default: the function's name) and replaced when
+        scheduled again, keeping its pause state and, if the trigger is unchanged, its next fire
+        time, so calling this at every start is safe. Schedulers (inside workers, or
+        ``omniq scheduler``) fire each tick once.
+        """
+        from omniq.runtime.schedules import build_app_schedule
+
+        stores = await self._ready()
+        call_kwargs = dict(func_kwargs)
+        if kwargs:
+            call_kwargs.update(kwargs)
+        return await build_app_schedule(
+            self,
+            stores,
+            func,
+            args,
+            call_kwargs,
+            cron=cron,
+            interval=interval,
+            at=at,
+            name=name,
+            timezone=timezone,
+            options={
+                "queue": queue,
+                "priority": priority,
+                "max_retries": max_retries,
+                "retry_backoff": retry_backoff,
+                "timeout": timeout,
+                "result_ttl": result_ttl,
+            },
+            misfire_policy=misfire_policy,
+            misfire_grace=misfire_grace,
+            paused=paused,
+        )
+
+    async def get_schedule(self, name: str) -> Schedule | None:
+        names.validate_schedule_name(name)
+        stores = await self._ready()
+        return await stores.schedules.get(name)
+
+    async def list_schedules(self) -> list[Schedule]:
+        """Every schedule, by name."""
+        stores = await self._ready()
+        return await stores.schedules.list()
+
+    async def pause_schedule(self, name: str) -> bool:
+        """Stop firing a schedule until resumed; ``False`` if there is no such schedule."""
+        names.validate_schedule_name(name)
+        stores = await self._ready()
+        return await stores.schedules.set_paused(name, True)
+
+    async def resume_schedule(self, name: str) -> bool:
+        """Fire a paused schedule again (ticks missed while paused follow the misfire policy)."""
+        names.validate_schedule_name(name)
+        stores = await self._ready()
+        return await stores.schedules.set_paused(name, False)
+
+    async def remove_schedule(self, name: str) -> bool:
+        """Delete a schedule; ``False`` if there was none."""
+        names.validate_schedule_name(name)
+        stores = await self._ready()
+        return await stores.schedules.remove(name)
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._state.value} queues={list(self._queues)}>"
 
@@ -735,8 +834,6 @@ def _default_queue(queues: Sequence[str]) -> str:
 
 
 def _after(moment: datetime, seconds: float) -> datetime:
-    from datetime import timedelta
-
     return moment + timedelta(seconds=seconds)
 
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar, overload
 from omniq import names
 from omniq.models.event import EventType, TaskEvent
 from omniq.models.result import TaskResult
+from omniq.models.schedule import Schedule
 from omniq.models.task import CancelOutcome, QueueStats, TaskInfo, TaskState
 from omniq.runtime.async_app import AsyncOmniQ, CallSpec, TaskStatus, unpack_result
 from omniq.runtime.building import enqueued_event, split_options
@@ -387,6 +388,28 @@ class OmniQ:
 
     def retry_dead(self, queue: str, task_ids: Iterable[str] | None = None) -> int:
         return self._run(self._core.retry_dead(queue, None if task_ids is None else list(task_ids)))
+
+    # -- schedules -------------------------------------------------------------------------------
+
+    def schedule(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Schedule:
+        """Run ``func(*args, **kwargs)`` on a trigger (``cron=``, ``interval=`` or ``at=``); see
+        :meth:`AsyncOmniQ.schedule` for the options."""
+        return self._run(self._core.schedule(func, *args, **kwargs))
+
+    def get_schedule(self, name: str) -> Schedule | None:
+        return self._run(self._core.get_schedule(name))
+
+    def list_schedules(self) -> list[Schedule]:
+        return self._run(self._core.list_schedules())
+
+    def pause_schedule(self, name: str) -> bool:
+        return self._run(self._core.pause_schedule(name))
+
+    def resume_schedule(self, name: str) -> bool:
+        return self._run(self._core.resume_schedule(name))
+
+    def remove_schedule(self, name: str) -> bool:
+        return self._run(self._core.remove_schedule(name))
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "running" if self._started else "new"
