@@ -22,12 +22,29 @@ _last_ms = -1
 _last_random = 0
 
 
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]
+"""Two base32 digits per 10 bits: 13 lookups instead of 26 shifts (ids are on the hot path)."""
+
+
 def _encode(value: int) -> str:
-    chars = []
-    for _ in range(26):
-        chars.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+    p = _PAIRS
+    return "".join(
+        (
+            p[(value >> 120) & 1023],
+            p[(value >> 110) & 1023],
+            p[(value >> 100) & 1023],
+            p[(value >> 90) & 1023],
+            p[(value >> 80) & 1023],
+            p[(value >> 70) & 1023],
+            p[(value >> 60) & 1023],
+            p[(value >> 50) & 1023],
+            p[(value >> 40) & 1023],
+            p[(value >> 30) & 1023],
+            p[(value >> 20) & 1023],
+            p[(value >> 10) & 1023],
+            p[value & 1023],
+        )
+    )
 
 
 def new_id() -> str:
