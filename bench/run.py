@@ -30,10 +30,14 @@ RESULTS = ROOT / "bench" / "results"
 DOC = ROOT / "docs" / "benchmarks.md"
 sys.path.insert(0, str(ROOT / "bench"))
 
-from omniq import AsyncOmniQ, OmniQ, load_backend  # noqa: E402
+from nullstore import null_storages  # noqa: E402
+from omniq import AsyncOmniQ, OmniQ  # noqa: E402
 from omniq.models import Task  # noqa: E402
 from omniq.runtime.codec import encode_call  # noqa: E402
 from tasks import noop  # noqa: E402  (bench/tasks.py: importable task functions)
+
+NULL = "null"
+"""Not a backend: storages that drop everything, to measure the runtime's own overhead."""
 
 # -- backends --------------------------------------------------------------------------------------
 
@@ -49,7 +53,7 @@ def backend_options(name: str, workdir: Path, args: argparse.Namespace) -> dict[
 
 
 def distribution_of(backend: str) -> str:
-    return "omniq-core" if backend == "memory" else f"omniq-{backend}"
+    return "omniq-core" if backend in ("memory", NULL) else f"omniq-{backend}"
 
 
 def version_of(distribution: str) -> str:
@@ -72,8 +76,21 @@ class Fresh:
         self.count += 1
         workdir = self.tmp / str(self.count)
         workdir.mkdir()
+        from omniq import load_backend
+
         backend = load_backend(self.name, **backend_options(self.name, workdir, self.args))
         return backend
+
+    def app(self) -> dict[str, Any]:
+        """Keyword arguments giving an app fresh storages."""
+        if self.name == NULL:
+            return null_storages()
+        return {"backend": self()}
+
+    @property
+    def processes(self) -> bool:
+        """Whether tasks can be processed (the null storages drop them)."""
+        return self.name != NULL
 
 
 # -- measurements ----------------------------------------------------------------------------------
@@ -84,7 +101,7 @@ def rate(n: int, seconds: float) -> dict[str, Any]:
 
 
 def bench_sync_enqueue(fresh: Fresh, n: int, *, hop: bool) -> dict[str, Any]:
-    with OmniQ(backend=fresh(), workers=0) as oq:
+    with OmniQ(workers=0, **fresh.app()) as oq:
         if hop:
             oq.async_app._producer = None  # force the hop through the loop thread
         used_producer = oq.async_app._producer is not None
@@ -98,7 +115,7 @@ def bench_sync_enqueue(fresh: Fresh, n: int, *, hop: bool) -> dict[str, Any]:
 
 
 async def bench_async_enqueue(fresh: Fresh, n: int) -> dict[str, Any]:
-    async with AsyncOmniQ(backend=fresh(), workers=0) as oq:
+    async with AsyncOmniQ(workers=0, **fresh.app()) as oq:
         for i in range(min(n // 10, 1000)):
             await oq.enqueue(noop, i)
         start = time.perf_counter()
@@ -109,7 +126,7 @@ async def bench_async_enqueue(fresh: Fresh, n: int) -> dict[str, Any]:
 
 
 async def bench_bulk_enqueue(fresh: Fresh, n: int, batch: int = 1000) -> dict[str, Any]:
-    async with AsyncOmniQ(backend=fresh(), workers=0) as oq:
+    async with AsyncOmniQ(workers=0, **fresh.app()) as oq:
         start = time.perf_counter()
         for offset in range(0, n, batch):
             await oq.enqueue_many([(noop, (i,)) for i in range(offset, min(offset + batch, n))])
@@ -119,8 +136,9 @@ async def bench_bulk_enqueue(fresh: Fresh, n: int, batch: int = 1000) -> dict[st
 
 async def bench_raw_enqueue(fresh: Fresh, n: int) -> dict[str, Any]:
     """The storage's enqueue with prebuilt tasks: no runtime, no events."""
-    backend = fresh()
-    storage = backend.task_queue()
+    kwargs = fresh.app()
+    backend = kwargs.get("backend")
+    storage = backend.task_queue() if backend is not None else kwargs["task_queue"]
     await storage.connect()
     try:
         tasks = [Task(func="tasks:noop", payload=encode_call("json", (i,), {})) for i in range(n)]
@@ -129,7 +147,8 @@ async def bench_raw_enqueue(fresh: Fresh, n: int) -> dict[str, Any]:
             await storage.enqueue(task)
         seconds = time.perf_counter() - start
     finally:
-        await backend.close()
+        if backend is not None:
+            await backend.close()
     return rate(n, seconds)
 
 
@@ -198,6 +217,8 @@ def run_backend(name: str, args: argparse.Namespace) -> dict[str, Any]:
     step("enqueue_async", lambda: bench_async_enqueue(fresh, n_enqueue))
     step("enqueue_bulk", lambda: bench_bulk_enqueue(fresh, n_enqueue))
     step("storage_enqueue_raw", lambda: bench_raw_enqueue(fresh, n_enqueue))
+    if not fresh.processes:
+        return finish(name, scale, results)
     step(
         "process_noop_async",
         lambda: bench_process(fresh, int(100_000 * scale), "async", args.concurrency),
@@ -207,6 +228,10 @@ def run_backend(name: str, args: argparse.Namespace) -> dict[str, Any]:
         lambda: bench_process(fresh, int(20_000 * scale), "thread_pool", args.concurrency),
     )
     step("latency", lambda: bench_latency(fresh, max(50, int(1000 * scale))))
+    return finish(name, scale, results)
+
+
+def finish(name: str, scale: float, results: dict[str, Any]) -> dict[str, Any]:
     distribution = distribution_of(name)
     return {
         "backend": name,
@@ -269,6 +294,8 @@ def write_doc() -> None:
         "- **processed**: no-op tasks done per second by one in-process worker (queue filled",
         "  first), async worker and thread-pool worker.",
         "- **latency**: enqueue to result available, idle worker, p50/p99 in milliseconds.",
+        "- **null** is not a backend: storages that drop what they get, so its row is the",
+        "  runtime's own cost (validation, serialization, ids, records, events) per enqueue.",
         "",
         "| backend | enqueue sync | sync via loop | enqueue async | bulk | storage raw "
         "| processed async | processed threads | latency p50 ms | latency p99 ms |",
