@@ -6,6 +6,7 @@ Not a backend: no leases, no ordering guarantees beyond FIFO; only what the benc
 
 from __future__ import annotations
 
+import builtins
 import threading
 from collections import deque
 from collections.abc import Sequence
@@ -142,7 +143,7 @@ class NullSchedules(ScheduleStorage):
     async def list(self) -> list[Schedule]:
         return []
 
-    async def due(self, now: datetime, *, limit: int = 100) -> list[Schedule]:
+    async def due(self, now: datetime, *, limit: int = 100) -> builtins.list[Schedule]:
         return []
 
     async def claim_tick(self, name: str, tick: datetime, next_fire_at: datetime | None) -> bool:

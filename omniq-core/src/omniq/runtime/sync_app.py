@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import atexit
 import threading
-from collections.abc import AsyncGenerator, Callable, Coroutine, Iterable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Callable, Coroutine, Generator, Iterable, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar, overload
@@ -343,7 +343,7 @@ class OmniQ:
         event_types: Iterable[EventType | str] | None = None,
         queue: str | None = None,
         after_id: str | None = None,
-    ) -> Iterator[TaskEvent]:
+    ) -> Generator[TaskEvent, None, None]:
         """Yield matching events as they are stored, from this call on (blocking between
         events); ``break`` or ``close()`` ends the stream."""
         if not self._started:
@@ -353,7 +353,7 @@ class OmniQ:
         )
         return self._iterate(stream)
 
-    def _iterate(self, stream: AsyncGenerator[TaskEvent, None]) -> Iterator[TaskEvent]:
+    def _iterate(self, stream: AsyncGenerator[TaskEvent, None]) -> Generator[TaskEvent, None, None]:
         try:
             while True:
                 try:

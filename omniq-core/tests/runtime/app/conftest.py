@@ -6,6 +6,7 @@ no backend package; ``memory_app``-style fixtures use the real memory backend.
 
 from __future__ import annotations
 
+import builtins
 import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -61,7 +62,7 @@ class ListQueue(TaskQueueStorage):
         self, queues: Sequence[str], *, limit: int, lease_seconds: float, worker_id: str
     ) -> list[ClaimedTask]:
         now = utcnow()
-        out = []
+        out: list[ClaimedTask] = []
         with self.lock:
             for queue in queues:
                 ready = sorted(
@@ -235,7 +236,7 @@ class DictSchedules(ScheduleStorage):
     async def list(self) -> list[Schedule]:
         return [self.schedules[k] for k in sorted(self.schedules)]
 
-    async def due(self, now: datetime, *, limit: int = 100) -> list[Schedule]:
+    async def due(self, now: datetime, *, limit: int = 100) -> builtins.list[Schedule]:
         return []
 
     async def claim_tick(self, name: str, tick: datetime, next_fire_at: datetime | None) -> bool:

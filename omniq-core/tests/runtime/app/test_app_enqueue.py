@@ -19,6 +19,7 @@ from omniq.runtime.codec import decode_call
 from omniq.runtime.registry import LOCAL_PREFIX, PICKLED_PREFIX
 from omniq.runtime.sync_app import OmniQ
 from omniq.runtime.task_function import call
+from omniq.storage import Capability
 
 
 def add(a: int, b: int) -> int:
@@ -234,7 +235,7 @@ def test_sync_api_without_a_sync_producer_hops_to_the_loop(
     plain_stores: dict[str, Any],
 ) -> None:
     class AsyncOnlyQueue(type(plain_stores["task_queue"])):  # type: ignore[misc]
-        capabilities = frozenset()
+        capabilities: frozenset[Capability] = frozenset()
 
     plain_stores["task_queue"] = AsyncOnlyQueue()
     with OmniQ(workers=0, **plain_stores) as oq:
