@@ -17,7 +17,7 @@ def add(a: int, b: int) -> int:
 
 def test_sync_app_starts_on_first_use_and_closes_once(plain_stores: dict[str, Any]) -> None:
     oq = OmniQ(workers=0, **plain_stores)
-    assert not oq.running
+    assert oq.loop is None
     oq.enqueue(add, 1, 2)
     assert oq.running
     loop_threads = [t for t in threading.enumerate() if t.name == "omniq-loop"]
@@ -52,7 +52,7 @@ async def test_close_closes_given_storages_unless_told_not_to(
             closed.append(key)
             await original()
 
-        storage.close = close  # type: ignore[method-assign]
+        storage.close = close
     async with AsyncOmniQ(workers=0, **plain_stores) as oq:
         await oq.enqueue(add, 1, 2)
     assert sorted(closed) == sorted(plain_stores)
