@@ -24,7 +24,7 @@ def test_sync_app_starts_on_first_use_and_closes_once(plain_stores: dict[str, An
     assert loop_threads
     oq.close()
     oq.close()
-    assert not oq.running
+    assert oq.loop is None
     assert not any(t.is_alive() for t in loop_threads)
     with pytest.raises(RuntimeError, match="closed"):
         oq.enqueue(add, 1, 2)
