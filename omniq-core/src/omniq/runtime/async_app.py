@@ -238,11 +238,12 @@ class AsyncOmniQ:
                 sources=self._sources,
                 own_given=self._own_backends,
             )
+            self._stores = stores  # so that a failed start closes what it opened
             try:
                 await stores.connect()
                 sink = EventSink(stores.events)
                 await sink.start()
-                self._stores, self._sink = stores, sink
+                self._sink = sink
                 queue_storage = stores.task_queue
                 if Capability.SYNC_PRODUCER in stores.capabilities[Role.TASK_QUEUE] and isinstance(
                     queue_storage, SyncTaskProducer

@@ -80,3 +80,23 @@ def test_sync_api_called_from_its_own_loop_is_refused(plain_stores: dict[str, An
         future = asyncio.run_coroutine_threadsafe(inside(), oq.loop)
         with pytest.raises(RuntimeError, match="AsyncOmniQ"):
             future.result(10)
+
+
+async def test_a_failed_start_closes_what_it_opened(plain_stores: dict[str, Any]) -> None:
+    closed: list[str] = []
+    for key, storage in plain_stores.items():
+
+        async def close(key: str = key) -> None:
+            closed.append(key)
+
+        storage.close = close
+
+    async def refuse() -> None:
+        raise ConnectionError("event store unreachable")
+
+    plain_stores["event_storage"].connect = refuse
+    oq = AsyncOmniQ(workers=0, **plain_stores)
+    with pytest.raises(ConnectionError):
+        await oq.start()
+    assert "task_queue" in closed
+    assert "result_storage" in closed
