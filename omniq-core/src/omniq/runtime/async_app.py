@@ -26,6 +26,7 @@ from omniq import names
 from omniq._time import utcnow
 from omniq.errors import TaskFailedError, TaskNotFoundError, ValidationError
 from omniq.ids import new_id
+from omniq.models.config import OmniQConfig
 from omniq.models.event import EventQuery, EventType, TaskEvent
 from omniq.models.result import ResultStatus, TaskError, TaskResult
 from omniq.models.schedule import Schedule
@@ -114,7 +115,7 @@ class AsyncOmniQ:
 
     def __init__(
         self,
-        config: Any = None,
+        config: OmniQConfig | None = None,
         *,
         backend: Backend | None = None,
         task_queue: RoleSource = None,

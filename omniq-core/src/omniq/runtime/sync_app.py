@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar, overload
 
 from omniq import names
+from omniq.models.config import OmniQConfig
 from omniq.models.event import EventType, TaskEvent
 from omniq.models.result import TaskResult
 from omniq.models.schedule import Schedule
@@ -48,7 +49,7 @@ T = TypeVar("T")
 class OmniQ:
     """The sync OmniQ app; takes the same arguments as :class:`AsyncOmniQ`."""
 
-    def __init__(self, config: Any = None, **kwargs: Any) -> None:
+    def __init__(self, config: OmniQConfig | None = None, **kwargs: Any) -> None:
         self._core = AsyncOmniQ(config, **kwargs)
         self._thread = LoopThread()
         self._lock = threading.Lock()

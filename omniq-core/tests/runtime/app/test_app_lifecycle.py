@@ -66,7 +66,7 @@ def test_invalid_settings_fail_at_construction(plain_stores: dict[str, Any]) -> 
     with pytest.raises(ValueError, match="serializer"):
         OmniQ(serializer="yaml", **plain_stores)
     with pytest.raises(ConfigurationError, match="OmniQConfig"):
-        OmniQ(config={"workers": 1})
+        OmniQ(config={"workers": 1})  # type: ignore[arg-type]
 
 
 def test_sync_api_called_from_its_own_loop_is_refused(plain_stores: dict[str, Any]) -> None:
