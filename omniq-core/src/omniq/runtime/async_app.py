@@ -505,7 +505,8 @@ class AsyncOmniQ:
             defaults = self._defaults
         else:
             raise ValidationError(f"Cannot enqueue {func!r}: it is not callable")
-        queue = options.get("queue") or defaults.queue
+        queue = options.get("queue")
+        queue = defaults.queue if queue is None else self._builder.queue_name(queue)
         serializable = cross_process or self._serialize_by_queue.get(queue)
         if serializable is None:
             serializable = self._must_serialize(queue)
@@ -523,7 +524,7 @@ class AsyncOmniQ:
         # A process pool runs every task in a child process, even from an in-memory queue.
         child_processes = local_worker and settings.worker_type == "process_pool"
         must = child_processes or (shared and not local_worker)
-        if isinstance(queue, str) and len(self._serialize_by_queue) < 10_000:
+        if len(self._serialize_by_queue) < 10_000:
             self._serialize_by_queue[queue] = must
         return must
 

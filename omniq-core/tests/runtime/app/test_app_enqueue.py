@@ -94,6 +94,8 @@ async def test_function_kwargs_named_like_options_go_in_kwargs(
     ("options", "error", "match"),
     [
         ({"queue": "bad queue"}, InvalidNameError, "queue name"),
+        ({"queue": ""}, InvalidNameError, "queue name"),
+        ({"queue": ["a"]}, InvalidNameError, "queue name"),
         ({"queue": "../etc"}, InvalidNameError, "queue name"),
         ({"task_id": "a:b"}, InvalidNameError, "task id"),
         ({"priority": 1000}, ValidationError, "priority"),
