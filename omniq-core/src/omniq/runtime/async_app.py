@@ -69,6 +69,8 @@ log = structlog.get_logger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 
+ENQUEUE_BATCH = 1000
+"""enqueue_many stores at most this many tasks per storage call."""
 _WAIT_SLICE = 5.0
 """get_result re-checks the queue (dead letter, cancelled, unknown) this often while waiting."""
 
@@ -467,7 +469,8 @@ class AsyncOmniQ:
                 if await stores.task_queue.enqueue(task):
                     events.append(enqueued_event(task))
             return events
-        await stores.task_queue.enqueue_many(tasks)
+        for offset in range(0, len(tasks), ENQUEUE_BATCH):
+            await stores.task_queue.enqueue_many(tasks[offset : offset + ENQUEUE_BATCH])
         return [enqueued_event(task) for task in tasks]
 
     def _prepare_call(self, item: CallSpec) -> Task:

@@ -28,7 +28,13 @@ from omniq.models.event import EventType, TaskEvent
 from omniq.models.result import TaskResult
 from omniq.models.schedule import Schedule
 from omniq.models.task import CancelOutcome, QueueStats, TaskInfo, TaskState
-from omniq.runtime.async_app import AsyncOmniQ, CallSpec, TaskStatus, unpack_result
+from omniq.runtime.async_app import (
+    ENQUEUE_BATCH,
+    AsyncOmniQ,
+    CallSpec,
+    TaskStatus,
+    unpack_result,
+)
 from omniq.runtime.building import enqueued_event, split_options
 from omniq.runtime.loop_thread import LoopThread
 from omniq.runtime.task_function import TaskFunction
@@ -275,7 +281,8 @@ class OmniQ:
         if any(len(task.id) != 26 for task in tasks):
             events = [enqueued_event(t) for t in tasks if producer.enqueue_sync(t)]
         else:
-            producer.enqueue_many_sync(tasks)
+            for offset in range(0, len(tasks), ENQUEUE_BATCH):
+                producer.enqueue_many_sync(tasks[offset : offset + ENQUEUE_BATCH])
             events = [enqueued_event(t) for t in tasks]
         core._sink.emit_many(events)  # type: ignore[union-attr]
         return [task.id for task in tasks]
