@@ -5,15 +5,42 @@ the error also derives from it, so callers can catch the builtin: configuration 
 are ``ValueError``; a backend that is not installed or fails to import is an ``ImportError``; an
 unknown backend name is a ``LookupError`` (and a ``ValueError``, as earlier OmniQ releases raised
 ``ValueError: Unsupported task queue backend: ...``).
+
+The plugin system's errors and what they can be caught as:
+
+=============================  ======================================================
+``BackendNotInstalledError``   ``ImportError`` and ``ValueError`` (a first-party backend
+                               whose distribution is missing; names the ``pip install``)
+``BackendImportError``         ``ImportError`` (installed, but importing it failed)
+``BackendConflictError``       ``ImportError`` (two distributions register one name)
+``BackendDisabledError``       ``ImportError`` (blocked by ``OMNIQ_DISABLE_PLUGINS``)
+``InvalidBackendPluginError``  ``ImportError`` (the plugin breaks the plugin contract)
+``UnknownBackendError``        ``LookupError`` and ``ValueError``
+``MissingRoleError``           ``ValueError`` (via ``ConfigurationError``)
+``BackendOptionError``         ``ValueError`` (via ``ConfigurationError``)
+=============================  ======================================================
+
+The first five share :class:`BackendUnavailableError`; all of them but the option error share
+:class:`BackendError`, whose ``backend`` attribute is the backend's name. Each chains its cause,
+and any password in a URL they mention is masked.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "BackendConflictError",
+    "BackendDisabledError",
+    "BackendError",
+    "BackendImportError",
+    "BackendNotInstalledError",
+    "BackendOptionError",
+    "BackendUnavailableError",
     "ConfigurationError",
     "FunctionNotAllowedError",
+    "InvalidBackendPluginError",
     "InvalidNameError",
     "LeaseLostError",
+    "MissingRoleError",
     "OmniQError",
     "PayloadTooLargeError",
     "SerializationError",
@@ -21,6 +48,7 @@ __all__ = [
     "StorageError",
     "TaskFailedError",
     "TaskNotFoundError",
+    "UnknownBackendError",
     "ValidationError",
 ]
 
@@ -105,3 +133,53 @@ def _rebuild_task_failed(
     task_id: str, error_type: str, error_message: str, traceback: str, status: str
 ) -> TaskFailedError:
     return TaskFailedError(task_id, error_type, error_message, traceback, status=status)
+
+
+# -- the plugin system ----------------------------------------------------------------------------
+
+
+class BackendError(OmniQError):
+    """An error about one backend; ``backend`` is its name (as the user wrote it, masked)."""
+
+    def __init__(self, message: str, *, backend: str | None = None) -> None:
+        super().__init__(message)
+        self.backend = backend
+
+
+class BackendUnavailableError(BackendError, ImportError):
+    """A backend cannot be used: not installed, disabled, broken or registered twice."""
+
+
+class BackendNotInstalledError(BackendUnavailableError, ValueError):
+    """A first-party backend whose distribution is not installed; the message has the
+    ``pip install`` line that fixes it."""
+
+
+class BackendDisabledError(BackendUnavailableError):
+    """The backend is installed but ``OMNIQ_DISABLE_PLUGINS`` blocks it."""
+
+
+class BackendImportError(BackendUnavailableError):
+    """The backend is installed but importing its plugin module (or calling its hooks) failed;
+    the message names the distribution, its version and the underlying error."""
+
+
+class BackendConflictError(BackendUnavailableError):
+    """Two installed distributions register the same backend name; the message names both."""
+
+
+class InvalidBackendPluginError(BackendUnavailableError):
+    """A plugin loaded but breaks the plugin contract (for example its specs carry another name
+    than its entry point)."""
+
+
+class UnknownBackendError(BackendError, LookupError, ValueError):
+    """No installed or first-party backend has this name (or handles this URL scheme)."""
+
+
+class MissingRoleError(BackendError, ConfigurationError):
+    """A backend was asked for a storage role it does not provide."""
+
+
+class BackendOptionError(ConfigurationError):
+    """An option given to a backend is unknown or has an invalid value."""
