@@ -43,6 +43,7 @@ __all__ = [
     "list_backends",
     "load_backend",
     "missing_role_error",
+    "require_installed",
     "resolve_backend",
 ]
 
@@ -205,6 +206,12 @@ def _scan_for_scheme(scheme: str) -> str | None:
         if scheme in plugin.url_schemes:
             return name
     return None
+
+
+def require_installed(name: str) -> None:
+    """Raise the error ``load_backend(name)`` would raise for a backend that is not installed,
+    is disabled or is registered twice, without importing anything."""
+    _candidate(canonical_name(name))
 
 
 def _candidate(name: str) -> Candidate:
