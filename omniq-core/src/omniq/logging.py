@@ -26,7 +26,7 @@ def _safe(value: Any) -> Any:
 def get_logger(name: str, **context: Any) -> FilteringBoundLogger:
     """A structlog logger for ``name`` (a module's ``__name__``) with ``context`` bound
     (for example ``backend="redis"``, ``queue="default"``, ``task_id=...``)."""
-    logger = structlog.get_logger(name)
-    if context:
-        logger = logger.bind(**{key: _safe(value) for key, value in context.items()})
+    # stays a lazy proxy: the application's structlog configuration applies even when it is set
+    # up after this logger was made (at import time)
+    logger = structlog.get_logger(name, **{key: _safe(value) for key, value in context.items()})
     return cast(FilteringBoundLogger, logger)

@@ -300,6 +300,7 @@ def _roles_known(name: str, candidates: tuple[Candidate, ...]) -> frozenset[Role
 def missing_role_error(name: str, role: Role, roles: frozenset[Role]) -> MissingRoleError:
     """The error for backend ``name`` (which has ``roles``) being asked for ``role``."""
     words = _role_words(role)
+    a_words = ("an " if words[0] in "aeiou" else "a ") + words
     provides = [_role_words(r) for r in Role if r in roles]
     disabled = discovery.disabled_names()
     others = [
@@ -313,9 +314,9 @@ def missing_role_error(name: str, role: Role, roles: frozenset[Role]) -> Missing
         f"Unsupported {words} backend: {name!r} has no {words}. "
         + (f"It provides: {', '.join(provides)}. " if provides else "It provides no roles. ")
         + (
-            f"Backends with a {words}: {', '.join(others)}."
+            f"Backends with {a_words}: {', '.join(others)}."
             if others
-            else f"No other installed backend is known to provide a {words}."
+            else f"No other installed backend is known to provide {a_words}."
         )
     )
     return MissingRoleError(message, backend=name)
