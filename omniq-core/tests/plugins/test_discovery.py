@@ -143,8 +143,9 @@ def test_documented_classes_of_installed_backends_resolve_to_one_class_each() ->
     assert (SQLiteBackend.__name__, SQLiteBackend.backend_name) == ("SQLiteBackend", "sqlite")
     assert SQLiteBackend.__module__ == "omniq.backend.sqlite"
     assert MemoryBackend.backend_name == "memory"
+    missing = "NoSuchBackend"
     with pytest.raises(AttributeError):
-        omniq.backend.NoSuchBackend
+        getattr(omniq.backend, missing)
 
 
 def test_named_backend_takes_a_mapping_or_keywords(
