@@ -97,7 +97,7 @@ def load_candidate(candidate: Candidate) -> LoadedPlugin:
             distribution=candidate.distribution,
             version=candidate.version,
             module=candidate.module,
-            roles=sorted(loaded.roles),
+            roles=sorted(role.value for role in loaded.roles),
         )
         return loaded
 
