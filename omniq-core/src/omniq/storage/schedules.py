@@ -8,6 +8,7 @@ schedulers claiming the same tick, exactly one gets ``True``. No lock that can e
 
 from __future__ import annotations
 
+import builtins
 from abc import abstractmethod
 from datetime import datetime
 
@@ -41,7 +42,7 @@ class ScheduleStorage(Storage):
         """Every schedule, sorted by name."""
 
     @abstractmethod
-    async def due(self, now: datetime, *, limit: int = 100) -> list[Schedule]:
+    async def due(self, now: datetime, *, limit: int = 100) -> builtins.list[Schedule]:
         """Unpaused schedules whose ``next_fire_at`` is at or before ``now``, earliest first."""
 
     @abstractmethod
