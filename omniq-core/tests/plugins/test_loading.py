@@ -159,6 +159,23 @@ def test_url_for_a_backend_without_a_url_option(make_dist: MakeDist) -> None:
     )
 
 
+def test_a_bare_url_selects_a_backend_without_a_url_option(make_dist: MakeDist) -> None:
+    make_dist(
+        "omniq-bare",
+        backend="bare",
+        source=(
+            "from omniq import hookimpl\n"
+            "from omniq.plugins.specs import TaskQueueSpec\n"
+            "@hookimpl\n"
+            "def omniq_task_queues():\n"
+            "    return [TaskQueueSpec(name='bare', factory=lambda ctx: ctx)]\n"
+        ),
+    )
+    assert omniq.load_backend("bare://").name == "bare"
+    with pytest.raises(BackendOptionError, match=r"^Unknown option 'url' for OmniQ backend 'bare'"):
+        omniq.load_backend("bare://somewhere")
+
+
 def test_a_broken_plugin_never_breaks_another_backend(
     make_dist: MakeDist, valid_plugin: Source
 ) -> None:

@@ -31,7 +31,7 @@ from omniq.errors import (
 from omniq.plugins import discovery, loader
 from omniq.plugins.discovery import DISABLE_ENV_VAR, ENTRY_POINT_GROUP, Candidate
 from omniq.plugins.known import KNOWN_BACKENDS, backend_for_scheme, canonical_name
-from omniq.plugins.options import build_options
+from omniq.plugins.options import build_options, option_names
 from omniq.plugins.specs import BackendContext, StorageSpec
 from omniq.storage import Role
 
@@ -125,15 +125,16 @@ def resolve_backend(
     else:
         supplied = _merge_options(config, options)
     name, url = _select(name_or_url)
-    if url is not None:
-        if prebuilt is not None or ("url" in supplied and supplied["url"] != url):
-            raise BackendOptionError(
-                f"Give the URL once: {mask_url(url)!r} selects the backend, so do not pass "
-                "another URL in the options"
-            )
-        supplied["url"] = url
+    if url is not None and (prebuilt is not None or ("url" in supplied and supplied["url"] != url)):
+        raise BackendOptionError(
+            f"Give the URL once: {mask_url(url)!r} selects the backend, so do not pass "
+            "another URL in the options"
+        )
     plugin = loader.load_candidate(_candidate(name))
     options_class = next(iter(plugin.specs.values())).options
+    # a bare "memory://" carries nothing: backends without a url option accept it too
+    if url is not None and (_URL.sub("", url, count=1) or "url" in option_names(options_class)):
+        supplied["url"] = url
     if prebuilt is not None:
         if options_class is None or not isinstance(prebuilt, options_class):
             wanted = "no options" if options_class is None else f"a {options_class.__name__}"
