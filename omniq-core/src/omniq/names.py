@@ -16,6 +16,7 @@ __all__ = [
     "MAX_NAME_LENGTH",
     "MAX_PRIORITY",
     "MIN_PRIORITY",
+    "validate_name",
     "validate_priority",
     "validate_queue_name",
     "validate_queue_names",
@@ -36,6 +37,12 @@ def _validate(kind: str, value: object) -> str:
             "digits, '_' and '-', starting with a letter or digit"
         )
     return value
+
+
+def validate_name(value: object, kind: str) -> str:
+    """Validate another user-chosen name (a namespace, a key prefix) by the same rules;
+    ``kind`` names it in the error."""
+    return _validate(kind, value)
 
 
 def validate_queue_name(name: object) -> str:

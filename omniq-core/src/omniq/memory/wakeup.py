@@ -1,0 +1,80 @@
+"""Wake coroutines waiting on a key, from any thread, without polling."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Hashable, Iterable
+from typing import Generic, TypeVar
+
+__all__ = ["Waiters"]
+
+K = TypeVar("K", bound=Hashable)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class Waiters(Generic[K]):
+    """Futures waiting for keys (queue names, task ids); :meth:`wake` resolves them.
+
+    A waiter registers *before* it checks the state it waits for, so a wake that happens between
+    the check and the wait is never lost.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiting: dict[K, set[asyncio.Future[None]]] = {}
+
+    def register(self, keys: Iterable[K]) -> asyncio.Future[None]:
+        """A future of the running loop that resolves when one of ``keys`` is woken."""
+        future = asyncio.get_running_loop().create_future()
+        with self._lock:
+            for key in keys:
+                self._waiting.setdefault(key, set()).add(future)
+        return future
+
+    def unregister(self, keys: Iterable[K], future: asyncio.Future[None]) -> None:
+        with self._lock:
+            for key in keys:
+                futures = self._waiting.get(key)
+                if futures is not None:
+                    futures.discard(future)
+                    if not futures:
+                        del self._waiting[key]
+
+    def wake(self, key: K) -> None:
+        """Resolve every future waiting for ``key`` (thread-safe; cheap when nobody waits)."""
+        if not self._waiting:
+            return
+        with self._lock:
+            futures = self._waiting.pop(key, None)
+        if not futures:
+            return
+        current = _running_loop()
+        for future in futures:
+            loop = future.get_loop()
+            if loop is current:
+                _resolve(future)
+            elif not loop.is_closed():
+                loop.call_soon_threadsafe(_resolve, future)
+
+    async def wait(self, future: asyncio.Future[None], timeout: float) -> None:
+        """Wait for ``future`` at most ``timeout`` seconds."""
+        if timeout <= 0:
+            return
+        try:
+            async with asyncio.timeout(timeout):
+                await future
+        except TimeoutError:
+            pass
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
