@@ -17,10 +17,10 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import structlog
 from attrs import frozen
 
 from omniq.configuration.env import role_from_env
+from omniq.logging import get_logger
 from omniq.models.config import OmniQConfig, StorageBackendConfig
 from omniq.storage import Role
 
@@ -39,7 +39,7 @@ __all__ = [
     "resolve_storage_configs",
 ]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 DEFAULT_STORAGE = StorageBackendConfig("sqlite", url="sqlite:///omniq.db")
 """The last fallback: SQLite in ``omniq.db``, relative to the working directory when opened."""

@@ -20,12 +20,11 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar, overload
 
-import structlog
-
 from omniq import names
 from omniq._time import utcnow
 from omniq.errors import TaskFailedError, TaskNotFoundError, ValidationError
 from omniq.ids import new_id
+from omniq.logging import get_logger
 from omniq.models.config import OmniQConfig
 from omniq.models.event import EventQuery, EventType, TaskEvent
 from omniq.models.result import ResultStatus, TaskError, TaskResult
@@ -64,7 +63,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AsyncOmniQ", "TaskStatus"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -533,7 +532,7 @@ class AsyncOmniQ:
 
     # -- results ---------------------------------------------------------------------------------
 
-    async def get_result(self, task_id: str, timeout: float | None = None) -> Any:  # noqa: ASYNC109
+    async def get_result(self, task_id: str, timeout: float | None = None) -> Any:
         """Wait for the task's result and return its value.
 
         ``timeout`` in seconds (``None`` waits as long as it takes). Raises ``TimeoutError`` when
@@ -547,7 +546,7 @@ class AsyncOmniQ:
     async def wait_result(
         self,
         task_id: str,
-        timeout: float | None = None,  # noqa: ASYNC109
+        timeout: float | None = None,
     ) -> TaskResult:
         """The stored :class:`~omniq.models.TaskResult` record, waiting as ``get_result`` does."""
         names.validate_task_id(task_id)
@@ -750,7 +749,7 @@ class AsyncOmniQ:
         priority: int | None = None,
         max_retries: int | None = None,
         retry_backoff: float | None = None,
-        timeout: float | None = None,  # noqa: ASYNC109 - the task's timeout
+        timeout: float | None = None,
         result_ttl: float | None = None,
         misfire_policy: str | None = None,
         misfire_grace: float | None = None,

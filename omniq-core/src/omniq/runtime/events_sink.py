@@ -16,14 +16,13 @@ import threading
 from collections import deque
 from collections.abc import Sequence
 
-import structlog
-
+from omniq.logging import get_logger
 from omniq.models.event import TaskEvent
 from omniq.storage.events import EventStorage
 
 __all__ = ["EventSink"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 
 class EventSink:

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-import structlog
 from attrs import define, field
 
+from omniq.logging import get_logger
 from omniq.runtime.components import EventStore, ResultStore, ScheduleStore, TaskQueue
 from omniq.storage import (
     Capability,
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RoleSource", "Stores", "open_stores"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 RoleSource = Any
 """A storage, a component (``TaskQueue``, ``ResultStore``, ...), a ``Backend`` or a URL string."""
