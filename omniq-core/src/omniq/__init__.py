@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from omniq.runtime.components import EventStore, ResultStore, ScheduleStore, TaskQueue
     from omniq.runtime.sync_app import OmniQ
 
-__all__ = [  # noqa: F822 - resolved lazily by __getattr__
+__all__ = [
     "AsyncOmniQ",
     "Backend",
     "EventStore",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["UTC", "as_utc", "from_timestamp", "utcnow", "to_seconds"]
+__all__ = ["UTC", "as_utc", "from_timestamp", "to_seconds", "utcnow"]
 
 
 def utcnow() -> datetime:

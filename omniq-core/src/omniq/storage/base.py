@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from types import TracebackType
 from abc import ABC
+from types import TracebackType
 from typing import ClassVar, Self
 
 from omniq.storage.capabilities import Capability
