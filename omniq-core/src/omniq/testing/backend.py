@@ -1,0 +1,50 @@
+"""The whole-backend conformance class: every role's tests, plus the backend object's own."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from omniq.backend.base import Backend
+from omniq.storage import Role
+from omniq.testing.events import EventStorageConformance
+from omniq.testing.results import ResultStorageConformance
+from omniq.testing.schedules import ScheduleStorageConformance
+from omniq.testing.task_queue import TaskQueueConformance
+
+__all__ = ["BackendConformance"]
+
+
+class BackendConformance(
+    TaskQueueConformance,
+    ResultStorageConformance,
+    EventStorageConformance,
+    ScheduleStorageConformance,
+):
+    """For a backend that offers all four roles."""
+
+    @pytest.mark.asyncio
+    async def test_backend_offers_every_role_under_its_name(
+        self, backend_factory: Callable[[], Backend]
+    ) -> None:
+        backend = backend_factory()
+        try:
+            assert backend.name == self.backend_name
+            assert backend.roles == frozenset(Role)
+            for role in Role:
+                spec = backend.spec(role)
+                assert spec.name == self.backend_name
+                assert backend.storage(role) is backend.storage(role)
+        finally:
+            await backend.close()
+
+    @pytest.mark.asyncio
+    async def test_backend_close_is_idempotent(
+        self, backend_factory: Callable[[], Backend]
+    ) -> None:
+        backend = backend_factory()
+        for role in Role:
+            await backend.storage(role).connect()
+        await backend.close()
+        await backend.close()
