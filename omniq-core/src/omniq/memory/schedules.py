@@ -56,9 +56,7 @@ class MemoryScheduleStorage(MemoryStorageMixin, ScheduleStorage):
             schedule = self._state.schedules.get(name)
             if schedule is None:
                 return False
-            self._state.schedules[name] = attrs.evolve(
-                schedule, paused=paused, updated_at=utcnow()
-            )
+            self._state.schedules[name] = attrs.evolve(schedule, paused=paused, updated_at=utcnow())
             return True
 
     async def list(self) -> builtins.list[Schedule]:
@@ -77,9 +75,7 @@ class MemoryScheduleStorage(MemoryStorageMixin, ScheduleStorage):
         due.sort(key=lambda s: (s.next_fire_at, s.name))
         return due[:limit]
 
-    async def claim_tick(
-        self, name: str, tick: datetime, next_fire_at: datetime | None
-    ) -> bool:
+    async def claim_tick(self, name: str, tick: datetime, next_fire_at: datetime | None) -> bool:
         self._check_open()
         with self._state.lock:
             schedule = self._state.schedules.get(name)

@@ -378,9 +378,7 @@ class MemoryTaskQueue(MemoryStorageMixin, TaskQueueStorage):
                 counts[entry.state.value] += 1
         return QueueStats(queue=name, **counts)
 
-    async def list_tasks(
-        self, queue: str, *, state: TaskState, limit: int = 100
-    ) -> list[TaskInfo]:
+    async def list_tasks(self, queue: str, *, state: TaskState, limit: int = 100) -> list[TaskInfo]:
         self._check_open()
         with self._state.lock:
             found = self._state.queues.get(queue)
@@ -393,9 +391,7 @@ class MemoryTaskQueue(MemoryStorageMixin, TaskQueueStorage):
                 entries.sort(key=lambda e: (e.finished_ts, e.task.id))
             return [entry.info() for entry in entries[:limit]]
 
-    async def purge(
-        self, queue: str, *, states: Sequence[TaskState] = (TaskState.PENDING,)
-    ) -> int:
+    async def purge(self, queue: str, *, states: Sequence[TaskState] = (TaskState.PENDING,)) -> int:
         self._check_open()
         wanted = set(states) - {TaskState.ACTIVE}
         with self._state.lock:
@@ -458,4 +454,3 @@ def _drop_stale_ready(queue: _Queue) -> None:
 def _drop_stale_delayed(queue: _Queue) -> None:
     while queue.delayed and _valid(queue, queue.delayed[0][1], queue.delayed[0][2]) is None:
         heapq.heappop(queue.delayed)
-
