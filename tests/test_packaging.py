@@ -56,7 +56,9 @@ def test_core_alone_gives_a_working_memory_backend(tmp_path: Path) -> None:
         "        queue = backend.task_queue()\n"
         "        await queue.connect()\n"
         "        await queue.enqueue(Task(func='m:f'))\n"
-        "        claimed = await queue.claim(['default'], limit=5, lease_seconds=5, worker_id='w')\n"
+        "        claimed = await queue.claim(\n"
+        "            ['default'], limit=5, lease_seconds=5, worker_id='w'\n"
+        "        )\n"
         "        print(len(claimed), sorted(b.name for b in omniq.list_backends()))\n"
         "asyncio.run(main())\n",
     )

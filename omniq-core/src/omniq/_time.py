@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["UTC", "as_utc", "from_timestamp", "to_seconds", "utcnow"]
+__all__ = ["UTC", "as_utc", "as_utc_or_none", "from_timestamp", "to_seconds", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -17,6 +17,11 @@ def as_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def as_utc_or_none(value: datetime | None) -> datetime | None:
+    """:func:`as_utc` that lets ``None`` through (an attrs converter for optional times)."""
+    return None if value is None else as_utc(value)
 
 
 def from_timestamp(seconds: float) -> datetime:

@@ -90,7 +90,8 @@ class TaskNotFoundError(OmniQError, LookupError):
 
 
 class LeaseLostError(OmniQError):
-    """A lease token no longer matches: the lease expired and the task may belong to another worker."""
+    """A lease token no longer matches: the lease expired and the task may now belong to
+    another worker."""
 
 
 class FunctionNotAllowedError(OmniQError, LookupError):

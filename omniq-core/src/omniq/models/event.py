@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from attrs import field, frozen
 
-from omniq._time import as_utc, utcnow
+from omniq._time import as_utc, as_utc_or_none, utcnow
 from omniq.ids import new_id
 
 __all__ = ["EventQuery", "EventType", "TaskEvent"]
@@ -42,19 +43,21 @@ class TaskEvent:
     """JSON-compatible values only: error text, retry time, reason, ..."""
 
 
+def _event_types(value: Iterable[EventType | str] | None) -> frozenset[EventType] | None:
+    return None if value is None else frozenset(EventType(t) for t in value)
+
+
 @frozen(kw_only=True)
 class EventQuery:
     """A filter over stored events; every given field must match. Results are ordered by
     ``(timestamp, id)`` ascending, and at most ``limit`` are returned."""
 
     task_id: str | None = None
-    event_types: frozenset[EventType] | None = field(
-        default=None, converter=lambda v: None if v is None else frozenset(EventType(t) for t in v)
-    )
+    event_types: frozenset[EventType] | None = field(default=None, converter=_event_types)
     queue: str | None = None
-    since: datetime | None = field(default=None, converter=lambda v: None if v is None else as_utc(v))
+    since: datetime | None = field(default=None, converter=as_utc_or_none)
     """Inclusive lower bound on ``timestamp``."""
-    until: datetime | None = field(default=None, converter=lambda v: None if v is None else as_utc(v))
+    until: datetime | None = field(default=None, converter=as_utc_or_none)
     """Exclusive upper bound on ``timestamp``."""
     after_id: str | None = None
     """Only events whose id sorts after this one (for paging and following)."""

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from attrs import field, frozen
 
-from omniq._time import as_utc, utcnow
+from omniq._time import as_utc, as_utc_or_none, utcnow
 
 __all__ = ["ResultStatus", "TaskError", "TaskResult"]
 
@@ -39,9 +39,7 @@ class TaskResult:
     serializer: str = "json"
     error: TaskError | None = None
     completed_at: datetime = field(factory=utcnow, converter=as_utc)
-    expires_at: datetime | None = field(
-        default=None, converter=lambda v: None if v is None else as_utc(v)
-    )
+    expires_at: datetime | None = field(default=None, converter=as_utc_or_none)
     """When the result may be dropped; ``None`` keeps it until deleted."""
     attempt: int = 1
     worker_id: str | None = None

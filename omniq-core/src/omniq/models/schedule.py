@@ -13,14 +13,10 @@ from datetime import datetime
 from attrs import field, frozen
 
 from omniq import names
-from omniq._time import as_utc, utcnow
+from omniq._time import as_utc, as_utc_or_none, utcnow
 from omniq.models.task import DEFAULT_QUEUE
 
 __all__ = ["MisfirePolicy", "Schedule", "TriggerKind"]
-
-
-def _optional_utc(value: datetime | None) -> datetime | None:
-    return None if value is None else as_utc(value)
 
 
 def _schedule_name(_: object, __: object, value: str) -> None:
@@ -60,7 +56,7 @@ class Schedule:
     """IANA zone the cron expression is read in."""
     interval: float | None = None
     """Seconds between firings of an interval schedule."""
-    at: datetime | None = field(default=None, converter=_optional_utc)
+    at: datetime | None = field(default=None, converter=as_utc_or_none)
     """Fire time of a one-shot schedule."""
     queue: str = field(default=DEFAULT_QUEUE, validator=_queue)
     priority: int = 0
@@ -70,9 +66,9 @@ class Schedule:
     result_ttl: float | None = None
     headers: dict[str, str] = field(factory=dict)
     paused: bool = False
-    next_fire_at: datetime | None = field(default=None, converter=_optional_utc)
+    next_fire_at: datetime | None = field(default=None, converter=as_utc_or_none)
     """The next tick to fire; ``None`` once a one-shot schedule has fired."""
-    last_fired_at: datetime | None = field(default=None, converter=_optional_utc)
+    last_fired_at: datetime | None = field(default=None, converter=as_utc_or_none)
     misfire_policy: MisfirePolicy = field(default=MisfirePolicy.SKIP, converter=MisfirePolicy)
     misfire_grace: float = 60.0
     """Seconds after its tick within which a late firing still happens."""

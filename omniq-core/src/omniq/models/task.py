@@ -58,7 +58,8 @@ class TaskState(enum.StrEnum):
     ACTIVE = "active"
     """Claimed by a worker under a lease."""
     DEAD = "dead"
-    """Dead-lettered: out of attempts, refused, or failed for good. Kept until purged or requeued."""
+    """Dead-lettered: out of attempts, refused, or failed for good. Kept until purged or
+    requeued."""
 
 
 @frozen(kw_only=True)

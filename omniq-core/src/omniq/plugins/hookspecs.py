@@ -47,4 +47,4 @@ def omniq_event_storages() -> Iterable[EventStorageSpec]:  # type: ignore[empty-
 
 @hookspec
 def omniq_schedule_storages() -> Iterable[ScheduleStorageSpec]:  # type: ignore[empty-body]
-    """Yield a :class:`~omniq.plugins.specs.ScheduleStorageSpec` for each schedule storage offered."""
+    """Yield a :class:`~omniq.plugins.specs.ScheduleStorageSpec` per schedule storage offered."""

@@ -28,9 +28,13 @@ __all__ = [
 class Serializer(Protocol):
     """Turns Python values into bytes and back."""
 
-    name: str
-    executes_code: bool
-    """True when loading may run code (pickle): only used when explicitly chosen."""
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def executes_code(self) -> bool:
+        """True when loading may run code (pickle): only used when explicitly chosen."""
+        ...
 
     def dumps(self, value: Any) -> bytes: ...
 
@@ -49,7 +53,8 @@ class _FunctionSerializer:
             return self._dumps(value)
         except (TypeError, ValueError, OverflowError, pickle.PicklingError) as exc:
             raise SerializationError(
-                f"Cannot serialize {type(value).__name__} with the {self.name!r} serializer: {exc}. "
+                f"Cannot serialize {type(value).__name__} with the {self.name!r} serializer: "
+                f"{exc}. "
                 "Pass JSON-compatible values (str, int, float, bool, None, list, dict) or choose "
                 "another serializer."
             ) from exc
@@ -69,7 +74,7 @@ def _json_dumps(value: Any) -> bytes:
 
 def _msgpack() -> _FunctionSerializer:
     try:
-        import msgpack
+        import msgpack  # type: ignore[import-untyped]
     except ImportError as exc:
         raise SerializationError(
             "The 'msgpack' serializer needs the msgpack package. Install it with: "
@@ -84,7 +89,7 @@ def _msgpack() -> _FunctionSerializer:
 
 def _pickle() -> _FunctionSerializer:
     try:
-        import cloudpickle
+        import cloudpickle  # type: ignore[import-untyped]
 
         dumps: Callable[[Any], bytes] = cloudpickle.dumps
     except ImportError:

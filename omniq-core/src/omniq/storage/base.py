@@ -11,7 +11,7 @@ from omniq.storage.capabilities import Capability
 __all__ = ["Storage"]
 
 
-class Storage(ABC):
+class Storage(ABC):  # noqa: B024 (abstract in role; connect/close are optional no-ops)
     """Base of the four storage contracts.
 
     A storage is cheap to construct and does no I/O until :meth:`connect`, which opens
@@ -22,10 +22,10 @@ class Storage(ABC):
 
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
 
-    async def connect(self) -> None:
+    async def connect(self) -> None:  # noqa: B027
         """Open connections and prepare the schema. Safe to call more than once."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027
         """Release what :meth:`connect` opened. Safe to call more than once."""
 
     async def __aenter__(self) -> Self:

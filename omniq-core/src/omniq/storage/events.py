@@ -34,8 +34,8 @@ class EventStorage(Storage):
         """Events matching ``query``, ordered by ``(timestamp, id)``, at most ``query.limit``."""
 
     async def subscribe(self, query: EventQuery) -> AsyncIterator[TaskEvent]:
-        """Yield events matching ``query`` (ignoring its ``limit``) as they are appended, from now on
-        (or after ``query.after_id``) until the consumer stops iterating.
+        """Yield events matching ``query`` (ignoring its ``limit``) as they are appended, from
+        now on (or after ``query.after_id``) until the consumer stops iterating.
 
         The default polls :meth:`query`; backends with native push (``EVENT_SUBSCRIBE``) override.
         """

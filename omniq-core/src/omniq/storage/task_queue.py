@@ -52,7 +52,7 @@ class TaskQueueStorage(Storage):
 
     @abstractmethod
     async def enqueue(self, task: Task) -> bool:
-        """Store ``task`` as pending. ``False`` if its id is already in the queue (nothing changes)."""
+        """Store ``task`` as pending; ``False`` (and no change) if its id is already queued."""
 
     async def enqueue_many(self, tasks: Sequence[Task]) -> int:
         """Store several tasks in as few round trips as the store allows; returns how many were new.
@@ -114,7 +114,8 @@ class TaskQueueStorage(Storage):
 
     @abstractmethod
     async def dead_letter(self, lease: Lease, *, reason: str) -> bool:
-        """Move a claimed task to the dead letters with ``reason``; ``False`` if the lease was lost."""
+        """Move a claimed task to the dead letters with ``reason``; ``False`` if the lease is
+        lost."""
 
     @abstractmethod
     async def recover_expired(self, *, limit: int = 1000) -> list[RecoveredTask]:
@@ -125,7 +126,8 @@ class TaskQueueStorage(Storage):
 
     @abstractmethod
     async def get(self, task_id: str) -> TaskInfo | None:
-        """What the queue knows of a task, or ``None`` if it is not in the queue (acked or unknown)."""
+        """What the queue knows of a task, or ``None`` if it is not in the queue (acked or
+        unknown)."""
 
     @abstractmethod
     async def cancel(self, task_id: str) -> CancelOutcome:
