@@ -272,9 +272,9 @@ class AsyncOmniQ:
         from omniq.runtime.app_worker import make_scheduler
 
         assert self._stores is not None
-        self.scheduler = make_scheduler(self, self._stores)
-        if self.scheduler is not None:
-            await self.scheduler.start()
+        assert self._sink is not None
+        self.scheduler = make_scheduler(self, self._stores, self._sink)
+        await self.scheduler.start()
 
     async def close(self, grace: float | None = None) -> None:
         """Stop the scheduler and the worker (letting running tasks finish within ``grace``
