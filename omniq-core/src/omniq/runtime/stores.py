@@ -110,7 +110,8 @@ def _backend_class() -> type[Backend]:
 
 def _from_source(
     role: Role, source: RoleSource, owned: list[Any], own_given: bool
-) -> tuple[Storage, frozenset[Capability]]:
+) -> tuple[Storage, frozenset[Capability], Backend | None]:
+    """The storage for ``role`` from what was given, its capabilities and its backend."""
     expected = _STORAGE_TYPES[role]
     if isinstance(source, _COMPONENT_TYPES):
         if not isinstance(source.storage, expected):
@@ -121,7 +122,7 @@ def _from_source(
         caps = (
             backend.capabilities(role) if backend is not None else type(source.storage).capabilities
         )
-        return source.storage, caps
+        return source.storage, caps, backend
     if isinstance(source, expected):
         from omniq.runtime.owners import owner_of
 
@@ -129,21 +130,41 @@ def _from_source(
         if backend is not None and own_given and backend not in owned:
             owned.append(backend)
         caps = backend.capabilities(role) if backend is not None else type(source).capabilities
-        return source, caps
+        return source, caps, backend
     if isinstance(source, _backend_class()):
         if own_given and source not in owned:
             owned.append(source)
-        return source.storage(role), source.capabilities(role)
+        return source.storage(role), source.capabilities(role), source
     if isinstance(source, str):
         from omniq.plugins.manager import load_backend
 
         backend = load_backend(source)
         owned.append(backend)
-        return backend.storage(role), backend.capabilities(role)
+        return backend.storage(role), backend.capabilities(role), backend
     raise TypeError(
         f"Cannot use {source!r} for the {role} role: pass a storage, a component, a Backend "
         "or a URL"
     )
+
+
+def _inherit_task_queue_backend(
+    config: Any,
+    task_backend: Backend,
+    missing: list[Role],
+    chosen: dict[Role, tuple[Storage, frozenset[Capability]]],
+) -> list[Role]:
+    """Give roles that nothing configures the task queue's backend (the documented fallback:
+    configuration, environment, the task queue's backend, SQLite); returns the roles left."""
+    from omniq.configuration.resolve import Source, explain_storage_configs
+
+    explained = explain_storage_configs(config)
+    left: list[Role] = []
+    for role in missing:
+        if explained[role].source is Source.DEFAULT and task_backend.supports(role):
+            chosen[role] = (task_backend.storage(role), task_backend.capabilities(role))
+        else:
+            left.append(role)
+    return left
 
 
 def open_stores(
@@ -156,14 +177,21 @@ def open_stores(
     """Make (without connecting) the storages of every role."""
     owned: list[Any] = []
     chosen: dict[Role, tuple[Storage, frozenset[Capability]]] = {}
+    task_backend: Backend | None = None
     for role, source in sources.items():
         if source is not None:
-            chosen[role] = _from_source(role, source, owned, own_given)
+            storage, caps, made_by = _from_source(role, source, owned, own_given)
+            chosen[role] = (storage, caps)
+            if role is Role.TASK_QUEUE:
+                task_backend = made_by
     if backend is not None:
         for role in Role:
             if role not in chosen and backend.supports(role):
-                chosen[role] = _from_source(role, backend, owned, own_given)
+                storage, caps, _ = _from_source(role, backend, owned, own_given)
+                chosen[role] = (storage, caps)
     missing = [role for role in Role if role not in chosen]
+    if missing and task_backend is not None:
+        missing = _inherit_task_queue_backend(config, task_backend, missing, chosen)
     if missing:
         from omniq.configuration import open_role_backends
 
