@@ -20,7 +20,7 @@ from attrs import define, field
 
 from omniq._time import from_timestamp
 from omniq.memory.base import MemoryStorageMixin
-from omniq.memory.wakeup import Waiters
+from omniq.storage.wakeup import Waiters
 from omniq.models.task import (
     CancelOutcome,
     ClaimedTask,

@@ -1,4 +1,7 @@
-"""Wake coroutines waiting on a key, from any thread, without polling."""
+"""Wake coroutines waiting on a key (a queue name, a task id), from any thread, without polling.
+
+For storage authors: a backend that cannot be told of new work by its store can still wake the
+waiters of its own process at once (and poll only for other processes' writes)."""
 
 from __future__ import annotations
 
