@@ -1,0 +1,26 @@
+"""What the SQLite storages share: the database of their backend and role-scoped opening."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from omniq.plugins.specs import BackendContext
+
+from omniq_sqlite.database import Database, open_database
+
+__all__ = ["SQLiteStorageMixin"]
+
+
+class SQLiteStorageMixin:
+    """Connects by opening the backend's database and preparing this role's tables."""
+
+    role: ClassVar[str]
+
+    def __init__(self, ctx: BackendContext) -> None:
+        self.db: Database = open_database(ctx)
+
+    async def connect(self) -> None:
+        self.db.open(self.role)
+
+    async def close(self) -> None:
+        """The database is the backend's: it closes it once every storage is done."""

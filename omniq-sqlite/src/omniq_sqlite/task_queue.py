@@ -1,0 +1,371 @@
+"""The SQLite task queue: one row per task; claims are one ``UPDATE ... RETURNING`` in an
+immediate transaction, so processes sharing the file get disjoint tasks."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, ClassVar
+
+from omniq._time import utcnow
+from omniq.models.task import (
+    CancelOutcome,
+    ClaimedTask,
+    Lease,
+    QueueStats,
+    RecoveredTask,
+    Task,
+    TaskInfo,
+    TaskState,
+)
+from omniq.storage import Capability, TaskQueueStorage
+
+from omniq_sqlite.base import SQLiteStorageMixin
+from omniq_sqlite.rows import TASK_COLUMNS, from_micros, micros, task_from_row, task_row
+
+__all__ = ["SQLiteTaskQueue"]
+
+_INSERT = (
+    f"INSERT OR IGNORE INTO omniq_tasks ({TASK_COLUMNS}, state, attempt, cancel_requested) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, 0)"
+)
+_CLAIM = (
+    "UPDATE omniq_tasks SET state = 'active', attempt = attempt + 1, "
+    "token = lower(hex(randomblob(12))), lease_expires = ?, worker_id = ?, cancel_requested = 0 "
+    "WHERE id IN (SELECT id FROM omniq_tasks WHERE queue = ? AND state = 'pending' AND eta <= ? "
+    "ORDER BY priority DESC, eta, id LIMIT ?) "
+    f"RETURNING {TASK_COLUMNS}, attempt, token"
+)
+_INFO = (
+    f"SELECT {TASK_COLUMNS}, state, attempt, lease_expires, worker_id, last_error, "
+    "cancel_requested FROM omniq_tasks"
+)
+_ORDER = {
+    TaskState.PENDING: "priority DESC, eta, id",
+    TaskState.ACTIVE: "enqueued_at, id",
+    TaskState.DEAD: "finished_at, id",
+}
+_HELD = "id = ? AND token = ? AND state = 'active'"
+
+
+def _info(row: Any) -> TaskInfo:
+    return TaskInfo(
+        task=task_from_row(row),
+        state=TaskState(row[13]),
+        attempt=row[14],
+        lease_expires_at=None if row[15] is None else from_micros(row[15]),
+        worker_id=row[16],
+        last_error=row[17],
+        cancel_requested=bool(row[18]),
+    )
+
+
+class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
+    role = "task_queue"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.PERSISTENT, Capability.MULTI_PROCESS, Capability.SYNC_PRODUCER}
+    )
+
+    # -- producing ---------------------------------------------------------------------------
+
+    def enqueue_sync(self, task: Task) -> bool:
+        # one autocommit statement: SQLite's busy handler waits out other writers
+        added = self.db.connection().execute(_INSERT, task_row(task)).rowcount == 1
+        if added:
+            self.db.waiters.wake(f"q:{task.queue}")
+        return added
+
+    def enqueue_many_sync(self, tasks: Sequence[Task]) -> int:
+        if not tasks:
+            return 0
+        with self.db.write() as conn:
+            before = conn.total_changes
+            conn.executemany(_INSERT, [task_row(t) for t in tasks])
+            added = conn.total_changes - before
+        for queue in {t.queue for t in tasks}:
+            self.db.waiters.wake(f"q:{queue}")
+        return added
+
+    async def enqueue(self, task: Task) -> bool:
+        return await self.db.run(self.enqueue_sync, task)
+
+    async def enqueue_many(self, tasks: Sequence[Task]) -> int:
+        return await self.db.run(self.enqueue_many_sync, tasks)
+
+    # -- consuming ---------------------------------------------------------------------------
+
+    async def claim(
+        self, queues: Sequence[str], *, limit: int, lease_seconds: float, worker_id: str
+    ) -> list[ClaimedTask]:
+        if limit <= 0:
+            return []
+        return await self.db.run(self._claim, list(queues), limit, lease_seconds, worker_id)
+
+    def _claim(
+        self, queues: list[str], limit: int, lease_seconds: float, worker_id: str
+    ) -> list[ClaimedTask]:
+        now = time.time()
+        now_us = int(now * 1_000_000)
+        expires_us = int((now + lease_seconds) * 1_000_000)
+        expires_at = from_micros(expires_us)
+        claimed: list[ClaimedTask] = []
+        with self.db.write() as conn:
+            for queue in queues:
+                rows = conn.execute(
+                    _CLAIM, (expires_us, worker_id, queue, now_us, limit - len(claimed))
+                ).fetchall()
+                rows.sort(key=lambda r: (-r[2], r[3], r[0]))
+                for row in rows:
+                    lease = Lease(
+                        task_id=row[0],
+                        token=row[14],
+                        expires_at=expires_at,
+                        attempt=row[13],
+                        worker_id=worker_id,
+                    )
+                    claimed.append(ClaimedTask(task=task_from_row(row), lease=lease))
+                if len(claimed) >= limit:
+                    break
+        return claimed
+
+    async def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
+        db = self.db
+        keys = [f"q:{q}" for q in queues]
+        future = db.waiters.register(keys)
+        try:
+            deadline = time.monotonic() + timeout
+            version = db.data_version()
+            ready_in = await db.run(self._ready_in, list(queues))
+            if ready_in is not None:
+                deadline = min(deadline, time.monotonic() + ready_in)
+            while not future.done():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                await db.waiters.wait(future, min(db.options.poll_interval, remaining))
+                if db.data_version() != version:
+                    return
+        finally:
+            db.waiters.unregister(keys, future)
+
+    def _ready_in(self, queues: list[str]) -> float | None:
+        """Seconds until a pending task of ``queues`` is ready (0 if one is); None if none."""
+        marks = ", ".join("?" * len(queues))
+        row = (
+            self.db.connection()
+            .execute(
+                f"SELECT min(eta) FROM omniq_tasks WHERE state = 'pending' AND queue IN ({marks})",
+                queues,
+            )
+            .fetchone()
+        )
+        if row is None or row[0] is None:
+            return None
+        return max(float(row[0]) / 1_000_000 - time.time(), 0.0)
+
+    async def extend(self, leases: Sequence[Lease], lease_seconds: float) -> list[Lease | None]:
+        return await self.db.run(self._extend, list(leases), lease_seconds)
+
+    def _extend(self, leases: list[Lease], lease_seconds: float) -> list[Lease | None]:
+        expires_us = int((time.time() + lease_seconds) * 1_000_000)
+        expires_at = from_micros(expires_us)
+        renewed: list[Lease | None] = []
+        with self.db.write() as conn:
+            for lease in leases:
+                row = conn.execute(
+                    f"UPDATE omniq_tasks SET lease_expires = ? WHERE {_HELD} "
+                    "RETURNING cancel_requested",
+                    (expires_us, lease.task_id, lease.token),
+                ).fetchone()
+                if row is None:
+                    renewed.append(None)
+                else:
+                    renewed.append(
+                        Lease(
+                            task_id=lease.task_id,
+                            token=lease.token,
+                            expires_at=expires_at,
+                            attempt=lease.attempt,
+                            worker_id=lease.worker_id,
+                            cancel_requested=bool(row[0]),
+                        )
+                    )
+        return renewed
+
+    async def ack(self, leases: Sequence[Lease]) -> list[bool]:
+        return await self.db.run(self._ack, list(leases))
+
+    def _ack(self, leases: list[Lease]) -> list[bool]:
+        done: list[bool] = []
+        with self.db.write() as conn:
+            for lease in leases:
+                cursor = conn.execute(
+                    f"DELETE FROM omniq_tasks WHERE {_HELD}", (lease.task_id, lease.token)
+                )
+                done.append(cursor.rowcount == 1)
+        return done
+
+    async def nack(
+        self,
+        lease: Lease,
+        *,
+        retry_at: datetime,
+        error: str | None = None,
+        count_attempt: bool = True,
+    ) -> bool:
+        given_back = 0 if count_attempt else 1
+        sql = (
+            "UPDATE omniq_tasks SET state = 'pending', eta = ?, token = NULL, "
+            "lease_expires = NULL, worker_id = NULL, cancel_requested = 0, last_error = ?, "
+            f"attempt = attempt - ? WHERE {_HELD}"
+        )
+        params = (micros(retry_at), error, given_back, lease.task_id, lease.token)
+        changed = await self.db.run(self._changed, sql, params)
+        if changed:
+            queue = await self.db.run(self._queue_of, lease.task_id)
+            if queue is not None:
+                self.db.waiters.wake(f"q:{queue}")
+        return changed
+
+    def _queue_of(self, task_id: str) -> str | None:
+        row = (
+            self.db.connection()
+            .execute("SELECT queue FROM omniq_tasks WHERE id = ?", (task_id,))
+            .fetchone()
+        )
+        return None if row is None else str(row[0])
+
+    def _changed(self, sql: str, params: tuple[Any, ...]) -> bool:
+        return self._count_changes(sql, params) > 0
+
+    async def dead_letter(self, lease: Lease, *, reason: str) -> bool:
+        sql = (
+            "UPDATE omniq_tasks SET state = 'dead', token = NULL, lease_expires = NULL, "
+            f"worker_id = NULL, cancel_requested = 0, last_error = ?, finished_at = ? WHERE {_HELD}"
+        )
+        params = (reason, micros(utcnow()), lease.task_id, lease.token)
+        return await self.db.run(self._changed, sql, params)
+
+    async def recover_expired(self, *, limit: int = 1000) -> list[RecoveredTask]:
+        return await self.db.run(self._recover, limit)
+
+    def _recover(self, limit: int) -> list[RecoveredTask]:
+        now_us = micros(utcnow())
+        recovered: list[RecoveredTask] = []
+        with self.db.write() as conn:
+            rows = conn.execute(
+                "SELECT id, queue, attempt, max_retries FROM omniq_tasks WHERE state = 'active' "
+                "AND lease_expires <= ? ORDER BY lease_expires LIMIT ?",
+                (now_us, limit),
+            ).fetchall()
+            for task_id, queue, attempt, max_retries in rows:
+                dead = attempt >= max_retries + 1
+                if dead:
+                    conn.execute(
+                        "UPDATE omniq_tasks SET state = 'dead', token = NULL, "
+                        "lease_expires = NULL, worker_id = NULL, cancel_requested = 0, "
+                        "last_error = 'lease expired', finished_at = ? WHERE id = ?",
+                        (now_us, task_id),
+                    )
+                else:
+                    conn.execute(
+                        "UPDATE omniq_tasks SET state = 'pending', eta = ?, token = NULL, "
+                        "lease_expires = NULL, worker_id = NULL, cancel_requested = 0, "
+                        "last_error = 'lease expired' WHERE id = ?",
+                        (now_us, task_id),
+                    )
+                recovered.append(
+                    RecoveredTask(task_id=task_id, queue=queue, attempt=attempt, dead=dead)
+                )
+        for queue in {r.queue for r in recovered if not r.dead}:
+            self.db.waiters.wake(f"q:{queue}")
+        return recovered
+
+    # -- inspecting and managing -------------------------------------------------------------
+
+    async def get(self, task_id: str) -> TaskInfo | None:
+        return await self.db.run(self._get, task_id)
+
+    def _get(self, task_id: str) -> TaskInfo | None:
+        row = self.db.connection().execute(f"{_INFO} WHERE id = ?", (task_id,)).fetchone()
+        return None if row is None else _info(row)
+
+    async def cancel(self, task_id: str) -> CancelOutcome:
+        return await self.db.run(self._cancel, task_id)
+
+    def _cancel(self, task_id: str) -> CancelOutcome:
+        with self.db.write() as conn:
+            row = conn.execute("SELECT state FROM omniq_tasks WHERE id = ?", (task_id,)).fetchone()
+            if row is None or row[0] == TaskState.DEAD.value:
+                return CancelOutcome.NOT_FOUND
+            if row[0] == TaskState.PENDING.value:
+                conn.execute("DELETE FROM omniq_tasks WHERE id = ?", (task_id,))
+                return CancelOutcome.CANCELLED
+            conn.execute("UPDATE omniq_tasks SET cancel_requested = 1 WHERE id = ?", (task_id,))
+            return CancelOutcome.REQUESTED
+
+    async def stats(self, queues: Sequence[str] | None = None) -> list[QueueStats]:
+        return await self.db.run(self._stats, None if queues is None else list(queues))
+
+    def _stats(self, queues: list[str] | None) -> list[QueueStats]:
+        sql = (
+            "SELECT queue, state, eta <= ? AS ready, count(*) FROM omniq_tasks "
+            "{where} GROUP BY queue, state, ready"
+        )
+        now_us = micros(utcnow())
+        if queues is None:
+            rows = self.db.connection().execute(sql.format(where=""), (now_us,)).fetchall()
+            names = sorted({r[0] for r in rows})
+        else:
+            marks = ", ".join("?" * len(queues))
+            rows = (
+                self.db.connection()
+                .execute(sql.format(where=f"WHERE queue IN ({marks})"), (now_us, *queues))
+                .fetchall()
+            )
+            names = sorted(set(queues))
+        counts = {name: {"ready": 0, "delayed": 0, "active": 0, "dead": 0} for name in names}
+        for queue, state, ready, count in rows:
+            if state == TaskState.PENDING.value:
+                counts[queue]["ready" if ready else "delayed"] += count
+            else:
+                counts[queue][state] += count
+        return [QueueStats(queue=name, **counts[name]) for name in names]
+
+    async def list_tasks(self, queue: str, *, state: TaskState, limit: int = 100) -> list[TaskInfo]:
+        sql = f"{_INFO} WHERE queue = ? AND state = ? ORDER BY {_ORDER[state]} LIMIT ?"
+        rows = await self.db.run(self._rows, sql, (queue, state.value, limit))
+        return [_info(row) for row in rows]
+
+    def _rows(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        return self.db.connection().execute(sql, params).fetchall()
+
+    async def purge(self, queue: str, *, states: Sequence[TaskState] = (TaskState.PENDING,)) -> int:
+        wanted = sorted({s.value for s in states} - {TaskState.ACTIVE.value})
+        if not wanted:
+            return 0
+        marks = ", ".join("?" * len(wanted))
+        sql = f"DELETE FROM omniq_tasks WHERE queue = ? AND state IN ({marks})"
+        return await self.db.run(self._count_changes, sql, (queue, *wanted))
+
+    def _count_changes(self, sql: str, params: tuple[Any, ...]) -> int:
+        """Run one autocommit statement; how many rows it changed."""
+        return int(self.db.connection().execute(sql, params).rowcount)
+
+    async def requeue_dead(self, queue: str, task_ids: Sequence[str] | None = None) -> int:
+        sql = (
+            "UPDATE omniq_tasks SET state = 'pending', eta = ?, attempt = 0, finished_at = NULL "
+            "WHERE queue = ? AND state = 'dead'"
+        )
+        params: tuple[Any, ...] = (micros(utcnow()), queue)
+        if task_ids is not None:
+            ids = list(task_ids)
+            if not ids:
+                return 0
+            sql += f" AND id IN ({', '.join('?' * len(ids))})"
+            params = (*params, *ids)
+        count = await self.db.run(self._count_changes, sql, params)
+        if count:
+            self.db.waiters.wake(f"q:{queue}")
+        return count
