@@ -66,17 +66,29 @@ class LocalExecutor:
 
     async def run(self, func: Callable[..., Any], task: Task, timeout: float | None) -> bytes:
         args, kwargs = decode_call(task.serializer, task.payload)
-        async with asyncio.timeout(timeout):
-            if inspect.iscoroutinefunction(func):
+        if inspect.iscoroutinefunction(func):
+            async with asyncio.timeout(timeout):
                 value = await func(*args, **kwargs)
-            else:
-                assert self._pool is not None, "executor not started"
-                loop = asyncio.get_running_loop()
+            return encode_value(task.serializer, value)
+        pool = self._pool
+        assert pool is not None, "executor not started"
+        try:
+            async with asyncio.timeout(timeout):
                 call = functools.partial(func, *args, **kwargs)
-                value = await loop.run_in_executor(self._pool, call)
+                value = await asyncio.get_running_loop().run_in_executor(pool, call)
                 if inspect.isawaitable(value):
                     value = await value
+        except (TimeoutError, asyncio.CancelledError):
+            self._abandon(pool)
+            raise
         return encode_value(task.serializer, value)
+
+    def _abandon(self, pool: ThreadPoolExecutor) -> None:
+        """A thread of ``pool`` runs a task nobody waits for any more: new tasks go to a fresh
+        pool, so the worker keeps its full concurrency while that thread runs on."""
+        if self._pool is pool:
+            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="omniq-task")
+            pool.shutdown(wait=False)
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
