@@ -11,10 +11,10 @@ from attrs import define, field
 
 from omniq._time import utcnow
 from omniq.memory.base import MemoryStorageMixin
-from omniq.storage.wakeup import Waiters
 from omniq.models.result import TaskResult
 from omniq.plugins.specs import BackendContext
 from omniq.storage import Capability, ResultStorage
+from omniq.storage.wakeup import Waiters
 
 __all__ = ["MemoryResultStorage"]
 

@@ -20,7 +20,6 @@ from attrs import define, field
 
 from omniq._time import from_timestamp
 from omniq.memory.base import MemoryStorageMixin
-from omniq.storage.wakeup import Waiters
 from omniq.models.task import (
     CancelOutcome,
     ClaimedTask,
@@ -33,6 +32,7 @@ from omniq.models.task import (
 )
 from omniq.plugins.specs import BackendContext
 from omniq.storage import Capability, TaskQueueStorage
+from omniq.storage.wakeup import Waiters
 
 __all__ = ["MemoryTaskQueue"]
 
