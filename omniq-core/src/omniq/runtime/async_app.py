@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import os
+import signal
 import time
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -25,7 +27,7 @@ from omniq._time import utcnow
 from omniq.errors import TaskFailedError, TaskNotFoundError, ValidationError
 from omniq.ids import new_id
 from omniq.logging import get_logger
-from omniq.models.config import OmniQConfig
+from omniq.models.config import DEFAULT_WORKERS, OmniQConfig
 from omniq.models.event import EventQuery, EventType, TaskEvent
 from omniq.models.result import ResultStatus, TaskError, TaskResult
 from omniq.models.schedule import Schedule
@@ -53,7 +55,7 @@ from omniq.runtime.registry import (
     allowed_modules_from_env,
     parse_allowed_modules,
 )
-from omniq.runtime.settings import AppSettings, settings_from
+from omniq.runtime.settings import AppSettings, settings_from, settings_with
 from omniq.runtime.stores import RoleSource, Stores, open_stores
 from omniq.runtime.task_function import AsyncTaskFunction, Call, _BaseTaskFunction
 from omniq.storage import Capability, Role, SyncTaskProducer
@@ -275,6 +277,58 @@ class AsyncOmniQ:
         assert self._sink is not None
         self.scheduler = make_scheduler(self, self._stores, self._sink)
         await self.scheduler.start()
+
+    async def run_worker(
+        self,
+        *,
+        queues: Sequence[str] | None = None,
+        concurrency: int | None = None,
+        worker_type: str | None = None,
+        scheduler: bool | None = None,
+        handle_signals: bool = True,
+    ) -> None:
+        """Run this app as a worker process (what ``omniq worker`` does): start the storages,
+        a worker (with the given overrides) and, unless ``scheduler=False``, the scheduler;
+        run until SIGTERM or SIGINT (or :meth:`request_stop`), then shut down gracefully within
+        ``shutdown_grace`` so that no task is lost."""
+        if self._state is not _State.NEW:
+            raise RuntimeError("run_worker() needs an app that has not been started")
+        changes: dict[str, Any] = {}
+        if concurrency is not None:
+            changes["workers"] = concurrency
+        elif not self.settings.workers:
+            changes["workers"] = DEFAULT_WORKERS
+        if worker_type is not None:
+            changes["worker_type"] = worker_type
+        if scheduler is not None:
+            changes["scheduler"] = scheduler
+        if changes:
+            self.settings = settings_with(self.settings, **changes)
+        if queues is not None:
+            self._queues = names.validate_queue_names(queues)
+        self._stop_requested = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        watched: list[signal.Signals] = []
+        if handle_signals:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, self._stop_requested.set)
+                watched.append(signum)
+        try:
+            await self.start()
+            log.info("worker process running", queues=list(self._queues), pid=os.getpid())
+            await self._stop_requested.wait()
+            log.info("worker process stopping", grace=self.settings.shutdown_grace)
+        finally:
+            for signum in watched:
+                loop.remove_signal_handler(signum)
+            await self.close()
+
+    def request_stop(self) -> None:
+        """Ask :meth:`run_worker` to shut down gracefully (thread-safe)."""
+        event = getattr(self, "_stop_requested", None)
+        loop = self._loop
+        if event is not None and loop is not None:
+            loop.call_soon_threadsafe(event.set)
 
     async def close(self, grace: float | None = None) -> None:
         """Stop the scheduler and the worker (letting running tasks finish within ``grace``

@@ -20,7 +20,7 @@ from omniq.models.config import (
     OmniQConfig,
 )
 
-__all__ = ["AppSettings", "load_config", "settings_from"]
+__all__ = ["AppSettings", "load_config", "settings_from", "settings_with"]
 
 
 @frozen(kw_only=True)
@@ -120,3 +120,18 @@ def settings_from(
         shutdown_grace=config.shutdown_grace,
         worker_options=dict(worker_options or {}),
     )
+
+
+def settings_with(settings: AppSettings, **changes: Any) -> AppSettings:
+    """``settings`` with ``changes`` (``workers``, ``worker_type``, ``scheduler``), checked as
+    the constructor checks them."""
+    import attrs
+
+    if "worker_type" in changes and changes["worker_type"] not in WORKER_TYPES:
+        raise ConfigurationError(
+            f"Invalid worker_type {changes['worker_type']!r}: use one of {', '.join(WORKER_TYPES)}"
+        )
+    workers = changes.get("workers", settings.workers)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise ConfigurationError(f"Invalid workers {workers!r}: use an int >= 0 (0: no worker)")
+    return attrs.evolve(settings, **changes)
