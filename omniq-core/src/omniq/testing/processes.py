@@ -1,0 +1,116 @@
+"""Worker processes for end-to-end tests: run ``python -m omniq worker`` with an environment,
+kill it (SIGKILL) or stop it (SIGTERM), and read what it printed.
+
+A backend's multi-process tests use these to prove at-least-once delivery across real processes::
+
+    with worker_process(env, cwd=tmp_path, concurrency=4) as worker:
+        ...
+        worker.kill()
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["TASK_MODULE", "WorkerProcess", "count_runs", "worker_process", "write_task_module"]
+
+TASK_MODULE = "omniq_e2e_tasks"
+"""The module :func:`write_task_module` writes; allow it in workers with
+``OMNIQ_ALLOWED_MODULES=omniq_e2e_tasks``."""
+
+_TASKS = """
+import os
+import time
+
+def record(n, seconds=0.0):
+    \"\"\"Sleep, then note that task ``n`` ran to completion in this process.\"\"\"
+    if seconds:
+        time.sleep(seconds)
+    with open(os.path.join(os.environ["OMNIQ_E2E_RUNS"], f"runs-{os.getpid()}.log"), "a") as f:
+        f.write(f"{n}\\n")
+    return n
+"""
+
+
+def write_task_module(directory: Path) -> Path:
+    """Write the task module into ``directory`` (put it on ``PYTHONPATH``) and make the folder
+    its runs are noted in (``OMNIQ_E2E_RUNS``); returns that folder."""
+    (directory / f"{TASK_MODULE}.py").write_text(_TASKS)
+    runs = directory / "runs"
+    runs.mkdir(exist_ok=True)
+    return runs
+
+
+def count_runs(runs: Path) -> dict[int, int]:
+    """How many times each task number ran to completion, over every process."""
+    counts: dict[int, int] = {}
+    for log in runs.glob("runs-*.log"):
+        for line in log.read_text().split():
+            counts[int(line)] = counts.get(int(line), 0) + 1
+    return counts
+
+
+class WorkerProcess:
+    """One ``omniq worker`` child process."""
+
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        *,
+        cwd: Path,
+        concurrency: int = 4,
+        worker_type: str = "async",
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        self.log_path = cwd / f"worker-{os.urandom(4).hex()}.log"
+        command = [
+            sys.executable, "-m", "omniq", "worker",
+            "--concurrency", str(concurrency), "--worker-type", worker_type, *extra_args,
+        ]  # fmt: skip
+        self._log = self.log_path.open("wb")
+        self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
+            command, cwd=cwd, env={**os.environ, **env}, stdout=self._log, stderr=subprocess.STDOUT
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def kill(self) -> None:
+        """SIGKILL: the worker gets no chance to release or finish anything."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self, timeout: float = 60) -> int:
+        """SIGTERM, then wait for the graceful shutdown; returns the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout)
+
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+        self._log.close()
+
+
+@contextmanager
+def worker_process(
+    env: Mapping[str, str], *, cwd: Path, concurrency: int = 4, worker_type: str = "async"
+) -> Iterator[WorkerProcess]:
+    """A worker process that is killed at the end if still running."""
+    worker = WorkerProcess(env, cwd=cwd, concurrency=concurrency, worker_type=worker_type)
+    try:
+        yield worker
+    finally:
+        worker.close()
