@@ -1,0 +1,190 @@
+"""The backend's connections: one async pool, one sync pool (for producers), one pub/sub
+listener that wakes this process's waiters, and the checks made at connect."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import redis
+import redis.asyncio as aioredis
+from omniq.errors import StorageError
+from omniq.logging import get_logger
+from omniq.plugins.specs import BackendContext
+from omniq.storage.wakeup import Waiters
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+
+from omniq_redis.keys import Keys
+from omniq_redis.options import RedisOptions
+
+__all__ = ["RedisConnection", "connection_for", "storage_errors"]
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+_RETRIED = (redis.ConnectionError, redis.TimeoutError)
+
+
+class RedisConnection:
+    """What the four Redis storages of one backend share."""
+
+    def __init__(self, options: RedisOptions) -> None:
+        self.options = options
+        self.keys = Keys(options.key_prefix)
+        self.where = options.describe()
+        self.waiters: Waiters[str] = Waiters()
+        self._client: aioredis.Redis | None = None
+        self._sync: redis.Redis | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._pubsub: Any = None
+        self._connect_lock = asyncio.Lock()
+        self.warnings: list[str] = []
+        """Server settings that can lose tasks, found at connect (``omniq status`` shows them)."""
+
+    @property
+    def client(self) -> Any:
+        """The async client (``redis.asyncio.Redis``; typed ``Any`` because redis-py types every
+        reply as a union of all reply shapes, which the storages narrow by the command)."""
+        if self._client is None:
+            raise StorageError(f"Redis backend {self.where} is not connected (call connect())")
+        return self._client
+
+    @property
+    def sync_client(self) -> Any:
+        """The sync client, for producers' synchronous calls (``redis.Redis``)."""
+        if self._sync is None:
+            kwargs = self.options.client_kwargs()
+            retry = redis.retry.Retry(ExponentialBackoff(cap=2, base=0.05), 5)
+            if "url" in kwargs:
+                url = kwargs.pop("url")
+                self._sync = redis.Redis.from_url(url, retry=retry, **kwargs)
+            else:
+                self._sync = redis.Redis(retry=retry, **kwargs)
+        return self._sync
+
+    async def connect(self) -> None:
+        async with self._connect_lock:
+            if self._client is not None:
+                return
+            kwargs = self.options.client_kwargs()
+            retry = Retry(ExponentialBackoff(cap=2, base=0.05), 5)
+            if "url" in kwargs:
+                client = aioredis.Redis.from_url(
+                    kwargs.pop("url"), retry=retry, retry_on_error=list(_RETRIED), **kwargs
+                )
+            else:
+                client = aioredis.Redis(retry=retry, retry_on_error=list(_RETRIED), **kwargs)
+            try:
+                await storage_errors(self.where, client.ping)
+                await self._check_server(client)
+            except BaseException:
+                await client.aclose()
+                raise
+            self._client = client
+            self._pubsub = client.pubsub(ignore_subscribe_messages=True)
+            await self._pubsub.psubscribe(self.keys.wake_pattern)
+            await self._pubsub.subscribe(self.keys.result_channel)
+            self._listener = asyncio.create_task(self._listen(), name="omniq-redis-wake")
+
+    async def _check_server(self, client: aioredis.Redis) -> None:
+        """Warn about settings under which Redis may silently drop tasks."""
+        try:
+            policy = (await client.config_get("maxmemory-policy")).get("maxmemory-policy", "")
+            aof = (await client.config_get("appendonly")).get("appendonly", "no")
+            save = (await client.config_get("save")).get("save", "")
+        except redis.ResponseError:
+            return  # CONFIG disabled (managed services): nothing to check
+        if policy not in ("noeviction", ""):
+            self.warnings.append(
+                f"maxmemory-policy is {policy!r}: Redis may evict task keys under memory "
+                "pressure; set it to 'noeviction'"
+            )
+        if aof != "yes" and not save:
+            self.warnings.append(
+                "persistence is off (appendonly no, no save points): a server restart loses "
+                "every task; set 'appendonly yes'"
+            )
+        for warning in self.warnings:
+            log.warning("redis server may lose tasks", server=self.where, problem=warning)
+
+    async def _listen(self) -> None:
+        wake_prefix = self.keys.wake_channel("")
+        result_channel = self.keys.result_channel
+        while True:
+            try:
+                async for message in self._pubsub.listen():
+                    channel = _text(message.get("channel"))
+                    if channel == result_channel:
+                        self.waiters.wake(f"r:{_text(message.get('data'))}")
+                    elif channel.startswith(wake_prefix):
+                        self.waiters.wake(f"q:{channel[len(wake_prefix) :]}")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # connection lost: resubscribe after a pause
+                log.warning("redis wake-up listener reconnecting", error=repr(exc))
+                await asyncio.sleep(0.5)
+                with contextlib.suppress(Exception):
+                    await self._pubsub.psubscribe(self.keys.wake_pattern)
+                    await self._pubsub.subscribe(self.keys.result_channel)
+
+    async def close(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await listener
+        if self._pubsub is not None:
+            with contextlib.suppress(Exception):
+                await self._pubsub.aclose()
+            self._pubsub = None
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+        sync, self._sync = self._sync, None
+        if sync is not None:
+            sync.close()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+async def storage_errors(where: str, call: Callable[[], Awaitable[T]]) -> T:
+    """Run ``call``, turning redis-py's connection errors into clear OmniQ errors."""
+    try:
+        return await call()
+    except redis.AuthenticationError as exc:
+        raise StorageError(
+            f"Redis at {where} refused the credentials: check the username and password "
+            "(or the ACL user's permissions)"
+        ) from exc
+    except redis.ResponseError as exc:
+        if "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
+            raise StorageError(
+                f"Redis at {where} needs a password: give password= or put it in the URL"
+            ) from exc
+        raise
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        raise StorageError(
+            f"Cannot reach Redis at {where}: {_reason(exc)}. Check that redis-server runs there "
+            "and that host and port are right (a port that does not speak Redis fails this way)"
+        ) from exc
+
+
+def _reason(exc: BaseException) -> str:
+    from omniq._redact import mask_secrets
+
+    return mask_secrets(str(exc)) or type(exc).__name__
+
+
+def connection_for(ctx: BackendContext) -> RedisConnection:
+    options = ctx.options if isinstance(ctx.options, RedisOptions) else RedisOptions()
+
+    async def close(connection: RedisConnection) -> None:
+        await connection.close()
+
+    shared: RedisConnection = ctx.shared("redis", lambda: RedisConnection(options), close)
+    return shared

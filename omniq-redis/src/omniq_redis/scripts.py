@@ -1,0 +1,234 @@
+"""The Lua scripts that make each queue operation atomic on the server.
+
+A queue's keys (``KEYS``) and its task hashes (``prefix .. id``) share one hash tag. Scores of the
+ready set order claims: ``(100 - priority) * 1e13 + eta_ms``, so higher priority first, then
+earlier eta; equal scores fall back to the member, the task id.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ACK",
+    "CANCEL",
+    "CLAIM",
+    "CLAIM_TICK",
+    "DEAD_LETTER",
+    "ENQUEUE",
+    "EXTEND",
+    "NACK",
+    "PURGE",
+    "RECOVER",
+    "REQUEUE_DEAD",
+]
+
+_SCORE = "local function score(prio, eta) return (100 - tonumber(prio)) * 1e13 + tonumber(eta) end"
+
+ENQUEUE = f"""
+{_SCORE}
+-- KEYS: ready, delayed   ARGV: prefix, now_ms, channel, then per task: id, data, prio, eta, max
+local added = 0
+local ready = 0
+for i = 4, #ARGV, 5 do
+  local id, eta = ARGV[i], ARGV[i + 3]
+  local key = ARGV[1] .. id
+  if redis.call('EXISTS', key) == 0 then
+    redis.call('HSET', key, 'data', ARGV[i + 1], 'state', 'pending', 'attempt', 0,
+               'prio', ARGV[i + 2], 'eta', eta, 'max', ARGV[i + 4], 'cancel', 0)
+    if tonumber(eta) <= tonumber(ARGV[2]) then
+      redis.call('ZADD', KEYS[1], score(ARGV[i + 2], eta), id)
+      ready = 1
+    else
+      redis.call('ZADD', KEYS[2], eta, id)
+    end
+    added = added + 1
+  end
+end
+if added > 0 then redis.call('PUBLISH', ARGV[3], ready) end
+return added
+"""
+
+CLAIM = f"""
+{_SCORE}
+-- KEYS: ready, delayed, active   ARGV: prefix, now_ms, limit, lease_until_ms, worker, token_base
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT', 0, 1000)
+for _, id in ipairs(due) do
+  local key = ARGV[1] .. id
+  redis.call('ZREM', KEYS[2], id)
+  local fields = redis.call('HMGET', key, 'prio', 'eta', 'state')
+  if fields[3] == 'pending' then
+    redis.call('ZADD', KEYS[1], score(fields[1], fields[2]), id)
+  end
+end
+local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[3]) - 1)
+local out = {{}}
+for i, id in ipairs(ids) do
+  local key = ARGV[1] .. id
+  redis.call('ZREM', KEYS[1], id)
+  local token = ARGV[6] .. i
+  local attempt = redis.call('HINCRBY', key, 'attempt', 1)
+  redis.call('HSET', key, 'state', 'active', 'token', token, 'lease', ARGV[4],
+             'worker', ARGV[5], 'cancel', 0)
+  redis.call('ZADD', KEYS[3], ARGV[4], id)
+  out[#out + 1] = {{id, redis.call('HGET', key, 'data'), attempt, token}}
+end
+return out
+"""
+
+EXTEND = """
+-- KEYS: active   ARGV: prefix, lease_until_ms, then pairs: id, token
+local out = {}
+for i = 3, #ARGV, 2 do
+  local key = ARGV[1] .. ARGV[i]
+  local fields = redis.call('HMGET', key, 'state', 'token', 'cancel')
+  if fields[1] == 'active' and fields[2] == ARGV[i + 1] then
+    redis.call('HSET', key, 'lease', ARGV[2])
+    redis.call('ZADD', KEYS[1], ARGV[2], ARGV[i])
+    out[#out + 1] = tonumber(fields[3])
+  else
+    out[#out + 1] = -1
+  end
+end
+return out
+"""
+
+ACK = """
+-- KEYS: active   ARGV: prefix, then pairs: id, token
+local out = {}
+for i = 2, #ARGV, 2 do
+  local key = ARGV[1] .. ARGV[i]
+  local fields = redis.call('HMGET', key, 'state', 'token')
+  if fields[1] == 'active' and fields[2] == ARGV[i + 1] then
+    redis.call('DEL', key)
+    redis.call('ZREM', KEYS[1], ARGV[i])
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+return out
+"""
+
+NACK = f"""
+{_SCORE}
+-- KEYS: ready, delayed, active
+-- ARGV: prefix, id, token, retry_ms, now_ms, error, give_back, channel
+local key = ARGV[1] .. ARGV[2]
+local fields = redis.call('HMGET', key, 'state', 'token', 'prio')
+if fields[1] ~= 'active' or fields[2] ~= ARGV[3] then return 0 end
+redis.call('ZREM', KEYS[3], ARGV[2])
+redis.call('HSET', key, 'state', 'pending', 'token', '', 'lease', '', 'worker', '',
+           'cancel', 0, 'error', ARGV[6], 'eta', ARGV[4])
+if tonumber(ARGV[7]) == 1 then redis.call('HINCRBY', key, 'attempt', -1) end
+if tonumber(ARGV[4]) <= tonumber(ARGV[5]) then
+  redis.call('ZADD', KEYS[1], score(fields[3], ARGV[4]), ARGV[2])
+  redis.call('PUBLISH', ARGV[8], 1)
+else
+  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[2])
+end
+return 1
+"""
+
+DEAD_LETTER = """
+-- KEYS: active, dead   ARGV: prefix, id, token, reason, now_ms
+local key = ARGV[1] .. ARGV[2]
+local fields = redis.call('HMGET', key, 'state', 'token')
+if fields[1] ~= 'active' or fields[2] ~= ARGV[3] then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[2])
+redis.call('HSET', key, 'state', 'dead', 'token', '', 'lease', '', 'worker', '', 'cancel', 0,
+           'error', ARGV[4], 'finished', ARGV[5])
+return 1
+"""
+
+RECOVER = f"""
+{_SCORE}
+-- KEYS: ready, active, dead   ARGV: prefix, now_ms, limit, channel
+local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+local out = {{}}
+local woke = false
+for _, id in ipairs(ids) do
+  local key = ARGV[1] .. id
+  redis.call('ZREM', KEYS[2], id)
+  local fields = redis.call('HMGET', key, 'attempt', 'max', 'prio', 'state')
+  if fields[4] == 'active' then
+    local dead = tonumber(fields[1]) >= tonumber(fields[2])
+    redis.call('HSET', key, 'token', '', 'lease', '', 'worker', '', 'cancel', 0,
+               'error', 'lease expired')
+    if dead then
+      redis.call('HSET', key, 'state', 'dead', 'finished', ARGV[2])
+      redis.call('ZADD', KEYS[3], ARGV[2], id)
+    else
+      redis.call('HSET', key, 'state', 'pending', 'eta', ARGV[2])
+      redis.call('ZADD', KEYS[1], score(fields[3], ARGV[2]), id)
+      woke = true
+    end
+    out[#out + 1] = {{id, tonumber(fields[1]), dead and 1 or 0}}
+  end
+end
+if woke then redis.call('PUBLISH', ARGV[4], 1) end
+return out
+"""
+
+CANCEL = """
+-- KEYS: ready, delayed   ARGV: prefix, id
+local key = ARGV[1] .. ARGV[2]
+local state = redis.call('HGET', key, 'state')
+if state == 'pending' then
+  redis.call('ZREM', KEYS[1], ARGV[2])
+  redis.call('ZREM', KEYS[2], ARGV[2])
+  redis.call('DEL', key)
+  return 'cancelled'
+elseif state == 'active' then
+  redis.call('HSET', key, 'cancel', 1)
+  return 'requested'
+end
+return 'not_found'
+"""
+
+PURGE = """
+-- KEYS: the sets to empty   ARGV: prefix
+local count = 0
+for _, set in ipairs(KEYS) do
+  local ids = redis.call('ZRANGE', set, 0, -1)
+  for _, id in ipairs(ids) do
+    redis.call('DEL', ARGV[1] .. id)
+  end
+  count = count + #ids
+  redis.call('DEL', set)
+end
+return count
+"""
+
+REQUEUE_DEAD = f"""
+{_SCORE}
+-- KEYS: ready, dead   ARGV: prefix, now_ms, channel, then ids (none: all)
+local ids = {{}}
+if #ARGV > 3 then
+  for i = 4, #ARGV do
+    if redis.call('ZSCORE', KEYS[2], ARGV[i]) then ids[#ids + 1] = ARGV[i] end
+  end
+else
+  ids = redis.call('ZRANGE', KEYS[2], 0, -1)
+end
+for _, id in ipairs(ids) do
+  local key = ARGV[1] .. id
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('HSET', key, 'state', 'pending', 'attempt', 0, 'eta', ARGV[2], 'finished', '')
+  redis.call('ZADD', KEYS[1], score(redis.call('HGET', key, 'prio'), ARGV[2]), id)
+end
+if #ids > 0 then redis.call('PUBLISH', ARGV[3], 1) end
+return #ids
+"""
+
+CLAIM_TICK = """
+-- KEYS: schedule hash, due set   ARGV: name, tick_ms, next_ms ('' for none), data
+local fields = redis.call('HMGET', KEYS[1], 'next', 'paused')
+if fields[1] == false or fields[2] ~= '0' or fields[1] ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], 'next', ARGV[3], 'data', ARGV[4])
+if ARGV[3] == '' then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+else
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+end
+return 1
+"""

@@ -1,0 +1,401 @@
+"""The Redis task queue: a hash per task and sorted sets per queue (ready, delayed, active,
+dead), changed only by Lua scripts, so every claim, ack and recovery is atomic on the server.
+Idle workers wait on a pub/sub wake-up (published by enqueues), not by polling."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, ClassVar
+
+from omniq._time import from_timestamp
+from omniq.models.task import (
+    CancelOutcome,
+    ClaimedTask,
+    Lease,
+    QueueStats,
+    RecoveredTask,
+    Task,
+    TaskInfo,
+    TaskState,
+)
+from omniq.plugins.specs import BackendContext
+from omniq.serialization.records import dumps_record, loads_record
+from omniq.storage import Capability, TaskQueueStorage
+
+from omniq_redis import scripts
+from omniq_redis.connection import connection_for, storage_errors
+
+__all__ = ["RedisTaskQueue"]
+
+_SYNC_CLIENT_SCRIPTS: dict[int, Any] = {}
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _queue_of_token(token: str) -> str:
+    return token.split("|", 1)[0]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class RedisTaskQueue(TaskQueueStorage):
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {
+            Capability.PERSISTENT,
+            Capability.MULTI_PROCESS,
+            Capability.PUSH_WAKEUP,
+            Capability.SYNC_PRODUCER,
+        }
+    )
+
+    def __init__(self, ctx: BackendContext) -> None:
+        self.redis = connection_for(ctx)
+        self.keys = self.redis.keys
+        self._scripts: dict[str, Any] = {}
+
+    async def connect(self) -> None:
+        await self.redis.connect()
+        client = self.redis.client
+        for name in ("ENQUEUE", "CLAIM", "EXTEND", "ACK", "NACK", "DEAD_LETTER", "RECOVER",
+                     "CANCEL", "PURGE", "REQUEUE_DEAD"):  # fmt: skip
+            self._scripts[name] = client.register_script(getattr(scripts, name))
+
+    async def _run(self, script: str, keys: list[str], args: list[Any]) -> Any:
+        """Run one of the scripts, with connection errors made clear."""
+        return await storage_errors(self.redis.where, lambda: self._scripts[script](keys, args))
+
+    # -- producing ---------------------------------------------------------------------------
+
+    def _enqueue_args(self, queue: str, tasks: Sequence[Task]) -> tuple[list[str], list[Any]]:
+        keys = self.keys.queue(queue)
+        args: list[Any] = [keys.task_prefix, _now_ms(), self.keys.wake_channel(queue)]
+        for task in tasks:
+            args += [task.id, dumps_record(task), task.priority, _ms(task.eta), task.max_attempts]
+        return [keys.ready, keys.delayed], args
+
+    async def enqueue(self, task: Task) -> bool:
+        return await self.enqueue_many((task,)) == 1
+
+    async def enqueue_many(self, tasks: Sequence[Task]) -> int:
+        if not tasks:
+            return 0
+        by_queue = _by_queue(tasks)
+        async with self.redis.client.pipeline(transaction=False) as pipe:
+            for queue, items in by_queue.items():
+                keys, args = self._enqueue_args(queue, items)
+                await self._scripts["ENQUEUE"](keys, args, client=pipe)
+                pipe.hset(self.keys.task_index, mapping={t.id: queue for t in items})
+                pipe.sadd(self.keys.queues, queue)
+            replies = await storage_errors(self.redis.where, pipe.execute)
+        return sum(int(r) for r in replies[0::3])
+
+    def enqueue_sync(self, task: Task) -> bool:
+        return self.enqueue_many_sync((task,)) == 1
+
+    def enqueue_many_sync(self, tasks: Sequence[Task]) -> int:
+        if not tasks:
+            return 0
+        client = self.redis.sync_client
+        script = _SYNC_CLIENT_SCRIPTS.get(id(client))
+        if script is None:
+            script = _SYNC_CLIENT_SCRIPTS[id(client)] = client.register_script(scripts.ENQUEUE)
+        pipe = client.pipeline(transaction=False)
+        by_queue = _by_queue(tasks)
+        for queue, items in by_queue.items():
+            keys, args = self._enqueue_args(queue, items)
+            script(keys, args, client=pipe)
+            pipe.hset(self.keys.task_index, mapping={t.id: queue for t in items})
+            pipe.sadd(self.keys.queues, queue)
+        replies = pipe.execute()
+        return sum(int(r) for r in replies[0::3])
+
+    # -- consuming ---------------------------------------------------------------------------
+
+    async def claim(
+        self, queues: Sequence[str], *, limit: int, lease_seconds: float, worker_id: str
+    ) -> list[ClaimedTask]:
+        claimed: list[ClaimedTask] = []
+        now = _now_ms()
+        until = now + int(lease_seconds * 1000)
+        expires_at = from_timestamp(until / 1000)
+        for queue in queues:
+            if len(claimed) >= limit:
+                break
+            keys = self.keys.queue(queue)
+            token_base = f"{queue}|{os.urandom(8).hex()}-"
+            args = [keys.task_prefix, now, limit - len(claimed), until, worker_id, token_base]
+            rows = await self._run("CLAIM", [keys.ready, keys.delayed, keys.active], args)
+            for task_id, data, attempt, token in rows:
+                lease = Lease(
+                    task_id=_text(task_id),
+                    token=_text(token),
+                    expires_at=expires_at,
+                    attempt=int(attempt),
+                    worker_id=worker_id,
+                )
+                claimed.append(ClaimedTask(task=loads_record(data, Task), lease=lease))
+        return claimed
+
+    async def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
+        waiters = self.redis.waiters
+        keys = [f"q:{q}" for q in queues]
+        future = waiters.register(keys)
+        try:
+            wait = min(timeout, await self._ready_in(queues))
+            await waiters.wait(future, wait)
+        finally:
+            waiters.unregister(keys, future)
+
+    async def _ready_in(self, queues: Sequence[str]) -> float:
+        """Seconds until a task of ``queues`` is ready: 0 if one is, else the earliest delay."""
+        async with self.redis.client.pipeline(transaction=False) as pipe:
+            for queue in queues:
+                keys = self.keys.queue(queue)
+                pipe.zcard(keys.ready)
+                pipe.zrange(keys.delayed, 0, 0, withscores=True)
+            replies = await pipe.execute()
+        soonest = float("inf")
+        for ready, delayed in zip(replies[0::2], replies[1::2], strict=True):
+            if ready:
+                return 0.0
+            if delayed:
+                soonest = min(soonest, delayed[0][1] / 1000 - time.time())
+        return max(soonest, 0.0)
+
+    async def extend(self, leases: Sequence[Lease], lease_seconds: float) -> list[Lease | None]:
+        until = _now_ms() + int(lease_seconds * 1000)
+        expires_at = from_timestamp(until / 1000)
+        grouped = _by_token_queue(leases)
+        flags: dict[int, int] = {}
+        async with self.redis.client.pipeline(transaction=False) as pipe:
+            for queue, items in grouped.items():
+                keys = self.keys.queue(queue)
+                args: list[Any] = [keys.task_prefix, until]
+                for _, lease in items:
+                    args += [lease.task_id, lease.token]
+                await self._scripts["EXTEND"]([keys.active], args, client=pipe)
+            replies = await storage_errors(self.redis.where, pipe.execute)
+        for (_, items), reply in zip(grouped.items(), replies, strict=True):
+            for (index, _), flag in zip(items, reply, strict=True):
+                flags[index] = int(flag)
+        renewed: list[Lease | None] = []
+        for index, lease in enumerate(leases):
+            flag = flags[index]
+            renewed.append(
+                None
+                if flag < 0
+                else Lease(
+                    task_id=lease.task_id,
+                    token=lease.token,
+                    expires_at=expires_at,
+                    attempt=lease.attempt,
+                    worker_id=lease.worker_id,
+                    cancel_requested=bool(flag),
+                )
+            )
+        return renewed
+
+    async def ack(self, leases: Sequence[Lease]) -> list[bool]:
+        grouped = _by_token_queue(leases)
+        done: dict[int, bool] = {}
+        async with self.redis.client.pipeline(transaction=False) as pipe:
+            for queue, items in grouped.items():
+                keys = self.keys.queue(queue)
+                args: list[Any] = [keys.task_prefix]
+                for _, lease in items:
+                    args += [lease.task_id, lease.token]
+                await self._scripts["ACK"]([keys.active], args, client=pipe)
+            replies = await storage_errors(self.redis.where, pipe.execute)
+        gone: list[str] = []
+        for (_, items), reply in zip(grouped.items(), replies, strict=True):
+            for (index, lease), ok in zip(items, reply, strict=True):
+                done[index] = bool(ok)
+                if ok:
+                    gone.append(lease.task_id)
+        if gone:
+            await self.redis.client.hdel(self.keys.task_index, *gone)
+        return [done[index] for index in range(len(leases))]
+
+    async def nack(
+        self,
+        lease: Lease,
+        *,
+        retry_at: datetime,
+        error: str | None = None,
+        count_attempt: bool = True,
+    ) -> bool:
+        queue = _queue_of_token(lease.token)
+        keys = self.keys.queue(queue)
+        args = [
+            keys.task_prefix, lease.task_id, lease.token, _ms(retry_at), _now_ms(),
+            error or "", 0 if count_attempt else 1, self.keys.wake_channel(queue),
+        ]  # fmt: skip
+        return bool(await self._run("NACK", [keys.ready, keys.delayed, keys.active], args))
+
+    async def dead_letter(self, lease: Lease, *, reason: str) -> bool:
+        keys = self.keys.queue(_queue_of_token(lease.token))
+        args = [keys.task_prefix, lease.task_id, lease.token, reason, _now_ms()]
+        return bool(await self._run("DEAD_LETTER", [keys.active, keys.dead], args))
+
+    async def recover_expired(self, *, limit: int = 1000) -> list[RecoveredTask]:
+        queues = sorted(_text(q) for q in await self.redis.client.smembers(self.keys.queues))
+        recovered: list[RecoveredTask] = []
+        now = _now_ms()
+        for queue in queues:
+            if len(recovered) >= limit:
+                break
+            keys = self.keys.queue(queue)
+            rows = await self._scripts["RECOVER"](
+                [keys.ready, keys.active, keys.dead],
+                [keys.task_prefix, now, limit - len(recovered), self.keys.wake_channel(queue)],
+            )
+            recovered += [
+                RecoveredTask(task_id=_text(i), queue=queue, attempt=int(a), dead=bool(d))
+                for i, a, d in rows
+            ]
+        return recovered
+
+    # -- inspecting and managing -------------------------------------------------------------
+
+    async def _queue_of(self, task_id: str) -> str | None:
+        queue = await self.redis.client.hget(self.keys.task_index, task_id)
+        return None if queue is None else _text(queue)
+
+    async def get(self, task_id: str) -> TaskInfo | None:
+        queue = await self._queue_of(task_id)
+        if queue is None:
+            return None
+        fields = await self.redis.client.hgetall(self.keys.queue(queue).task_prefix + task_id)
+        return _info(fields) if fields else None
+
+    async def cancel(self, task_id: str) -> CancelOutcome:
+        queue = await self._queue_of(task_id)
+        if queue is None:
+            return CancelOutcome.NOT_FOUND
+        keys = self.keys.queue(queue)
+        outcome = CancelOutcome(
+            _text(
+                await self._scripts["CANCEL"](
+                    [keys.ready, keys.delayed], [keys.task_prefix, task_id]
+                )
+            )
+        )
+        if outcome is CancelOutcome.CANCELLED:
+            await self.redis.client.hdel(self.keys.task_index, task_id)
+        return outcome
+
+    async def stats(self, queues: Sequence[str] | None = None) -> list[QueueStats]:
+        if queues is None:
+            names = sorted(_text(q) for q in await self.redis.client.smembers(self.keys.queues))
+        else:
+            names = sorted(set(queues))
+        now = _now_ms()
+        async with self.redis.client.pipeline(transaction=False) as pipe:
+            for name in names:
+                keys = self.keys.queue(name)
+                pipe.zcard(keys.ready)
+                pipe.zcount(keys.delayed, "-inf", now)
+                pipe.zcard(keys.delayed)
+                pipe.zcard(keys.active)
+                pipe.zcard(keys.dead)
+            replies = await storage_errors(self.redis.where, pipe.execute)
+        found: list[QueueStats] = []
+        for i, name in enumerate(names):
+            ready, due, delayed, active, dead = replies[i * 5 : i * 5 + 5]
+            stats = QueueStats(
+                queue=name, ready=ready + due, delayed=delayed - due, active=active, dead=dead
+            )
+            if queues is not None or stats.pending or stats.active or stats.dead:
+                found.append(stats)
+        return found
+
+    async def list_tasks(self, queue: str, *, state: TaskState, limit: int = 100) -> list[TaskInfo]:
+        keys = self.keys.queue(queue)
+        client = self.redis.client
+        if state is TaskState.PENDING:
+            ids = await client.zrange(keys.ready, 0, -1) + await client.zrange(keys.delayed, 0, -1)
+        else:
+            source = keys.active if state is TaskState.ACTIVE else keys.dead
+            ids = await client.zrange(source, 0, limit - 1)
+        async with client.pipeline(transaction=False) as pipe:
+            for task_id in ids:
+                pipe.hgetall(keys.task_prefix + _text(task_id))
+            rows = await pipe.execute()
+        infos = [_info(fields) for fields in rows if fields]
+        if state is TaskState.PENDING:
+            infos.sort(key=lambda i: (-i.task.priority, _ready_time(i), i.task.id))
+        elif state is TaskState.ACTIVE:
+            infos.sort(key=lambda i: (i.task.enqueued_at, i.task.id))
+        return infos[:limit]
+
+    async def purge(self, queue: str, *, states: Sequence[TaskState] = (TaskState.PENDING,)) -> int:
+        keys = self.keys.queue(queue)
+        sets: list[str] = []
+        if TaskState.PENDING in states:
+            sets += [keys.ready, keys.delayed]
+        if TaskState.DEAD in states:
+            sets.append(keys.dead)
+        if not sets:
+            return 0
+        return int(await self._scripts["PURGE"](sets, [keys.task_prefix]))
+
+    async def requeue_dead(self, queue: str, task_ids: Sequence[str] | None = None) -> int:
+        keys = self.keys.queue(queue)
+        args: list[Any] = [keys.task_prefix, _now_ms(), self.keys.wake_channel(queue)]
+        if task_ids is not None:
+            if not task_ids:
+                return 0
+            args += list(task_ids)
+        return int(await self._scripts["REQUEUE_DEAD"]([keys.ready, keys.dead], args))
+
+    def server_warnings(self) -> list[str]:
+        """Server settings found at connect under which tasks can be lost."""
+        return list(self.redis.warnings)
+
+
+def _by_queue(tasks: Sequence[Task]) -> dict[str, list[Task]]:
+    grouped: dict[str, list[Task]] = defaultdict(list)
+    for task in tasks:
+        grouped[task.queue].append(task)
+    return grouped
+
+
+def _by_token_queue(leases: Sequence[Lease]) -> dict[str, list[tuple[int, Lease]]]:
+    grouped: dict[str, list[tuple[int, Lease]]] = defaultdict(list)
+    for index, lease in enumerate(leases):
+        grouped[_queue_of_token(lease.token)].append((index, lease))
+    return grouped
+
+
+def _ready_time(info: TaskInfo) -> datetime:
+    return info.task.eta
+
+
+def _info(fields: dict[Any, Any]) -> TaskInfo:
+    def text(name: str) -> str:
+        value = fields.get(name.encode(), b"")
+        return _text(value)
+
+    task = loads_record(fields[b"data"], Task)
+    lease = text("lease")
+    return TaskInfo(
+        task=task,
+        state=TaskState(text("state")),
+        attempt=int(text("attempt") or 0),
+        lease_expires_at=from_timestamp(int(lease) / 1000) if lease else None,
+        worker_id=text("worker") or None,
+        last_error=text("error") or None,
+        cancel_requested=text("cancel") == "1",
+    )
