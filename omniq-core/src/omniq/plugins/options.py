@@ -58,12 +58,22 @@ def build_options(
         return _converter().structure(values, options_class)
     except Exception as exc:
         if isinstance(exc, cattrs.BaseValidationError):
-            problems = "; ".join(cattrs.transform_error(exc))
+            problems = "; ".join(cattrs.transform_error(exc, format_exception=_describe))
         else:
             problems = f"{type(exc).__name__}: {exc}"
         raise BackendOptionError(
             f"Invalid options for OmniQ backend {backend!r}: {mask_secrets(problems)}"
         ) from exc
+
+
+def _describe(exc: BaseException, type_: Any) -> str:
+    """cattrs' short description of a failure, with the validator's own message (which names
+    the fix) kept."""
+    from cattrs.v import format_exception
+
+    short = format_exception(exc, type_)
+    detail = str(exc)
+    return f"{short} ({detail})" if detail and detail not in short else short
 
 
 def _rename_aliases(
