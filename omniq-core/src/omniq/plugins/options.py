@@ -73,7 +73,8 @@ def _describe(exc: BaseException, type_: Any) -> str:
 
     short = format_exception(exc, type_)
     detail = str(exc)
-    return f"{short} ({detail})" if detail and detail not in short else short
+    # type conversions are described well already; a validator's ValueError is not
+    return f"{short} ({detail})" if short == "invalid value" and detail else short
 
 
 def _rename_aliases(
