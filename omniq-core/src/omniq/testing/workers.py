@@ -1,0 +1,129 @@
+"""End-to-end conformance with real worker processes: every task runs to completion exactly
+once across several ``omniq worker`` processes, and SIGKILLed workers lose no task.
+
+A backend author subclasses :class:`WorkerProcessesConformance` and overrides ``worker_env``
+with the ``OMNIQ_*`` variables that point every role at the store under test::
+
+    class TestMyWorkers(WorkerProcessesConformance):
+        @pytest.fixture
+        def worker_env(self, tmp_path):
+            return {"OMNIQ_TASK_QUEUE_URL": f"mine://{tmp_path}"}
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import ClassVar
+
+import pytest
+
+from omniq.models.event import EventType
+from omniq.runtime.sync_app import OmniQ
+from omniq.testing.processes import TASK_MODULE, WorkerProcess, count_runs, write_task_module
+
+__all__ = ["WorkerProcessesConformance", "wait_until_drained"]
+
+
+def wait_until_drained(oq: OmniQ, workers: list[WorkerProcess], timeout: float = 300) -> None:
+    """Wait until the default queue has nothing pending or active; fail if a worker died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stats = oq.queue_sizes(["default"]).get("default")
+        if stats is None or stats.pending + stats.active == 0:
+            return
+        for worker in workers:
+            assert worker.process.poll() is None, f"worker died:\n{worker.output()}"
+        time.sleep(0.2)
+    raise AssertionError("the workers did not drain the queue in time")
+
+
+class WorkerProcessesConformance:
+    task_count: ClassVar[int] = 20_000
+    processes: ClassVar[int] = 4
+    concurrency: ClassVar[int] = 8
+    lease_seconds: ClassVar[float] = 2.0
+
+    @pytest.fixture
+    def worker_env(self, tmp_path: Path) -> dict[str, str]:
+        """``OMNIQ_*`` variables pointing every role at the store under test (override)."""
+        raise NotImplementedError("override the worker_env fixture")
+
+    @pytest.fixture
+    def e2e(
+        self, tmp_path: Path, worker_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    ) -> Iterator[tuple[dict[str, str], Path, ModuleType]]:
+        runs = write_task_module(tmp_path)
+        env = {
+            "OMNIQ_ALLOWED_MODULES": TASK_MODULE,
+            "OMNIQ_LEASE_SECONDS": str(self.lease_seconds),
+            "OMNIQ_E2E_RUNS": str(runs),
+            "PYTHONPATH": str(tmp_path),
+            **worker_env,
+        }
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.syspath_prepend(str(tmp_path))
+        sys.modules.pop(TASK_MODULE, None)
+        yield env, runs, importlib.import_module(TASK_MODULE)
+        sys.modules.pop(TASK_MODULE, None)
+
+    @pytest.mark.timeout(600)
+    def test_worker_processes_run_each_task_once(
+        self, e2e: tuple[dict[str, str], Path, ModuleType], tmp_path: Path
+    ) -> None:
+        env, runs, tasks = e2e
+        count = self.task_count
+        with OmniQ(workers=0) as oq:
+            ids = oq.enqueue_many([(tasks.record, (n,)) for n in range(count)])
+            workers = [
+                WorkerProcess(env, cwd=tmp_path, concurrency=self.concurrency)
+                for _ in range(self.processes)
+            ]
+            try:
+                wait_until_drained(oq, workers)
+                assert [w.stop() for w in workers] == [0] * self.processes
+            finally:
+                for worker in workers:
+                    worker.close()
+            results = [oq.get_result(task_id, timeout=5) for task_id in ids]
+        assert results == list(range(count))
+        ran = count_runs(runs)
+        assert len(ran) == count
+        assert {n for n, times in ran.items() if times != 1} == set()
+
+    @pytest.mark.timeout(600)
+    def test_sigkilled_workers_lose_no_task(
+        self, e2e: tuple[dict[str, str], Path, ModuleType], tmp_path: Path
+    ) -> None:
+        env, runs, tasks = e2e
+        count, per_worker = 1_000, 4
+        with OmniQ(workers=0) as oq:
+            calls = [(tasks.record, (n, 0.02), {}, {"max_retries": 2}) for n in range(count)]
+            ids = oq.enqueue_many(calls)
+            doomed = [WorkerProcess(env, cwd=tmp_path, concurrency=per_worker) for _ in range(2)]
+            deadline = time.monotonic() + 120
+            while sum(count_runs(runs).values()) < 100 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            for worker in doomed:
+                worker.kill()  # mid-run: each holds up to `per_worker` claimed tasks
+            in_flight = oq.queue_sizes(["default"])["default"].active
+            survivors = [WorkerProcess(env, cwd=tmp_path) for _ in range(2)]
+            try:
+                wait_until_drained(oq, survivors)
+                assert [w.stop() for w in survivors] == [0, 0]
+            finally:
+                for worker in doomed + survivors:
+                    worker.close()
+            results = [oq.get_result(task_id, timeout=5) for task_id in ids]
+            expired = oq.query_events(event_types=[EventType.EXPIRED], limit=10_000)
+        assert results == list(range(count))
+        assert in_flight > 0 and len({e.task_id for e in expired}) >= in_flight
+        ran = count_runs(runs)
+        assert set(ran) == set(range(count))
+        # duplicates only for tasks that were in flight in a killed worker
+        assert sum(times - 1 for times in ran.values()) <= 2 * per_worker
