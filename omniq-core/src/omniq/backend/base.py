@@ -67,7 +67,10 @@ class Backend:
             raise missing_role_error(self.name, role, self.roles) from None
 
     def capabilities(self, role: Role | str) -> frozenset[Capability]:
-        return self.spec(role).capabilities
+        """What the storage for ``role`` can do: its spec's capabilities, narrowed by those of
+        the storage itself (which may know from its options that one does not hold, as a file
+        queue on an object store, where renames are not atomic, is not ``MULTI_PROCESS``)."""
+        return self.spec(role).capabilities & self.storage(role).capabilities
 
     def storage(self, role: Role | str) -> Storage:
         """The storage for ``role`` (made on first call, then reused)."""
