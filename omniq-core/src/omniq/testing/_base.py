@@ -108,6 +108,9 @@ class ConformanceBase:
 
     backend_name: ClassVar[str] = ""
     """The backend under test, as users name it in ``load_backend``."""
+    volume: ClassVar[float] = 1.0
+    """Scales the task counts of the volume tests (2,500 tasks in one batch, 300 claimed
+    concurrently); a store where every file is a network request may lower it (never to 0)."""
     known_failures: ClassVar[Mapping[str, str]] = {}
     """``{"test_name": "why"}``: tests expected to fail, reported as xfail (strict: a known failure
     that starts passing fails the run, so the list stays true)."""
@@ -143,6 +146,10 @@ class ConformanceBase:
             yield opener
         finally:
             await opener.aclose()
+
+    def scaled(self, count: int) -> int:
+        """``count`` scaled by :attr:`volume`, at least 10."""
+        return max(int(count * self.volume), 10)
 
     @pytest.fixture
     def queue_name(self) -> str:

@@ -88,10 +88,11 @@ class TaskQueueConformance(ConformanceBase):
     async def test_queue_large_batch_keeps_claim_order(
         self, task_queue: TaskQueueStorage, queue_name: str
     ) -> None:
-        tasks = [make_task(queue_name, priority=i % 3) for i in range(2500)]
-        assert await task_queue.enqueue_many(tasks) == 2500
-        claimed = await task_queue.claim([queue_name], limit=1000, lease_seconds=30, worker_id="w")
-        expected = sorted(tasks, key=lambda t: (-t.priority, t.eta, t.id))[:1000]
+        count, limit = self.scaled(2500), self.scaled(1000)
+        tasks = [make_task(queue_name, priority=i % 3) for i in range(count)]
+        assert await task_queue.enqueue_many(tasks) == count
+        claimed = await task_queue.claim([queue_name], limit=limit, lease_seconds=30, worker_id="w")
+        expected = sorted(tasks, key=lambda t: (-t.priority, t.eta, t.id))[:limit]
         assert [c.task.id for c in claimed] == [t.id for t in expected]
 
     @pytest.mark.asyncio
@@ -283,7 +284,8 @@ class TaskQueueConformance(ConformanceBase):
     async def test_queue_concurrent_claimers_get_disjoint_tasks(
         self, opener: StorageOpener, task_queue: TaskQueueStorage, queue_name: str
     ) -> None:
-        tasks = [make_task(queue_name) for _ in range(300)]
+        count = self.scaled(300)
+        tasks = [make_task(queue_name) for _ in range(count)]
         await task_queue.enqueue_many(tasks)
         handles = [task_queue]
         if Capability.MULTI_PROCESS in opener.capabilities(Role.TASK_QUEUE):
@@ -301,7 +303,7 @@ class TaskQueueConformance(ConformanceBase):
 
         runs = await asyncio.gather(*(drain(handles[i % len(handles)], f"w-{i}") for i in range(8)))
         taken = [task_id for run in runs for task_id in run]
-        assert len(taken) == len(set(taken)) == 300
+        assert len(taken) == len(set(taken)) == count
 
     # -- dead letters, cancel, management ----------------------------------------------------
 
