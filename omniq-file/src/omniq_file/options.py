@@ -1,0 +1,55 @@
+"""The options ``load_backend("file", ...)`` accepts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from attrs import field, frozen
+
+__all__ = ["FORMATS", "FileOptions"]
+
+FORMATS = ("json", "msgpack", "pickle")
+
+
+def _format(_: object, __: object, value: str) -> None:
+    if value not in FORMATS:
+        raise ValueError(
+            f"Invalid serialization_format {value!r}: use json (default), msgpack, or pickle "
+            "(pickle runs code when loading: choose it only if you trust every writer)"
+        )
+
+
+def _positive(_: object, attribute: Any, value: float) -> None:
+    if value <= 0:
+        raise ValueError(f"Invalid {attribute.name} {value!r}: use a number > 0")
+
+
+@frozen(kw_only=True)
+class FileOptions:
+    base_dir: str = "./omniq_data"
+    """Local directory, or a path inside ``fsspec_uri``'s filesystem."""
+    url: str | None = None
+    """``file:///absolute/dir`` (or ``file://relative/dir``): wins over ``base_dir``."""
+    fsspec_uri: str | None = None
+    """An fsspec URL such as ``s3://bucket/prefix`` or ``memory://omniq``: wins over both."""
+    storage_options: dict[str, Any] = field(factory=dict, repr=False)
+    """Passed to the fsspec filesystem (credentials, endpoint_url, ...)."""
+    serialization_format: str = field(default="json", validator=_format)
+    fsync: bool = False
+    """Flush each written file to disk before it becomes visible (survives power loss; slower).
+    Without it a killed process loses nothing, but a power cut may lose the last writes."""
+    poll_interval: float = field(default=0.005, validator=_positive)
+    """How often an idle worker looks for other processes' new tasks (local: a ``stat`` of the
+    queue directory). Tasks enqueued in this process wake it at once."""
+
+    def location(self) -> tuple[str, str]:
+        """``(protocol, root)``: ``("file", "/abs/dir")`` for local disks."""
+        if self.fsspec_uri:
+            protocol, sep, rest = self.fsspec_uri.partition("://")
+            if not sep:
+                return "file", self.fsspec_uri
+            return protocol, rest
+        if self.url:
+            rest = self.url.removeprefix("file://")
+            return "file", rest or "."
+        return "file", self.base_dir

@@ -1,0 +1,90 @@
+"""What the file backend's storages share: the files, the record format, this process's
+waiters, and quarantine for files that cannot be read."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, TypeVar
+
+from attrs import frozen
+from omniq.logging import get_logger
+from omniq.models.event import TaskEvent
+from omniq.models.task import Task
+from omniq.plugins.specs import BackendContext
+from omniq.storage.wakeup import Waiters
+
+from omniq_file.blobs import Blobs, open_blobs
+from omniq_file.codec import CorruptFileError, RecordCodec
+from omniq_file.options import FileOptions
+
+__all__ = ["EventBatch", "FileStore", "StoredTask", "store_for"]
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+
+@frozen(kw_only=True)
+class StoredTask:
+    """A task file's content: the task and what the queue noted about it."""
+
+    task: Task
+    last_error: str | None = None
+
+
+@frozen(kw_only=True)
+class EventBatch:
+    events: list[TaskEvent]
+
+
+class FileStore:
+    def __init__(self, options: FileOptions) -> None:
+        self.options = options
+        self.codec = RecordCodec(options.serialization_format)
+        self.waiters: Waiters[str] = Waiters()
+        self.lock = threading.RLock()
+        """Serializes this process's multi-step changes (all changes on object stores)."""
+        self._blobs: Blobs | None = None
+
+    @property
+    def blobs(self) -> Blobs:
+        if self._blobs is None:
+            protocol, root = self.options.location()
+            self._blobs = open_blobs(
+                protocol,
+                root,
+                storage_options=dict(self.options.storage_options),
+                fsync=self.options.fsync,
+            )
+        return self._blobs
+
+    def load(self, path: str, cls: type[T]) -> T | None:
+        """The record in ``path``; ``None`` if it is gone or unreadable (then quarantined)."""
+        data = self.blobs.read(path)
+        if data is None:
+            return None
+        try:
+            return self.codec.loads(data, cls, where=f"{self.blobs.label}/{path}")
+        except CorruptFileError as exc:
+            self.quarantine(path, exc)
+            return None
+
+    def quarantine(self, path: str, problem: Exception) -> None:
+        """Move an unreadable file aside (``quarantine/``) so it never stops a worker again."""
+        target = f"quarantine/{int(time.time() * 1000)}-{path.replace('/', '__')}"
+        moved = self.blobs.rename(path, target)
+        log.warning(
+            "unreadable file quarantined",
+            path=f"{self.blobs.label}/{path}",
+            moved_to=f"{self.blobs.label}/{target}" if moved else None,
+            problem=str(problem),
+        )
+
+    def dump(self, record: Any) -> bytes:
+        return self.codec.dumps(record)
+
+
+def store_for(ctx: BackendContext) -> FileStore:
+    options = ctx.options if isinstance(ctx.options, FileOptions) else FileOptions()
+    store: FileStore = ctx.shared("file-store", lambda: FileStore(options))
+    return store

@@ -1,0 +1,631 @@
+"""The file task queue: a file per task, moved between ``pending/``, ``active/`` and ``dead/``
+directories by renames.
+
+Layout under ``base_dir`` (see the README)::
+
+    index/<task id>                                  the task's queue (dedupes enqueues)
+    queues/<queue>/pending/<claim key>.<attempt>.task
+    queues/<queue>/active/<task id>.<attempt>.<token>.task   (+ .lease with its expiry)
+    queues/<queue>/dead/<task id>.<attempt>.task
+
+The claim key (``<100 - priority>-<eta µs>-<id>``) sorts in claim order. On a local disk a claim
+is one atomic rename into ``active/``: of several processes, exactly one wins. The lease token
+is part of the active file's name, so ack/nack/dead-letter act on that exact file and fail once
+the task was recovered or re-claimed (fencing).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, ClassVar
+
+from omniq._time import from_timestamp
+from omniq.models.task import (
+    CancelOutcome,
+    ClaimedTask,
+    Lease,
+    QueueStats,
+    RecoveredTask,
+    Task,
+    TaskInfo,
+    TaskState,
+)
+from omniq.storage import Capability, TaskQueueStorage
+
+from omniq_file.base import FileStorageMixin
+from omniq_file.paths import component
+from omniq_file.store import FileStore, StoredTask
+
+__all__ = ["FileTaskQueue"]
+
+_ORPHAN_LEASE = 60.0
+"""Seconds after which an active file with no lease file (its claimer died mid-claim) expires."""
+
+
+def _us(moment: datetime) -> int:
+    return int(moment.timestamp() * 1_000_000)
+
+
+def _key(task: Task, eta_us: int) -> str:
+    return f"{100 - task.priority:03d}-{eta_us:017d}-{task.id}"
+
+
+class _Q:
+    """The directories of one queue."""
+
+    def __init__(self, queue: str) -> None:
+        base = f"queues/{component(queue, 'queue name')}"
+        self.pending = f"{base}/pending"
+        self.active = f"{base}/active"
+        self.dead = f"{base}/dead"
+
+
+class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.PERSISTENT, Capability.MULTI_PROCESS, Capability.SYNC_PRODUCER}
+    )
+    """``MULTI_PROCESS`` holds on local disks only (see :class:`FileStorageMixin`)."""
+
+    # -- producing ---------------------------------------------------------------------------
+
+    def enqueue_sync(self, task: Task) -> bool:
+        return self.enqueue_many_sync((task,)) == 1
+
+    def enqueue_many_sync(self, tasks: Sequence[Task]) -> int:
+        blobs = self.files.blobs
+        if not blobs.atomic_rename:
+            return self._enqueue_batch(tasks)
+        added, queues = 0, set()
+        for task in tasks:
+            q = _Q(task.queue)
+            if not blobs.create(f"index/{task.id}", task.queue.encode()):
+                continue
+            name = f"{_key(task, _us(task.eta))}.0.task"
+            blobs.write(f"{q.pending}/{name}", self.files.dump(StoredTask(task=task)))
+            added += 1
+            queues.add(task.queue)
+        for queue in queues:
+            self.files.waiters.wake(f"q:{queue}")
+        return added
+
+    def _enqueue_batch(self, tasks: Sequence[Task]) -> int:
+        """Object stores (one consumer process): dedupe against one listing of ``index/``,
+        then write every new file in one concurrent batch."""
+        blobs = self.files.blobs
+        with self.files.lock:
+            known = set(blobs.list("index"))
+            files: dict[str, bytes] = {}
+            for task in tasks:
+                if task.id in known:
+                    continue
+                known.add(task.id)
+                files[f"index/{task.id}"] = task.queue.encode()
+                name = f"{_key(task, _us(task.eta))}.0.task"
+                files[f"{_Q(task.queue).pending}/{name}"] = self.files.dump(StoredTask(task=task))
+            blobs.write_many(files)
+        for queue in {t.queue for t in tasks}:
+            self.files.waiters.wake(f"q:{queue}")
+        return len(files) // 2
+
+    async def enqueue(self, task: Task) -> bool:
+        return bool(await self._run(self.enqueue_sync, task))
+
+    async def enqueue_many(self, tasks: Sequence[Task]) -> int:
+        return int(await self._run(self.enqueue_many_sync, list(tasks)))
+
+    # -- consuming ---------------------------------------------------------------------------
+
+    async def claim(
+        self, queues: Sequence[str], *, limit: int, lease_seconds: float, worker_id: str
+    ) -> list[ClaimedTask]:
+        result: list[ClaimedTask] = await self._run(
+            self._claim, list(queues), limit, lease_seconds, worker_id
+        )
+        return result
+
+    def _claim(
+        self, queues: list[str], limit: int, lease_seconds: float, worker_id: str
+    ) -> list[ClaimedTask]:
+        blobs = self.files.blobs
+        now_us = int(time.time() * 1_000_000)
+        expires_us = now_us + int(lease_seconds * 1_000_000)
+        claimed: list[ClaimedTask] = []
+        if not blobs.atomic_rename:
+            return self._claim_batch(queues, limit, now_us, expires_us, worker_id)
+        with self.files.lock:
+            for queue in queues:
+                q = _Q(queue)
+                for name in sorted(blobs.list(q.pending)):
+                    if len(claimed) >= limit:
+                        return claimed
+                    parsed = _parse_pending(name)
+                    if parsed is None or parsed[1] > now_us:
+                        continue
+                    task_id, _, attempt = parsed
+                    token = os.urandom(12).hex()
+                    active = f"{q.active}/{task_id}.{attempt + 1}.{token}"
+                    blobs.write(f"{active}.lease", _lease_data(expires_us, worker_id))
+                    if not blobs.rename(f"{q.pending}/{name}", f"{active}.task"):
+                        blobs.delete(f"{active}.lease")  # another claimer won this one
+                        continue
+                    stored = self.files.load(f"{active}.task", StoredTask)
+                    if stored is None:
+                        blobs.delete(f"{active}.lease")
+                        continue
+                    lease = Lease(
+                        task_id=task_id,
+                        token=token,
+                        expires_at=from_timestamp(expires_us / 1_000_000),
+                        attempt=attempt + 1,
+                        worker_id=worker_id,
+                    )
+                    claimed.append(ClaimedTask(task=stored.task, lease=lease))
+        return claimed
+
+    def _claim_batch(
+        self, queues: list[str], limit: int, now_us: int, expires_us: int, worker_id: str
+    ) -> list[ClaimedTask]:
+        """Object stores (one consumer process, changes serialized by the lock): read the
+        chosen tasks, write their active and lease files, delete the pending ones, each step
+        one concurrent batch."""
+        blobs: Any = self.files.blobs
+        claimed: list[ClaimedTask] = []
+        with self.files.lock:
+            for queue in queues:
+                q = _Q(queue)
+                chosen: list[tuple[str, str, int]] = []
+                for name in sorted(blobs.list(q.pending)):
+                    parsed = _parse_pending(name)
+                    if parsed is not None and parsed[1] <= now_us:
+                        chosen.append((name, parsed[0], parsed[2]))
+                        if len(claimed) + len(chosen) >= limit:
+                            break
+                contents = blobs.read_many([f"{q.pending}/{name}" for name, _, _ in chosen])
+                files: dict[str, bytes] = {}
+                for name, task_id, attempt in chosen:
+                    data = contents.get(f"{q.pending}/{name}")
+                    if data is None:
+                        continue
+                    try:
+                        stored = self.files.codec.loads(data, StoredTask, where=name)
+                    except Exception as exc:
+                        self.files.quarantine(f"{q.pending}/{name}", exc)
+                        continue
+                    token = os.urandom(12).hex()
+                    active = f"{q.active}/{task_id}.{attempt + 1}.{token}"
+                    files[f"{active}.task"] = data
+                    files[f"{active}.lease"] = _lease_data(expires_us, worker_id)
+                    lease = Lease(
+                        task_id=task_id,
+                        token=token,
+                        expires_at=from_timestamp(expires_us / 1_000_000),
+                        attempt=attempt + 1,
+                        worker_id=worker_id,
+                    )
+                    claimed.append(ClaimedTask(task=stored.task, lease=lease))
+                blobs.write_many(files)
+                blobs.delete_many([f"{q.pending}/{name}" for name, _, _ in chosen])
+                if len(claimed) >= limit:
+                    break
+        return claimed
+
+    async def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
+        waiters = self.files.waiters
+        keys = [f"q:{q}" for q in queues]
+        future = waiters.register(keys)
+        try:
+            deadline = time.monotonic() + timeout
+            ready_in = await self._run(self._ready_in, list(queues))
+            if ready_in is not None:
+                deadline = min(deadline, time.monotonic() + ready_in)
+            blobs = self.files.blobs
+            dirs = [_Q(q).pending for q in queues]
+            versions = [blobs.version(d) for d in dirs]
+            interval = self.files.options.poll_interval
+            if blobs.version(dirs[0]) is None and not blobs.atomic_rename:
+                interval = max(interval, 0.05)  # object stores: listing costs a request
+            while not future.done():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                await waiters.wait(future, min(interval, remaining))
+                if [blobs.version(d) for d in dirs] != versions:
+                    return
+        finally:
+            waiters.unregister(keys, future)
+
+    def _ready_in(self, queues: list[str]) -> float | None:
+        now_us = time.time() * 1_000_000
+        soonest: float | None = None
+        for queue in queues:
+            for name in self.files.blobs.list(_Q(queue).pending):
+                parsed = _parse_pending(name)
+                if parsed is None:
+                    continue
+                wait = max(parsed[1] - now_us, 0) / 1_000_000
+                soonest = wait if soonest is None else min(soonest, wait)
+                if soonest == 0:
+                    return 0.0
+        return soonest
+
+    def _queue_of(self, task_id: str) -> str | None:
+        data = self.files.blobs.read(f"index/{component(task_id, 'task id')}")
+        return None if data is None else data.decode()
+
+    def _active_path(self, lease: Lease) -> tuple[str, _Q] | None:
+        queue = self._queue_of(lease.task_id)
+        if queue is None:
+            return None
+        q = _Q(queue)
+        token = component(lease.token, "lease token")
+        return f"{q.active}/{lease.task_id}.{lease.attempt}.{token}", q
+
+    async def extend(self, leases: Sequence[Lease], lease_seconds: float) -> list[Lease | None]:
+        result: list[Lease | None] = await self._run(self._extend, list(leases), lease_seconds)
+        return result
+
+    def _extend(self, leases: list[Lease], lease_seconds: float) -> list[Lease | None]:
+        blobs = self.files.blobs
+        expires_us = int((time.time() + lease_seconds) * 1_000_000)
+        renewed: list[Lease | None] = []
+        for lease in leases:
+            found = self._active_path(lease)
+            if found is None or not blobs.exists(f"{found[0]}.task"):
+                renewed.append(None)
+                continue
+            path, q = found
+            blobs.write(f"{path}.lease", _lease_data(expires_us, lease.worker_id))
+            if not blobs.exists(f"{path}.task"):  # recovered meanwhile: lost after all
+                blobs.delete(f"{path}.lease")
+                renewed.append(None)
+                continue
+            cancel = blobs.exists(f"{q.active}/{lease.task_id}.cancel")
+            renewed.append(
+                Lease(
+                    task_id=lease.task_id,
+                    token=lease.token,
+                    expires_at=from_timestamp(expires_us / 1_000_000),
+                    attempt=lease.attempt,
+                    worker_id=lease.worker_id,
+                    cancel_requested=cancel,
+                )
+            )
+        return renewed
+
+    async def ack(self, leases: Sequence[Lease]) -> list[bool]:
+        result: list[bool] = await self._run(self._ack, list(leases))
+        return result
+
+    def _ack(self, leases: list[Lease]) -> list[bool]:
+        blobs = self.files.blobs
+        done: list[bool] = []
+        for lease in leases:
+            found = self._active_path(lease)
+            if found is None or not blobs.delete(f"{found[0]}.task"):
+                done.append(False)
+                continue
+            path, q = found
+            blobs.delete(f"{path}.lease")
+            blobs.delete(f"{q.active}/{lease.task_id}.cancel")
+            blobs.delete(f"index/{lease.task_id}")
+            done.append(True)
+        return done
+
+    async def nack(
+        self,
+        lease: Lease,
+        *,
+        retry_at: datetime,
+        error: str | None = None,
+        count_attempt: bool = True,
+    ) -> bool:
+        ok: bool = await self._run(self._nack, lease, retry_at, error, count_attempt)
+        if ok:
+            queue = self._queue_of(lease.task_id)
+            if queue is not None:
+                self.files.waiters.wake(f"q:{queue}")
+        return ok
+
+    def _nack(
+        self, lease: Lease, retry_at: datetime, error: str | None, count_attempt: bool
+    ) -> bool:
+        found = self._active_path(lease)
+        if found is None:
+            return False
+        path, q = found
+        stored = self.files.load(f"{path}.task", StoredTask)
+        if stored is None:
+            return False
+        attempt = lease.attempt if count_attempt else lease.attempt - 1
+        target = f"{q.pending}/{_key(stored.task, _us(retry_at))}.{attempt}.task"
+        with self.files.lock:
+            if not self.files.blobs.rename(f"{path}.task", target):
+                return False
+            self.files.blobs.write(
+                target, self.files.dump(StoredTask(task=stored.task, last_error=error))
+            )
+        self._cleanup_active(path, q, lease.task_id)
+        return True
+
+    def _cleanup_active(self, path: str, q: _Q, task_id: str) -> None:
+        self.files.blobs.delete(f"{path}.lease")
+        self.files.blobs.delete(f"{q.active}/{task_id}.cancel")
+
+    async def dead_letter(self, lease: Lease, *, reason: str) -> bool:
+        ok: bool = await self._run(self._dead_letter, lease, reason)
+        return ok
+
+    def _dead_letter(self, lease: Lease, reason: str) -> bool:
+        found = self._active_path(lease)
+        if found is None:
+            return False
+        path, q = found
+        stored = self.files.load(f"{path}.task", StoredTask)
+        if stored is None:
+            return False
+        target = f"{q.dead}/{lease.task_id}.{lease.attempt}.task"
+        with self.files.lock:
+            if not self.files.blobs.rename(f"{path}.task", target):
+                return False
+            self.files.blobs.write(
+                target, self.files.dump(StoredTask(task=stored.task, last_error=reason))
+            )
+        self._cleanup_active(path, q, lease.task_id)
+        return True
+
+    async def recover_expired(self, *, limit: int = 1000) -> list[RecoveredTask]:
+        recovered: list[RecoveredTask] = await self._run(self._recover, limit)
+        for queue in {r.queue for r in recovered if not r.dead}:
+            self.files.waiters.wake(f"q:{queue}")
+        return recovered
+
+    def _recover(self, limit: int) -> list[RecoveredTask]:
+        blobs = self.files.blobs
+        now = time.time()
+        recovered: list[RecoveredTask] = []
+        for queue in sorted(blobs.list("queues")):
+            q = _Q(queue)
+            for name in blobs.list(q.active):
+                if len(recovered) >= limit:
+                    return recovered
+                parts = name.split(".")
+                if len(parts) != 4 or parts[3] != "task":
+                    continue
+                task_id, attempt, token = parts[0], int(parts[1]), parts[2]
+                path = f"{q.active}/{task_id}.{attempt}.{token}"
+                if not self._expired(path, now):
+                    continue
+                stored = self.files.load(f"{path}.task", StoredTask)
+                if stored is None:
+                    continue
+                dead = attempt >= stored.task.max_attempts
+                target = (
+                    f"{q.dead}/{task_id}.{attempt}.task"
+                    if dead
+                    else f"{q.pending}/{_key(stored.task, int(now * 1_000_000))}.{attempt}.task"
+                )
+                with self.files.lock:
+                    if not blobs.rename(f"{path}.task", target):
+                        continue
+                    blobs.write(
+                        target,
+                        self.files.dump(StoredTask(task=stored.task, last_error="lease expired")),
+                    )
+                self._cleanup_active(path, q, task_id)
+                recovered.append(
+                    RecoveredTask(task_id=task_id, queue=queue, attempt=attempt, dead=dead)
+                )
+        return recovered
+
+    def _expired(self, path: str, now: float) -> bool:
+        data = self.files.blobs.read(f"{path}.lease")
+        if data is None:
+            # no lease file: a claimer died between its two writes, or it was just released
+            return (
+                self.files.blobs.exists(f"{path}.task")
+                and _age(self.files, f"{path}.task") > _ORPHAN_LEASE
+            )
+        try:
+            expires_us = int(json.loads(data)["expires"])
+        except (ValueError, KeyError, TypeError):
+            return True
+        return expires_us <= now * 1_000_000
+
+    # -- inspecting and managing -------------------------------------------------------------
+
+    def _locate(self, task_id: str) -> tuple[str, TaskState, int, str, _Q] | None:
+        """Where task ``task_id`` is: (path, state, attempt, queue, dirs)."""
+        queue = self._queue_of(task_id)
+        if queue is None:
+            return None
+        q = _Q(queue)
+        blobs = self.files.blobs
+        for name in blobs.list(q.active):
+            parts = name.split(".")
+            if parts[0] == task_id and len(parts) == 4 and parts[3] == "task":
+                return f"{q.active}/{name}", TaskState.ACTIVE, int(parts[1]), queue, q
+        for name in blobs.list(q.pending):
+            parsed = _parse_pending(name)
+            if parsed is not None and parsed[0] == task_id:
+                return f"{q.pending}/{name}", TaskState.PENDING, parsed[2], queue, q
+        for name in blobs.list(q.dead):
+            parts = name.split(".")
+            if parts[0] == task_id and len(parts) == 3:
+                return f"{q.dead}/{name}", TaskState.DEAD, int(parts[1]), queue, q
+        return None
+
+    async def get(self, task_id: str) -> TaskInfo | None:
+        info: TaskInfo | None = await self._run(self._get, task_id)
+        return info
+
+    def _get(self, task_id: str) -> TaskInfo | None:
+        found = self._locate(task_id)
+        if found is None:
+            return None
+        return self._info(*found[:3], found[4])
+
+    def _info(self, path: str, state: TaskState, attempt: int, q: _Q) -> TaskInfo | None:
+        stored = self.files.load(path, StoredTask)
+        if stored is None:
+            return None
+        lease_expires, worker, cancel = None, None, False
+        if state is TaskState.ACTIVE:
+            data = self.files.blobs.read(path.removesuffix(".task") + ".lease")
+            if data is not None:
+                lease = json.loads(data)
+                lease_expires = from_timestamp(int(lease["expires"]) / 1_000_000)
+                worker = lease.get("worker") or None
+            cancel = self.files.blobs.exists(f"{q.active}/{stored.task.id}.cancel")
+        return TaskInfo(
+            task=stored.task,
+            state=state,
+            attempt=attempt,
+            lease_expires_at=lease_expires,
+            worker_id=worker,
+            last_error=stored.last_error,
+            cancel_requested=cancel,
+        )
+
+    async def cancel(self, task_id: str) -> CancelOutcome:
+        outcome: CancelOutcome = await self._run(self._cancel, task_id)
+        return outcome
+
+    def _cancel(self, task_id: str) -> CancelOutcome:
+        blobs = self.files.blobs
+        for _ in range(3):  # the task may move between looking and acting
+            found = self._locate(task_id)
+            if found is None or found[1] is TaskState.DEAD:
+                return CancelOutcome.NOT_FOUND
+            path, state, _, _, q = found
+            if state is TaskState.ACTIVE:
+                blobs.write(f"{q.active}/{task_id}.cancel", b"1")
+                return CancelOutcome.REQUESTED
+            if blobs.delete(path):
+                blobs.delete(f"index/{task_id}")
+                return CancelOutcome.CANCELLED
+        return CancelOutcome.NOT_FOUND
+
+    async def stats(self, queues: Sequence[str] | None = None) -> list[QueueStats]:
+        result: list[QueueStats] = await self._run(self._stats, queues)
+        return result
+
+    def _stats(self, queues: Sequence[str] | None) -> list[QueueStats]:
+        blobs = self.files.blobs
+        names = sorted(set(queues) if queues is not None else blobs.list("queues"))
+        now_us = time.time() * 1_000_000
+        found: list[QueueStats] = []
+        for name in names:
+            q = _Q(name)
+            ready = delayed = 0
+            for entry in blobs.list(q.pending):
+                parsed = _parse_pending(entry)
+                if parsed is not None:
+                    if parsed[1] <= now_us:
+                        ready += 1
+                    else:
+                        delayed += 1
+            active = sum(1 for n in blobs.list(q.active) if n.endswith(".task"))
+            dead = len(blobs.list(q.dead))
+            stats = QueueStats(queue=name, ready=ready, delayed=delayed, active=active, dead=dead)
+            if queues is not None or stats.pending or active or dead:
+                found.append(stats)
+        return found
+
+    async def list_tasks(self, queue: str, *, state: TaskState, limit: int = 100) -> list[TaskInfo]:
+        result: list[TaskInfo] = await self._run(self._list, queue, state, limit)
+        return result
+
+    def _list(self, queue: str, state: TaskState, limit: int) -> list[TaskInfo]:
+        q = _Q(queue)
+        directory = {
+            TaskState.PENDING: q.pending,
+            TaskState.ACTIVE: q.active,
+            TaskState.DEAD: q.dead,
+        }
+        names = [n for n in self.files.blobs.list(directory[state]) if n.endswith(".task")]
+        infos: list[TaskInfo] = []
+        for name in sorted(names) if state is TaskState.PENDING else names:
+            info = self._info(f"{directory[state]}/{name}", state, _attempt_of(name, state), q)
+            if info is not None:
+                infos.append(info)
+        if state is not TaskState.PENDING:
+            infos.sort(key=lambda i: (i.task.enqueued_at, i.task.id))
+        return infos[:limit]
+
+    async def purge(self, queue: str, *, states: Sequence[TaskState] = (TaskState.PENDING,)) -> int:
+        count: int = await self._run(self._purge, queue, list(states))
+        return count
+
+    def _purge(self, queue: str, states: list[TaskState]) -> int:
+        q, blobs, count = _Q(queue), self.files.blobs, 0
+        for state, directory in ((TaskState.PENDING, q.pending), (TaskState.DEAD, q.dead)):
+            if state not in states:
+                continue
+            for name in blobs.list(directory):
+                if blobs.delete(f"{directory}/{name}"):
+                    stem = name.split(".")[0]
+                    task_id = stem.split("-", 2)[2] if state is TaskState.PENDING else stem
+                    blobs.delete(f"index/{task_id}")
+                    count += 1
+        return count
+
+    async def requeue_dead(self, queue: str, task_ids: Sequence[str] | None = None) -> int:
+        count: int = await self._run(self._requeue, queue, task_ids)
+        if count:
+            self.files.waiters.wake(f"q:{queue}")
+        return count
+
+    def _requeue(self, queue: str, task_ids: Sequence[str] | None) -> int:
+        q, blobs, count = _Q(queue), self.files.blobs, 0
+        wanted = None if task_ids is None else set(task_ids)
+        now_us = int(time.time() * 1_000_000)
+        for name in blobs.list(q.dead):
+            task_id = name.split(".")[0]
+            if wanted is not None and task_id not in wanted:
+                continue
+            stored = self.files.load(f"{q.dead}/{name}", StoredTask)
+            if stored is None:
+                continue
+            if blobs.rename(f"{q.dead}/{name}", f"{q.pending}/{_key(stored.task, now_us)}.0.task"):
+                count += 1
+        return count
+
+
+def _parse_pending(name: str) -> tuple[str, int, int] | None:
+    """``(task id, eta µs, attempt)`` from a pending file name."""
+    parts = name.split(".")
+    if len(parts) != 3 or parts[2] != "task":
+        return None
+    key = parts[0].split("-", 2)
+    if len(key) != 3:
+        return None
+    try:
+        return key[2], int(key[1]), int(parts[1])
+    except ValueError:
+        return None
+
+
+def _attempt_of(name: str, state: TaskState) -> int:
+    if state is TaskState.PENDING:
+        parsed = _parse_pending(name)
+        return 0 if parsed is None else parsed[2]
+    return int(name.split(".")[1])
+
+
+def _lease_data(expires_us: int, worker_id: str) -> bytes:
+    return json.dumps({"expires": expires_us, "worker": worker_id}).encode()
+
+
+def _age(files: FileStore, path: str) -> float:
+    blobs: Any = files.blobs
+    root = getattr(blobs, "root", None)
+    if root is None or not blobs.atomic_rename:
+        return 0.0
+    try:
+        return time.time() - os.stat(os.path.join(root, path)).st_ctime
+    except FileNotFoundError:
+        return 0.0
