@@ -1,0 +1,64 @@
+"""The file backend keeps names inside base_dir, survives unreadable files, and gives clear
+errors for bad locations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import omniq
+import pytest
+from omniq.errors import ConfigurationError, InvalidNameError
+from omniq.models import Task
+
+
+@pytest.mark.parametrize("hostile", ["../escape", "/etc/passwd", "a/b", "..", "x.y", "é", ""])
+async def test_names_cannot_leave_base_dir(tmp_path: Path, hostile: str) -> None:
+    base = tmp_path / "data"
+    backend = omniq.load_backend("file", base_dir=str(base))
+    queue, results = backend.task_queue(), backend.result_storage()
+    try:
+        await queue.connect()
+        with pytest.raises(InvalidNameError, match="file backend"):
+            await queue.get(hostile)
+        with pytest.raises(InvalidNameError):
+            await results.get(hostile)
+        with pytest.raises(InvalidNameError):
+            await queue.stats([hostile])
+    finally:
+        await backend.close()
+    outside = {p for p in tmp_path.rglob("*") if base not in p.parents and p != base}
+    assert outside == set()
+
+
+async def test_a_corrupt_task_file_is_quarantined_and_the_rest_still_run(tmp_path: Path) -> None:
+    backend = omniq.load_backend("file", base_dir=str(tmp_path))
+    queue = backend.task_queue()
+    try:
+        await queue.connect()
+        good = [Task(func="m:f", priority=0) for _ in range(3)]
+        bad = Task(func="m:f", priority=50)
+        await queue.enqueue_many([bad, *good])
+        (bad_file,) = [
+            p for p in (tmp_path / "queues/default/pending").iterdir() if bad.id in p.name
+        ]
+        bad_file.write_bytes(b'{"task": {"func": "m:f", "trunc')  # a truncated write
+        claimed = await queue.claim(["default"], limit=10, lease_seconds=30, worker_id="w")
+        assert sorted(c.task.id for c in claimed) == sorted(t.id for t in good)
+        quarantined = list((tmp_path / "quarantine").iterdir())
+        assert len(quarantined) == 1 and bad.id in quarantined[0].name
+        assert await queue.ack([c.lease for c in claimed]) == [True, True, True]
+    finally:
+        await backend.close()
+
+
+def test_a_base_dir_in_a_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
+    backend = omniq.load_backend("file", base_dir=str(tmp_path / "missing" / "data"))
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        backend.task_queue().files.blobs  # type: ignore[attr-defined]
+
+
+def test_pickle_is_only_used_when_chosen(tmp_path: Path) -> None:
+    default = omniq.load_backend("file", base_dir=str(tmp_path / "a"))
+    assert default.options.serialization_format == "json"
+    with pytest.raises(ConfigurationError, match="pickle runs code"):
+        omniq.load_backend("file", base_dir=str(tmp_path), serialization_format="yaml")
