@@ -342,14 +342,30 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
             return False
         attempt = lease.attempt if count_attempt else lease.attempt - 1
         target = f"{q.pending}/{_key(stored.task, _us(retry_at))}.{attempt}.task"
-        with self.files.lock:
-            if not self.files.blobs.rename(f"{path}.task", target):
-                return False
-            self.files.blobs.write(
-                target, self.files.dump(StoredTask(task=stored.task, last_error=error))
-            )
+        if not self._move(f"{path}.task", target, StoredTask(task=stored.task, last_error=error)):
+            return False
         self._cleanup_active(path, q, lease.task_id)
         return True
+
+    def _move(self, source: str, target: str, content: StoredTask) -> bool:
+        """Move a held task file to ``target`` with new ``content``; ``False`` if someone else
+        moved it first. The file is first renamed into ``work/`` (the atomic step that fences
+        other movers), then the new content is written to ``target`` whole, so a task can never
+        reappear where a claimer already took it from."""
+        work = f"work/{target.replace('/', '~')}"
+        with self.files.lock:
+            if not self.files.blobs.rename(source, work):
+                return False
+            self.files.blobs.write(target, self.files.dump(content))
+            self.files.blobs.delete(work)
+        return True
+
+    def _restore_stranded(self) -> None:
+        """Finish moves whose process died between its two steps (files left in ``work/``)."""
+        blobs = self.files.blobs
+        for name in blobs.list("work"):
+            if _age(self.files, f"work/{name}") > _ORPHAN_LEASE:
+                blobs.rename(f"work/{name}", name.replace("~", "/"))
 
     def _cleanup_active(self, path: str, q: _Q, task_id: str) -> None:
         self.files.blobs.delete(f"{path}.lease")
@@ -368,12 +384,8 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
         if stored is None:
             return False
         target = f"{q.dead}/{lease.task_id}.{lease.attempt}.task"
-        with self.files.lock:
-            if not self.files.blobs.rename(f"{path}.task", target):
-                return False
-            self.files.blobs.write(
-                target, self.files.dump(StoredTask(task=stored.task, last_error=reason))
-            )
+        if not self._move(f"{path}.task", target, StoredTask(task=stored.task, last_error=reason)):
+            return False
         self._cleanup_active(path, q, lease.task_id)
         return True
 
@@ -384,6 +396,7 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
         return recovered
 
     def _recover(self, limit: int) -> list[RecoveredTask]:
+        self._restore_stranded()
         blobs = self.files.blobs
         now = time.time()
         recovered: list[RecoveredTask] = []
@@ -408,13 +421,9 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
                     if dead
                     else f"{q.pending}/{_key(stored.task, int(now * 1_000_000))}.{attempt}.task"
                 )
-                with self.files.lock:
-                    if not blobs.rename(f"{path}.task", target):
-                        continue
-                    blobs.write(
-                        target,
-                        self.files.dump(StoredTask(task=stored.task, last_error="lease expired")),
-                    )
+                expired = StoredTask(task=stored.task, last_error="lease expired")
+                if not self._move(f"{path}.task", target, expired):
+                    continue
                 self._cleanup_active(path, q, task_id)
                 recovered.append(
                     RecoveredTask(task_id=task_id, queue=queue, attempt=attempt, dead=dead)
