@@ -30,8 +30,15 @@ def _fresh_venv(tmp_path: Path, *distributions: str) -> Path:
     subprocess.run([_uv(), "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)
     python = venv / "bin" / "python"
     subprocess.run(
-        [_uv(), "pip", "install", "--quiet", "--python", str(python),
-         *[str(ROOT / dist) for dist in distributions]],
+        [
+            _uv(),
+            "pip",
+            "install",
+            "--quiet",
+            "--python",
+            str(python),
+            *[str(ROOT / dist) for dist in distributions],
+        ],
         check=True,
     )
     return python

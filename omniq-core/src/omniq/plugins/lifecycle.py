@@ -73,9 +73,7 @@ class LifecycleHooks:
             try:
                 self._manager.register(entry_point.load(), name=entry_point.name)
             except Exception as exc:
-                log.warning(
-                    "lifecycle plugin not loaded", plugin=entry_point.name, error=repr(exc)
-                )
+                log.warning("lifecycle plugin not loaded", plugin=entry_point.name, error=repr(exc))
 
     def register(self, plugin: object) -> None:
         self._manager.register(plugin)

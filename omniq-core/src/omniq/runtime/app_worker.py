@@ -38,9 +38,7 @@ def worker_settings(app: AsyncOmniQ) -> WorkerSettings:
     known = {a.alias or a.name for a in attrs.fields(WorkerSettings)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ConfigurationError(
-            f"Unknown worker option(s) {unknown}: use any of {sorted(known)}"
-        )
+        raise ConfigurationError(f"Unknown worker option(s) {unknown}: use any of {sorted(known)}")
     return WorkerSettings(**values)
 
 

@@ -150,4 +150,3 @@ class ProcessPoolExecutor:
             await asyncio.to_thread(child.process.join, 5)
             if child.process.is_alive():
                 child.kill()
-

@@ -46,9 +46,7 @@ class ScheduleStorage(Storage):
         """Unpaused schedules whose ``next_fire_at`` is at or before ``now``, earliest first."""
 
     @abstractmethod
-    async def claim_tick(
-        self, name: str, tick: datetime, next_fire_at: datetime | None
-    ) -> bool:
+    async def claim_tick(self, name: str, tick: datetime, next_fire_at: datetime | None) -> bool:
         """Record that ``tick`` of schedule ``name`` fired and move ``next_fire_at`` on.
 
         ``True`` for exactly one caller per ``(name, tick)``: only if the schedule exists, is not

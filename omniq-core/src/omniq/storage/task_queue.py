@@ -138,9 +138,7 @@ class TaskQueueStorage(Storage):
         """Counts per queue, for ``queues`` or for every queue that holds a task, sorted by name."""
 
     @abstractmethod
-    async def list_tasks(
-        self, queue: str, *, state: TaskState, limit: int = 100
-    ) -> list[TaskInfo]:
+    async def list_tasks(self, queue: str, *, state: TaskState, limit: int = 100) -> list[TaskInfo]:
         """Up to ``limit`` tasks of ``queue`` in ``state``, in claim order for pending ones and
         oldest first otherwise."""
 
