@@ -118,9 +118,14 @@ async def status(args: argparse.Namespace) -> ExitCode:
     async with _producer(args) as app:
         sizes = await app.queue_sizes(_queues(args.queues))
         schedules = await app.list_schedules()
+        check = getattr(app.stores.task_queue, "server_warnings", None)
+        warnings: list[str] = list(check()) if callable(check) else []
     if args.json:
-        emit({"queues": list(sizes.values()), "schedules": schedules}, as_json=True)
+        document = {"queues": list(sizes.values()), "schedules": schedules, "warnings": warnings}
+        emit(document, as_json=True)
         return ExitCode.OK
+    for warning in warnings:
+        print(f"warning: {warning}")
     rows = [(s.queue, s.ready, s.delayed, s.active, s.dead) for s in sizes.values()]
     print(table(["queue", "ready", "delayed", "active", "dead"], rows) if rows else "no tasks")
     if schedules:
