@@ -129,3 +129,17 @@ async def test_acknowledged_enqueues_survive_a_restart_with_appendonly(tmp_path:
         await backend.close()
     finally:
         server.stop()
+
+
+def test_omniq_status_reports_the_warnings(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from omniq.cli import main
+
+    monkeypatch.setenv("OMNIQ_TASK_QUEUE_TYPE", "redis")
+    monkeypatch.setenv("OMNIQ_TASK_QUEUE_URL", redis_server.url)
+    assert main(["status", "--json"]) == 0
+    warnings = json.loads(capsys.readouterr().out)["warnings"]
+    assert any("appendonly yes" in w for w in warnings)
