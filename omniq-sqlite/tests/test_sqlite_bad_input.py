@@ -1,0 +1,101 @@
+"""Bad locations and foreign or newer databases give clear errors naming the file and the fix,
+and leave the file as it was; an older schema is upgraded without losing rows."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import omniq
+import pytest
+from omniq.errors import ConfigurationError, StorageError
+from omniq.models import Task
+from omniq_sqlite.schema import SCHEMA_VERSION
+
+
+async def connect(path: Path) -> tuple[object, object]:
+    backend = omniq.load_backend("sqlite", database_path=str(path))
+    queue = backend.task_queue()
+    try:
+        await queue.connect()
+    except BaseException:
+        await backend.close()
+        raise
+    return backend, queue
+
+
+async def test_a_path_in_a_missing_directory(tmp_path: Path) -> None:
+    path = tmp_path / "missing" / "omniq.db"
+    with pytest.raises(ConfigurationError, match="does not exist") as caught:
+        await connect(path)
+    assert str(path) in str(caught.value)
+    assert not path.parent.exists()
+
+
+async def test_a_file_that_is_not_sqlite_is_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"my precious notes\n" * 10)
+    with pytest.raises(StorageError, match="not an SQLite database") as caught:
+        await connect(path)
+    assert str(path) in str(caught.value)
+    assert path.read_bytes() == b"my precious notes\n" * 10
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write read-only files")
+async def test_a_read_only_file(tmp_path: Path) -> None:
+    path = tmp_path / "omniq.db"
+    backend, queue = await connect(path)
+    await backend.close()  # type: ignore[attr-defined]
+    path.chmod(0o444)
+    with pytest.raises(StorageError, match="not readable and writable"):
+        await connect(path)
+
+
+async def test_a_read_only_directory(tmp_path: Path) -> None:
+    directory = tmp_path / "ro"
+    directory.mkdir()
+    directory.chmod(0o555)
+    try:
+        if os.access(directory, os.W_OK):
+            pytest.skip("this user can write anywhere (root)")
+        with pytest.raises(StorageError, match="not writable"):
+            await connect(directory / "omniq.db")
+    finally:
+        directory.chmod(0o755)
+
+
+async def test_a_database_from_a_newer_omniq_is_refused_and_kept(tmp_path: Path) -> None:
+    path = tmp_path / "omniq.db"
+    backend, queue = await connect(path)
+    task = Task(func="m:f")
+    await queue.enqueue(task)  # type: ignore[attr-defined]
+    await backend.close()  # type: ignore[attr-defined]
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE omniq_schema SET version = ? WHERE role = 'task_queue'", (99,))
+    before = path.read_bytes()
+    with pytest.raises(StorageError, match="newer OmniQ") as caught:
+        await connect(path)
+    assert "pip install -U omniq-sqlite" in str(caught.value)
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT id FROM omniq_tasks").fetchall() == [(task.id,)]
+    assert len(path.read_bytes()) == len(before)
+
+
+async def test_an_unversioned_older_schema_is_adopted_with_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "omniq.db"
+    backend, queue = await connect(path)
+    tasks = [Task(func="m:f") for _ in range(3)]
+    await queue.enqueue_many(tasks)  # type: ignore[attr-defined]
+    await backend.close()  # type: ignore[attr-defined]
+    with sqlite3.connect(path) as db:  # as written before versioning existed
+        db.execute("DELETE FROM omniq_schema")
+    backend, queue = await connect(path)
+    try:
+        found = [await queue.get(t.id) for t in tasks]  # type: ignore[attr-defined]
+        assert all(info is not None for info in found)
+        with sqlite3.connect(path) as db:
+            versions = dict(db.execute("SELECT role, version FROM omniq_schema").fetchall())
+        assert versions["task_queue"] == SCHEMA_VERSION
+    finally:
+        await backend.close()  # type: ignore[attr-defined]
