@@ -45,7 +45,7 @@ async def test_a_file_that_is_not_sqlite_is_left_untouched(tmp_path: Path) -> No
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write read-only files")
 async def test_a_read_only_file(tmp_path: Path) -> None:
     path = tmp_path / "omniq.db"
-    backend, queue = await connect(path)
+    backend, _queue = await connect(path)
     await backend.close()  # type: ignore[attr-defined]
     path.chmod(0o444)
     with pytest.raises(StorageError, match="not readable and writable"):
