@@ -63,3 +63,12 @@ def test_pickle_is_only_used_when_chosen(tmp_path: Path) -> None:
     assert default.options.serialization_format == "json"
     with pytest.raises(ConfigurationError, match="pickle runs code"):
         omniq.load_backend("file", base_dir=str(tmp_path), serialization_format="yaml")
+
+
+async def test_get_result_never_reports_a_task_unknown_while_it_is_claimed(tmp_path: Path) -> None:
+    """Listings are not snapshots: a task renamed from pending/ to active/ between listing and
+    reading must still be found (a miss made get_result raise TaskNotFoundError)."""
+    backend = omniq.load_backend("file", base_dir=str(tmp_path / "data"))
+    async with omniq.AsyncOmniQ(backend=backend, workers=4, scheduler=False) as oq:
+        for i in range(300):
+            assert await oq.get_result(await oq.enqueue(abs, -i), timeout=30) == i

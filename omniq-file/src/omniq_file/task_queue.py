@@ -43,6 +43,7 @@ from omniq_file.store import FileStore, StoredTask
 __all__ = ["FileTaskQueue"]
 
 _ORPHAN_LEASE = 60.0
+_LOCATE_PASSES = 3
 """Seconds after which an active file with no lease file (its claimer died mid-claim) expires."""
 
 
@@ -58,6 +59,7 @@ class _Q:
     """The directories of one queue."""
 
     def __init__(self, queue: str) -> None:
+        self.queue = queue
         base = f"queues/{component(queue, 'queue name')}"
         self.pending = f"{base}/pending"
         self.active = f"{base}/active"
@@ -447,11 +449,22 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
     # -- inspecting and managing -------------------------------------------------------------
 
     def _locate(self, task_id: str) -> tuple[str, TaskState, int, str, _Q] | None:
-        """Where task ``task_id`` is: (path, state, attempt, queue, dirs)."""
-        queue = self._queue_of(task_id)
-        if queue is None:
-            return None
-        q = _Q(queue)
+        """Where task ``task_id`` is: (path, state, attempt, queue, dirs).
+
+        Listings are not one snapshot: a task moving between directories (claimed, retried) can
+        be missed by one pass, so passes repeat while its index entry says it still exists."""
+        for attempt in range(_LOCATE_PASSES):
+            queue = self._queue_of(task_id)
+            if queue is None:
+                return None
+            found = self._locate_in(task_id, _Q(queue))
+            if found is not None:
+                return found
+            time.sleep(0.001 * attempt)
+        return None
+
+    def _locate_in(self, task_id: str, q: _Q) -> tuple[str, TaskState, int, str, _Q] | None:
+        queue = q.queue
         blobs = self.files.blobs
         for name in blobs.list(q.active):
             parts = name.split(".")
@@ -472,10 +485,15 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
         return info
 
     def _get(self, task_id: str) -> TaskInfo | None:
-        found = self._locate(task_id)
-        if found is None:
-            return None
-        return self._info(*found[:3], found[4])
+        for attempt in range(_LOCATE_PASSES):
+            found = self._locate(task_id)
+            if found is None:
+                return None
+            info = self._info(*found[:3], found[4])
+            if info is not None:
+                return info
+            time.sleep(0.001 * attempt)  # moved (claimed, retried) between listing and reading
+        return None
 
     def _info(self, path: str, state: TaskState, attempt: int, q: _Q) -> TaskInfo | None:
         stored = self.files.load(path, StoredTask)
