@@ -3,6 +3,7 @@ written: on the memory backend, and on SQLite (the default) where that backend i
 
 from __future__ import annotations
 
+import time
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -61,7 +62,13 @@ def test_event_logging(documented_env: str) -> None:
         for event in events:
             print(f"Event: {event.event_type} for task {event.task_id} at {event.timestamp}")
         assert omniq.get_result(task_id, timeout=10) == "eventful task"
+        # the result is stored before the terminal event is written (result -> event -> ack),
+        # so the COMPLETED event may trail the result by one storage call
         later = omniq.get_events(task_id)
+        deadline = time.monotonic() + 10
+        while later[-1].event_type != "completed" and time.monotonic() < deadline:
+            time.sleep(0.01)
+            later = omniq.get_events(task_id)
     assert all(isinstance(e, TaskEvent) for e in events)
     assert events[0].event_type == "enqueued"
     assert [e.event_type for e in later][-1] == "completed"
