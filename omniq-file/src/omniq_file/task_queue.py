@@ -256,7 +256,8 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
 
     def _queue_of(self, task_id: str) -> str | None:
         data = self.files.blobs.read(f"index/{component(task_id, 'task id')}")
-        return None if data is None else data.decode()
+        # Empty: an enqueue created the entry and has not written it yet (the task is not there).
+        return data.decode() if data else None
 
     def _active_path(self, lease: Lease) -> tuple[str, _Q] | None:
         queue = self._queue_of(lease.task_id)
