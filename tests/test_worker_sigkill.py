@@ -62,7 +62,7 @@ def _wait_for(path: Path, timeout: float = 60) -> None:
 
 @pytest.mark.timeout(180)
 def test_sigkilled_task_is_redelivered_after_its_lease(env: dict[str, str], tmp_path: Path) -> None:
-    import sigkill_tasks  # type: ignore[import-not-found]  (written by the fixture)
+    import sigkill_tasks  # type: ignore[import-not-found]  # written by the fixture
 
     with OmniQ(workers=0) as oq:
         task_id = oq.enqueue(sigkill_tasks.hang_first_time, "survived", max_retries=1)
@@ -76,6 +76,7 @@ def test_sigkilled_task_is_redelivered_after_its_lease(env: dict[str, str], tmp_
             assert survivor.stop() == 0
         kinds = [e.event_type for e in oq.get_events(task_id)]
     assert result == "survived"
+    # the killed worker's STARTED event may have died with it (non-terminal events are batched)
     assert EventType.EXPIRED in kinds
-    assert kinds.count(EventType.STARTED) == 2
-    assert kinds[-1] == EventType.COMPLETED
+    assert kinds[-2:] == [EventType.STARTED, EventType.COMPLETED]
+    assert kinds.index(EventType.EXPIRED) < len(kinds) - 2
