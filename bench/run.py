@@ -42,7 +42,14 @@ NULL = "null"
 # -- backends --------------------------------------------------------------------------------------
 
 
+VARIANTS = {"sqlite-full": ("sqlite", {"synchronous": "FULL"})}
+"""Bench names that run a backend with other options: ``--backend sqlite-full``."""
+
+
 def backend_options(name: str, workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
+    if name in VARIANTS:
+        base, extra = VARIANTS[name]
+        return {**backend_options(base, workdir, args), **extra}
     if name == "sqlite":
         return {"database_path": str(workdir / "bench.db")}
     if name == "file":
@@ -53,6 +60,7 @@ def backend_options(name: str, workdir: Path, args: argparse.Namespace) -> dict[
 
 
 def distribution_of(backend: str) -> str:
+    backend = VARIANTS.get(backend, (backend, {}))[0]
     return "omniq-core" if backend in ("memory", NULL) else f"omniq-{backend}"
 
 
@@ -78,7 +86,8 @@ class Fresh:
         workdir.mkdir()
         from omniq import load_backend
 
-        backend = load_backend(self.name, **backend_options(self.name, workdir, self.args))
+        base = VARIANTS.get(self.name, (self.name, {}))[0]
+        backend = load_backend(base, **backend_options(self.name, workdir, self.args))
         return backend
 
     def app(self) -> dict[str, Any]:
@@ -186,9 +195,37 @@ def bench_raw_client(name: str, fresh: Fresh, n: int) -> dict[str, Any] | None:
         for offset in range(0, n, 1000):
             client.delete(*keys[offset : offset + 1000])
         client.delete("raw:ready")
+        start = time.perf_counter()
+        pipe = client.pipeline(transaction=False)
+        for i in range(n):
+            pipe.lpush("raw:list", payload)
+            if i % 1000 == 999:
+                pipe.execute()
+        pipe.execute()
+        pipelined = rate(n, time.perf_counter() - start)
+        client.delete("raw:list")
         client.close()
-        return {**rate(n, seconds), "client": f"redis-py {redis.__version__}, HSET+ZADD"}
+        return {
+            **rate(n, seconds),
+            "client": f"redis-py {redis.__version__}, HSET+ZADD",
+            "pipelined_lpush_per_second": pipelined["per_second"],
+            "async_round_trips_per_second": asyncio.run(_raw_async_round_trips(fresh, n)),
+        }
     return None
+
+
+async def _raw_async_round_trips(fresh: Fresh, n: int) -> float:
+    """redis-py asyncio, one LPUSH awaited at a time: the bound for an async enqueue."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(fresh.args.redis_url)
+    start = time.perf_counter()
+    for i in range(n):
+        await client.lpush("raw:async", i)
+    seconds = time.perf_counter() - start
+    await client.delete("raw:async")
+    await client.aclose()
+    return round(n / seconds, 1)
 
 
 async def _until_done(oq: AsyncOmniQ, poll: float = 0.005) -> None:
@@ -355,6 +392,18 @@ def write_doc() -> None:
             f"| {_fmt(r.get('process_noop_async'))} | {_fmt(r.get('process_noop_thread_pool'))} "
             f"| {latency.get('p50_ms', '-')} | {latency.get('p99_ms', '-')} |"
         )
+    raw_redis = next(
+        (r["results"].get("client_enqueue_raw") for r in runs if r["backend"] == "redis"), None
+    )
+    if isinstance(raw_redis, dict) and "pipelined_lpush_per_second" in raw_redis:
+        lines += [
+            "",
+            "Raw redis-py on the same server: "
+            f"{_fmt(raw_redis)} HSET+ZADD pairs/s one at a time (sync), "
+            f"{raw_redis['pipelined_lpush_per_second']:,.0f} LPUSH/s pipelined in batches of "
+            f"1000, {raw_redis['async_round_trips_per_second']:,.0f} LPUSH/s awaited one at a "
+            "time with redis.asyncio (the bound for an async enqueue).",
+        ]
     lines += ["", "## Runs", ""]
     for run in runs:
         m, v = run["machine"], run["versions"]
@@ -378,7 +427,9 @@ def main(argv: list[str] | None = None) -> int:
         "--scale", type=float, default=1.0, help="multiply task counts (0.1 for a quick run)"
     )
     parser.add_argument("--concurrency", type=int, default=100, help="worker concurrency")
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/15")
+    parser.add_argument(
+        "--redis-url", default=None, help="default: start a redis-server (no persistence)"
+    )
     parser.add_argument(
         "--no-doc", action="store_true", help="do not regenerate docs/benchmarks.md"
     )
@@ -387,10 +438,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    for name in [] if args.doc_only else args.backend or ["memory"]:
-        print(f"{name}:")
-        run = run_backend(name, args)
-        (RESULTS / f"{name}.json").write_text(json.dumps(run, indent=2) + "\n")
+    backends = [] if args.doc_only else args.backend or ["memory"]
+    server = None
+    if "redis" in backends and args.redis_url is None:
+        from omniq_redis.testing import RedisServer
+
+        server = RedisServer(Path(tempfile.mkdtemp(prefix="omniq-bench-redis-")))
+        server.start()
+        args.redis_url = server.url
+    try:
+        for name in backends:
+            print(f"{name}:")
+            run = run_backend(name, args)
+            (RESULTS / f"{name}.json").write_text(json.dumps(run, indent=2) + "\n")
+    finally:
+        if server is not None:
+            server.stop()
     if not args.no_doc:
         write_doc()
         print(f"wrote {DOC.relative_to(ROOT)}")
