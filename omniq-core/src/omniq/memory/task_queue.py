@@ -77,6 +77,14 @@ class _Queue:
     ready: list[_ReadyItem] = field(factory=list)
     delayed: list[_DelayedItem] = field(factory=list)
     entries: dict[str, _Entry] = field(factory=dict)
+    counts: dict[TaskState, int] = field(factory=lambda: dict.fromkeys(TaskState, 0))
+    """How many entries are in each state, kept current so ``stats`` never scans the queue."""
+
+    def moved(self, old: TaskState | None, new: TaskState | None) -> None:
+        if old is not None:
+            self.counts[old] -= 1
+        if new is not None:
+            self.counts[new] += 1
 
 
 @define
@@ -139,6 +147,7 @@ class MemoryTaskQueue(MemoryStorageMixin, TaskQueueStorage):
         if queue is None:
             queue = state.queues[task.queue] = _Queue()
         queue.entries[task.id] = entry
+        queue.moved(None, TaskState.PENDING)
         _push_pending(queue, entry, time.time())
         return True
 
@@ -168,6 +177,7 @@ class MemoryTaskQueue(MemoryStorageMixin, TaskQueueStorage):
                     if entry.state is not TaskState.PENDING:
                         continue
                     entry.state = TaskState.ACTIVE
+                    queue.moved(TaskState.PENDING, TaskState.ACTIVE)
                     entry.version += 1
                     entry.attempt += 1
                     entry.token = secrets.token_hex(12)
@@ -317,6 +327,7 @@ class MemoryTaskQueue(MemoryStorageMixin, TaskQueueStorage):
     def _release(self, entry: _Entry, state: TaskState, ready_ts: float) -> None:
         """Take ``entry`` out of the active set into ``state``; its lease token dies."""
         self._state.active.pop(entry.task.id, None)
+        self._state.queues[entry.task.queue].moved(entry.state, state)
         entry.state = state
         entry.version += 1
         entry.token = None
@@ -336,7 +347,8 @@ class MemoryTaskQueue(MemoryStorageMixin, TaskQueueStorage):
         state.active.pop(task.id, None)
         queue = state.queues.get(task.queue)
         if queue is not None:
-            queue.entries.pop(task.id, None)
+            if queue.entries.pop(task.id, None) is not None:
+                queue.moved(entry.state, None)
             if not queue.entries:
                 del state.queues[task.queue]
         entry.version += 1
@@ -369,14 +381,20 @@ class MemoryTaskQueue(MemoryStorageMixin, TaskQueueStorage):
             return [self._count(name, now) for name in names]
 
     def _count(self, name: str, now: float) -> QueueStats:
+        """From the kept counts; only the delayed heap (tasks not yet due) is walked."""
         queue = self._state.queues.get(name)
-        counts = {"ready": 0, "delayed": 0, "active": 0, "dead": 0}
-        for entry in queue.entries.values() if queue is not None else ():
-            if entry.state is TaskState.PENDING:
-                counts["ready" if entry.ready_ts <= now else "delayed"] += 1
-            else:
-                counts[entry.state.value] += 1
-        return QueueStats(queue=name, **counts)
+        if queue is None:
+            return QueueStats(queue=name, ready=0, delayed=0, active=0, dead=0)
+        _promote_due(queue, now)
+        delayed = sum(1 for _, task_id, version in queue.delayed if _valid(queue, task_id, version))
+        counts = queue.counts
+        return QueueStats(
+            queue=name,
+            ready=counts[TaskState.PENDING] - delayed,
+            delayed=delayed,
+            active=counts[TaskState.ACTIVE],
+            dead=counts[TaskState.DEAD],
+        )
 
     async def list_tasks(self, queue: str, *, state: TaskState, limit: int = 100) -> list[TaskInfo]:
         self._check_open()
