@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from omniq._time import utcnow
 from omniq.models.result import TaskResult
@@ -29,19 +29,15 @@ class SQLiteResultStorage(SQLiteStorageMixin, ResultStorage):
         await self.store_many((result,))
 
     async def store_many(self, results: Sequence[TaskResult]) -> None:
-        await self.db.run(self._store, list(results))
+        rows = [
+            (r.task_id, dumps_record(r), None if r.expires_at is None else micros(r.expires_at))
+            for r in results
+        ]  # made here, so the database thread only writes
+        await self.db.run(self._store, rows)
         for result in results:
             self.db.waiters.wake(f"r:{result.task_id}")
 
-    def _store(self, results: list[TaskResult]) -> None:
-        rows = [
-            (
-                r.task_id,
-                dumps_record(r),
-                None if r.expires_at is None else micros(r.expires_at),
-            )
-            for r in results
-        ]
+    def _store(self, rows: list[tuple[Any, ...]]) -> None:
         with self.db.write() as conn:
             conn.executemany(_UPSERT, rows)
 
