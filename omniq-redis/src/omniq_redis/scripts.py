@@ -26,8 +26,14 @@ _SCORE = "local function score(prio, eta) return (100 - tonumber(prio)) * 1e13 +
 ENQUEUE = f"""
 {_SCORE}
 -- KEYS: ready, delayed   ARGV: prefix, now_ms, channel, then per task: id, data, prio, eta, max
+-- Wakes idle workers only when they could be waiting: a worker waits only after it found the
+-- ready set empty, so a publish is needed when this fills an empty ready set, or when a delayed
+-- task becomes the earliest one (waiting workers re-arm their timer). A busy queue publishes
+-- nothing, so producers and workers are not flooded with wake-ups they ignore.
+local was_empty = redis.call('ZCARD', KEYS[1]) == 0
+local first_due = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')[2]
 local added = 0
-local ready = 0
+local wake = false
 for i = 4, #ARGV, 5 do
   local id, eta = ARGV[i], ARGV[i + 3]
   local key = ARGV[1] .. id
@@ -36,14 +42,15 @@ for i = 4, #ARGV, 5 do
                'prio', ARGV[i + 2], 'eta', eta, 'max', ARGV[i + 4], 'cancel', 0)
     if tonumber(eta) <= tonumber(ARGV[2]) then
       redis.call('ZADD', KEYS[1], score(ARGV[i + 2], eta), id)
-      ready = 1
+      wake = wake or was_empty
     else
       redis.call('ZADD', KEYS[2], eta, id)
+      wake = wake or first_due == nil or tonumber(eta) < tonumber(first_due)
     end
     added = added + 1
   end
 end
-if added > 0 then redis.call('PUBLISH', ARGV[3], ready) end
+if wake then redis.call('PUBLISH', ARGV[3], 1) end
 return added
 """
 

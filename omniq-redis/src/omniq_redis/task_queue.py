@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -28,10 +28,12 @@ from omniq.storage import Capability, TaskQueueStorage
 
 from omniq_redis import scripts
 from omniq_redis.connection import connection_for, storage_errors
+from omniq_redis.pipelines import ScriptSet
 
 __all__ = ["RedisTaskQueue"]
 
-_SYNC_CLIENT_SCRIPTS: dict[int, Any] = {}
+_PIPELINED = ScriptSet({"ENQUEUE": scripts.ENQUEUE, "EXTEND": scripts.EXTEND, "ACK": scripts.ACK})
+"""The scripts sent on pipelines (by SHA, in the same round trip as the other commands)."""
 
 
 def _ms(moment: datetime) -> int:
@@ -91,15 +93,24 @@ class RedisTaskQueue(TaskQueueStorage):
     async def enqueue_many(self, tasks: Sequence[Task]) -> int:
         if not tasks:
             return 0
-        by_queue = _by_queue(tasks)
-        async with self.redis.client.pipeline(transaction=False) as pipe:
-            for queue, items in by_queue.items():
-                keys, args = self._enqueue_args(queue, items)
-                await self._scripts["ENQUEUE"](keys, args, client=pipe)
+        build = self._enqueue_pipeline(tasks)
+        client = self.redis.client
+        replies = await storage_errors(self.redis.where, lambda: _PIPELINED.execute(client, build))
+        return sum(int(r) for r in replies[0::3])
+
+    def _enqueue_pipeline(self, tasks: Sequence[Task]) -> Callable[[Any], None]:
+        """Per queue: the enqueue script, then the id -> queue index and the queue registry
+        (global keys, outside the queue's hash slot, so not in the script)."""
+        batches = [(queue, *self._enqueue_args(queue, items), items)
+                   for queue, items in _by_queue(tasks).items()]  # fmt: skip
+
+        def build(pipe: Any) -> None:
+            for queue, keys, args, items in batches:
+                _PIPELINED.queue(pipe, "ENQUEUE", keys, args)
                 pipe.hset(self.keys.task_index, mapping={t.id: queue for t in items})
                 pipe.sadd(self.keys.queues, queue)
-            replies = await storage_errors(self.redis.where, pipe.execute)
-        return sum(int(r) for r in replies[0::3])
+
+        return build
 
     def enqueue_sync(self, task: Task) -> bool:
         return self.enqueue_many_sync((task,)) == 1
@@ -107,18 +118,7 @@ class RedisTaskQueue(TaskQueueStorage):
     def enqueue_many_sync(self, tasks: Sequence[Task]) -> int:
         if not tasks:
             return 0
-        client = self.redis.sync_client
-        script = _SYNC_CLIENT_SCRIPTS.get(id(client))
-        if script is None:
-            script = _SYNC_CLIENT_SCRIPTS[id(client)] = client.register_script(scripts.ENQUEUE)
-        pipe = client.pipeline(transaction=False)
-        by_queue = _by_queue(tasks)
-        for queue, items in by_queue.items():
-            keys, args = self._enqueue_args(queue, items)
-            script(keys, args, client=pipe)
-            pipe.hset(self.keys.task_index, mapping={t.id: queue for t in items})
-            pipe.sadd(self.keys.queues, queue)
-        replies = pipe.execute()
+        replies = _PIPELINED.execute_sync(self.redis.sync_client, self._enqueue_pipeline(tasks))
         return sum(int(r) for r in replies[0::3])
 
     # -- consuming ---------------------------------------------------------------------------
@@ -179,14 +179,17 @@ class RedisTaskQueue(TaskQueueStorage):
         expires_at = from_timestamp(until / 1000)
         grouped = _by_token_queue(leases)
         flags: dict[int, int] = {}
-        async with self.redis.client.pipeline(transaction=False) as pipe:
+
+        def build(pipe: Any) -> None:
             for queue, items in grouped.items():
                 keys = self.keys.queue(queue)
                 args: list[Any] = [keys.task_prefix, until]
                 for _, lease in items:
                     args += [lease.task_id, lease.token]
-                await self._scripts["EXTEND"]([keys.active], args, client=pipe)
-            replies = await storage_errors(self.redis.where, pipe.execute)
+                _PIPELINED.queue(pipe, "EXTEND", [keys.active], args)
+
+        client = self.redis.client
+        replies = await storage_errors(self.redis.where, lambda: _PIPELINED.execute(client, build))
         for (_, items), reply in zip(grouped.items(), replies, strict=True):
             for (index, _), flag in zip(items, reply, strict=True):
                 flags[index] = int(flag)
@@ -210,14 +213,17 @@ class RedisTaskQueue(TaskQueueStorage):
     async def ack(self, leases: Sequence[Lease]) -> list[bool]:
         grouped = _by_token_queue(leases)
         done: dict[int, bool] = {}
-        async with self.redis.client.pipeline(transaction=False) as pipe:
+
+        def build(pipe: Any) -> None:
             for queue, items in grouped.items():
                 keys = self.keys.queue(queue)
                 args: list[Any] = [keys.task_prefix]
                 for _, lease in items:
                     args += [lease.task_id, lease.token]
-                await self._scripts["ACK"]([keys.active], args, client=pipe)
-            replies = await storage_errors(self.redis.where, pipe.execute)
+                _PIPELINED.queue(pipe, "ACK", [keys.active], args)
+
+        client = self.redis.client
+        replies = await storage_errors(self.redis.where, lambda: _PIPELINED.execute(client, build))
         gone: list[str] = []
         for (_, items), reply in zip(grouped.items(), replies, strict=True):
             for (index, lease), ok in zip(items, reply, strict=True):
