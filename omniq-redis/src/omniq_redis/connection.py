@@ -118,7 +118,8 @@ class RedisConnection:
                 async for message in self._pubsub.listen():
                     channel = _text(message.get("channel"))
                     if channel == result_channel:
-                        self.waiters.wake(f"r:{_text(message.get('data'))}")
+                        for task_id in _text(message.get("data")).split():
+                            self.waiters.wake(f"r:{task_id}")
                     elif channel.startswith(wake_prefix):
                         self.waiters.wake(f"q:{channel[len(wake_prefix) :]}")
             except asyncio.CancelledError:

@@ -13,11 +13,14 @@ from omniq.plugins.specs import BackendContext
 from omniq.serialization.records import dumps_record, loads_record
 from omniq.storage import Capability, EventStorage
 
+from omniq_redis import scripts
 from omniq_redis.connection import connection_for, storage_errors
+from omniq_redis.pipelines import ScriptSet
 
 __all__ = ["RedisEventStorage"]
 
 _STREAM_LENGTH = 10_000
+_SCRIPTS = ScriptSet({"APPEND": scripts.APPEND_EVENTS})
 
 
 def _score(moment: datetime) -> int:
@@ -40,27 +43,23 @@ class RedisEventStorage(EventStorage):
         await self.append_many((event,))
 
     async def append_many(self, events: Sequence[TaskEvent]) -> None:
+        """One script call per batch: the record, the time and per-task indexes and the live
+        stream entry of every event are written atomically, in one round trip."""
         if not events:
             return
         keys = self.keys
-        ttl = int(self.redis.options.event_ttl)
-        async with self.redis.client.pipeline(transaction=False) as pipe:
-            pipe.hset(keys.event_data, mapping={e.id: dumps_record(e) for e in events})
-            pipe.zadd(keys.events_by_time, {e.id: _score(e.timestamp) for e in events})
-            for task_id in {e.task_id for e in events}:
-                mine = {e.id: _score(e.timestamp) for e in events if e.task_id == task_id}
-                pipe.zadd(keys.events_of(task_id), mine)
-                pipe.expire(keys.events_of(task_id), ttl)
-            for event in events:
-                pipe.xadd(
-                    keys.event_stream,
-                    {"data": dumps_record(event)},
-                    maxlen=_STREAM_LENGTH,
-                    approximate=True,
-                )
-            pipe.zcard(keys.events_by_time)
-            replies = await storage_errors(self.redis.where, pipe.execute)
-        excess = int(replies[-1]) - self.redis.options.max_events
+        args: list[Any] = [keys.events_of(""), int(self.redis.options.event_ttl), _STREAM_LENGTH]
+        for event in events:
+            args += [event.id, _score(event.timestamp), event.task_id, dumps_record(event)]
+        client = self.redis.client
+        script_keys = [keys.event_data, keys.events_by_time, keys.event_stream]
+        replies = await storage_errors(
+            self.redis.where,
+            lambda: _SCRIPTS.execute(
+                client, lambda pipe: _SCRIPTS.queue(pipe, "APPEND", script_keys, args)
+            ),
+        )
+        excess = int(replies[0]) - self.redis.options.max_events
         if excess > 0:
             await self._drop_oldest(excess)
 

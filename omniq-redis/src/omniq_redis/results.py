@@ -42,6 +42,7 @@ class RedisResultStorage(ResultStorage):
         if not results:
             return
         now = utcnow()
+        stored: list[str] = []
         async with self.redis.client.pipeline(transaction=False) as pipe:
             for result in results:
                 key = self.keys.result(result.task_id)
@@ -53,7 +54,9 @@ class RedisResultStorage(ResultStorage):
                         pipe.delete(key)
                         continue
                     pipe.set(key, dumps_record(result), px=ttl_ms)
-                pipe.publish(self.keys.result_channel, result.task_id)
+                stored.append(result.task_id)
+            if stored:  # one wake-up message per batch: the task ids, space-separated
+                pipe.publish(self.keys.result_channel, " ".join(stored))
             await storage_errors(self.redis.where, pipe.execute)
 
     async def get(self, task_id: str) -> TaskResult | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "ACK",
+    "APPEND_EVENTS",
     "CANCEL",
     "CLAIM",
     "CLAIM_TICK",
@@ -238,4 +239,18 @@ else
   redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 end
 return 1
+"""
+
+APPEND_EVENTS = """
+-- KEYS: event data hash, by-time index, live stream (one hash tag)
+-- ARGV: per-task index prefix, ttl_s, stream_maxlen, then per event: id, score_us, task_id, data
+for i = 4, #ARGV, 4 do
+  local id, score, task_key = ARGV[i], ARGV[i + 1], ARGV[1] .. ARGV[i + 2]
+  redis.call('HSET', KEYS[1], id, ARGV[i + 3])
+  redis.call('ZADD', KEYS[2], score, id)
+  redis.call('ZADD', task_key, score, id)
+  redis.call('EXPIRE', task_key, ARGV[2])
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'data', ARGV[i + 3])
+end
+return redis.call('ZCARD', KEYS[2])
 """
