@@ -54,8 +54,8 @@ def backend_options(name: str, workdir: Path, args: argparse.Namespace) -> dict[
         return {"database_path": str(workdir / "bench.db")}
     if name == "file":
         return {"base_dir": str(workdir / "files")}
-    if name == "redis":
-        return {"url": args.redis_url}
+    if name == "redis":  # a key prefix of its own per measurement: nothing left from the last
+        return {"url": args.redis_url, "key_prefix": f"bench{workdir.name}"}
     return {}
 
 
