@@ -46,6 +46,11 @@ VARIANTS = {"sqlite-full": ("sqlite", {"synchronous": "FULL"})}
 """Bench names that run a backend with other options: ``--backend sqlite-full``."""
 
 
+def base_backend(name: str) -> str:
+    """The backend a bench name runs: itself, or the one a variant is of."""
+    return VARIANTS[name][0] if name in VARIANTS else name
+
+
 def backend_options(name: str, workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
     if name in VARIANTS:
         base, extra = VARIANTS[name]
@@ -60,7 +65,7 @@ def backend_options(name: str, workdir: Path, args: argparse.Namespace) -> dict[
 
 
 def distribution_of(backend: str) -> str:
-    backend = VARIANTS.get(backend, (backend, {}))[0]
+    backend = base_backend(backend)
     return "omniq-core" if backend in ("memory", NULL) else f"omniq-{backend}"
 
 
@@ -86,8 +91,8 @@ class Fresh:
         workdir.mkdir()
         from omniq import load_backend
 
-        base = VARIANTS.get(self.name, (self.name, {}))[0]
-        backend = load_backend(base, **backend_options(self.name, workdir, self.args))
+        options = backend_options(self.name, workdir, self.args)
+        backend = load_backend(base_backend(self.name), **options)
         return backend
 
     def app(self) -> dict[str, Any]:

@@ -70,8 +70,8 @@ class RedisTaskQueue(TaskQueueStorage):
     async def connect(self) -> None:
         await self.redis.connect()
         client = self.redis.client
-        for name in ("ENQUEUE", "CLAIM", "EXTEND", "ACK", "NACK", "DEAD_LETTER", "RECOVER",
-                     "CANCEL", "PURGE", "REQUEUE_DEAD"):  # fmt: skip
+        # the pipelined ones (enqueue, extend, ack) go by SHA through _PIPELINED instead
+        for name in ("CLAIM", "NACK", "DEAD_LETTER", "RECOVER", "CANCEL", "PURGE", "REQUEUE_DEAD"):
             self._scripts[name] = client.register_script(getattr(scripts, name))
 
     async def _run(self, script: str, keys: list[str], args: list[Any]) -> Any:
