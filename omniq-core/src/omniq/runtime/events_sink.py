@@ -125,27 +125,35 @@ class EventSink:
         Raises if the store fails; the caller decides (a worker then does not ack).
         """
         if self._write_lock is None:
-            await self._drain()
-            await self.storage.append_many(events)
+            await self._drain(then=events)
             return
         async with self._write_lock:
-            await self._drain()
-            await self.storage.append_many(events)
+            await self._drain(then=events)
 
     # -- writing ---------------------------------------------------------------------------------
 
-    async def _drain(self) -> None:
-        """Write the buffer in batches; on failure put the batch back and raise."""
+    async def _drain(self, then: Sequence[TaskEvent] = ()) -> None:
+        """Write what is buffered now, then ``then``, in batches of at most ``max_batch`` (the
+        last buffered batch carries ``then``: one write, not two). Events emitted meanwhile wait
+        for the next drain, so a busy producer cannot keep the writer in tiny batches. On failure
+        the buffered events of the failed batch go back to the buffer, and the error is raised.
+        """
         buffer = self._buffer
-        while buffer:
-            batch: list[TaskEvent] = []
-            for _ in range(min(self.max_batch, len(buffer))):
-                batch.append(buffer.popleft())
+        left = len(buffer)
+        while left:
+            taken = min(self.max_batch, left)
+            batch = [buffer.popleft() for _ in range(taken)]
+            left -= taken
+            if not left and then:
+                batch.extend(then)
+                then = ()
             try:
                 await self.storage.append_many(batch)
             except BaseException:
-                buffer.extendleft(reversed(batch))
+                buffer.extendleft(reversed(batch[:taken]))
                 raise
+        if then:
+            await self.storage.append_many(then)
 
     async def _run(self, wake: asyncio.Event, lock: asyncio.Lock) -> None:
         delay = 0.05
