@@ -20,6 +20,7 @@ from omniq.errors import PayloadTooLargeError, ValidationError
 from omniq.ids import new_id
 from omniq.models.event import EventType, TaskEvent
 from omniq.models.task import DEFAULT_QUEUE, Task
+from omniq.models.unchecked import unchecked_event, unchecked_task
 from omniq.runtime.codec import encode_call
 
 __all__ = [
@@ -137,61 +138,17 @@ def split_options(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
     return options, kwargs
 
 
-_TASK_FIELDS = (
-    "func",
-    "payload",
-    "serializer",
-    "id",
-    "queue",
-    "priority",
-    "enqueued_at",
-    "eta",
-    "max_retries",
-    "retry_backoff",
-    "timeout",
-    "result_ttl",
-    "headers",
-)
-_EVENT_FIELDS = (
-    "event_type",
-    "task_id",
-    "timestamp",
-    "id",
-    "queue",
-    "worker_id",
-    "attempt",
-    "details",
-)
-# The fast constructors below set every field; if a model gains a field they fall back to attrs.
-_FAST_TASK = tuple(a.name for a in attrs.fields(Task)) == _TASK_FIELDS
-_FAST_EVENT = tuple(a.name for a in attrs.fields(TaskEvent)) == _EVENT_FIELDS
-_set = object.__setattr__
-_new = object.__new__
-
-
 def enqueued_event(task: Task, details: dict[str, Any] | None = None) -> TaskEvent:
     """The ``enqueued`` event of a task just built (its id reuses the task's sortable id when
     the runtime made it)."""
-    event_id = task.id if len(task.id) == 26 else new_id()
-    if not _FAST_EVENT:
-        return TaskEvent(
-            event_type=EventType.ENQUEUED,
-            task_id=task.id,
-            timestamp=task.enqueued_at,
-            id=event_id,
-            queue=task.queue,
-            details=details or {},
-        )
-    event = _new(TaskEvent)
-    _set(event, "event_type", EventType.ENQUEUED)
-    _set(event, "task_id", task.id)
-    _set(event, "timestamp", task.enqueued_at)
-    _set(event, "id", event_id)
-    _set(event, "queue", task.queue)
-    _set(event, "worker_id", None)
-    _set(event, "attempt", None)
-    _set(event, "details", details if details is not None else {})
-    return event
+    return unchecked_event(
+        EventType.ENQUEUED,
+        task.id,
+        queue=task.queue,
+        timestamp=task.enqueued_at,
+        id=task.id if len(task.id) == 26 else new_id(),
+        details=details,
+    )
 
 
 class TaskBuilder:
@@ -318,34 +275,19 @@ class TaskBuilder:
         timeout: float | None,
         result_ttl: float | None,
     ) -> Task:
-        if not _FAST_TASK:
-            return Task(
-                func=func,
-                payload=payload,
-                serializer=self.serializer,
-                id=task_id,
-                queue=queue,
-                priority=priority,
-                enqueued_at=enqueued_at,
-                eta=eta,
-                max_retries=max_retries,
-                retry_backoff=retry_backoff,
-                timeout=timeout,
-                result_ttl=result_ttl,
-            )
         # Every value was validated above (or is a validated default): skip attrs' validators.
-        task = _new(Task)
-        _set(task, "func", func)
-        _set(task, "payload", payload)
-        _set(task, "serializer", self.serializer)
-        _set(task, "id", task_id)
-        _set(task, "queue", queue)
-        _set(task, "priority", priority)
-        _set(task, "enqueued_at", enqueued_at)
-        _set(task, "eta", eta)
-        _set(task, "max_retries", max_retries)
-        _set(task, "retry_backoff", retry_backoff)
-        _set(task, "timeout", timeout)
-        _set(task, "result_ttl", result_ttl)
-        _set(task, "headers", {})
-        return task
+        return unchecked_task(
+            func=func,
+            payload=payload,
+            serializer=self.serializer,
+            id=task_id,
+            queue=queue,
+            priority=priority,
+            enqueued_at=enqueued_at,
+            eta=eta,
+            max_retries=max_retries,
+            retry_backoff=retry_backoff,
+            timeout=timeout,
+            result_ttl=result_ttl,
+            headers={},
+        )

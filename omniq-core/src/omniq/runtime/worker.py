@@ -31,6 +31,7 @@ from omniq.models.config import WORKER_TYPES
 from omniq.models.event import EventType, TaskEvent
 from omniq.models.result import ResultStatus, TaskError, TaskResult
 from omniq.models.task import ClaimedTask, Lease, RecoveredTask, Task, backoff_delay
+from omniq.models.unchecked import unchecked_event
 from omniq.plugins.lifecycle import LifecycleHooks
 from omniq.runtime.events_sink import EventSink
 from omniq.runtime.executors import Executor, LocalExecutor, describe_exception
@@ -434,10 +435,11 @@ class Worker:
         details = dict(details or {})
         if duration is not None:
             details["duration"] = round(duration, 6)
-        return TaskEvent(
-            event_type=event_type,
-            task_id=claimed.task.id,
-            queue=claimed.task.queue,
+        task = claimed.task
+        return unchecked_event(
+            event_type,
+            task.id,
+            queue=task.queue,
             worker_id=self.worker_id,
             attempt=claimed.lease.attempt,
             details=details,

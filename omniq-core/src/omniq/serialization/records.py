@@ -20,23 +20,83 @@ import cattrs
 import orjson
 
 from omniq._time import as_utc
+from omniq.models.event import TaskEvent
+from omniq.models.result import TaskResult
 
-__all__ = ["dumps_record", "loads_record", "make_converter", "record_converter"]
+__all__ = [
+    "dumps_record",
+    "generic_converter",
+    "loads_record",
+    "make_converter",
+    "record_converter",
+]
 
 T = TypeVar("T")
 
 
 def make_converter() -> cattrs.Converter:
     """A new converter for OmniQ's records: JSON-compatible output, strict on unknown keys."""
+    converter = generic_converter()
+    # Written out by hand for the records made for every task (cattrs' generated functions
+    # dispatch on each field's type, 2 µs per event); the output is the same (tested).
+    converter.register_unstructure_hook(TaskEvent, _event_fields)
+    converter.register_unstructure_hook(TaskResult, _result_fields)
+    return converter
+
+
+def generic_converter() -> cattrs.Converter:
+    """The converter :func:`make_converter` builds on, with cattrs' generated functions for
+    every record."""
     converter = cattrs.Converter(forbid_extra_keys=True)
-    converter.register_unstructure_hook(datetime, lambda d: d.isoformat())
+    converter.register_unstructure_hook(datetime, _iso)
     converter.register_structure_hook(datetime, lambda v, _: as_utc(datetime.fromisoformat(v)))
-    converter.register_unstructure_hook(bytes, lambda b: base64.b64encode(b).decode("ascii"))
+    converter.register_unstructure_hook(bytes, _base64)
     converter.register_structure_hook(
         bytes, lambda v, _: v if isinstance(v, bytes) else base64.b64decode(v)
     )
     converter.register_structure_hook(frozenset, lambda v, t: frozenset(v))
     return converter
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+def _base64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _event_fields(event: TaskEvent) -> dict[str, Any]:
+    return {
+        "event_type": event.event_type.value,
+        "task_id": event.task_id,
+        "timestamp": event.timestamp.isoformat(),
+        "id": event.id,
+        "queue": event.queue,
+        "worker_id": event.worker_id,
+        "attempt": event.attempt,
+        "details": dict(event.details),
+    }
+
+
+def _result_fields(result: TaskResult) -> dict[str, Any]:
+    error = result.error
+    expires_at = result.expires_at
+    return {
+        "task_id": result.task_id,
+        "status": result.status.value,
+        "payload": None if result.payload is None else _base64(result.payload),
+        "serializer": result.serializer,
+        "error": (
+            None
+            if error is None
+            else {"type": error.type, "message": error.message, "traceback": error.traceback}
+        ),
+        "completed_at": result.completed_at.isoformat(),
+        "expires_at": None if expires_at is None else expires_at.isoformat(),
+        "attempt": result.attempt,
+        "worker_id": result.worker_id,
+    }
 
 
 @cache
