@@ -99,3 +99,35 @@ async def test_an_unversioned_older_schema_is_adopted_with_its_rows(tmp_path: Pa
         assert versions["task_queue"] == SCHEMA_VERSION
     finally:
         await backend.close()  # type: ignore[attr-defined]
+
+
+async def test_a_version_1_queue_is_upgraded_in_place_with_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "omniq.db"
+    backend, queue = await connect(path)
+    tasks = [Task(func="m:f", priority=p) for p in (0, 5, 1)]
+    await queue.enqueue_many(tasks)  # type: ignore[attr-defined]
+    await backend.close()  # type: ignore[attr-defined]
+    with sqlite3.connect(path) as db:  # the indexes version 1 had
+        db.execute("DROP INDEX omniq_tasks_ready")
+        db.execute("DROP INDEX omniq_tasks_leased")
+        db.execute(
+            "CREATE INDEX omniq_tasks_claim ON omniq_tasks (queue, state, priority DESC, eta, id)"
+        )
+        db.execute("CREATE INDEX omniq_tasks_lease ON omniq_tasks (state, lease_expires)")
+        db.execute("UPDATE omniq_schema SET version = 1 WHERE role = 'task_queue'")
+    backend, queue = await connect(path)
+    try:
+        claimed = await queue.claim(  # type: ignore[attr-defined]
+            ["default"], limit=10, lease_seconds=30, worker_id="w"
+        )
+        assert [c.task.priority for c in claimed] == [5, 1, 0]
+        with sqlite3.connect(path) as db:
+            indexes = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+            version = db.execute(
+                "SELECT version FROM omniq_schema WHERE role = 'task_queue'"
+            ).fetchone()[0]
+        assert {"omniq_tasks_ready", "omniq_tasks_leased"} <= indexes
+        assert not {"omniq_tasks_claim", "omniq_tasks_lease"} & indexes
+        assert version == SCHEMA_VERSION
+    finally:
+        await backend.close()  # type: ignore[attr-defined]

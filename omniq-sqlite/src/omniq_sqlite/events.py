@@ -11,6 +11,7 @@ from omniq.serialization.records import dumps_record, loads_record
 from omniq.storage import Capability, EventStorage
 
 from omniq_sqlite.base import SQLiteStorageMixin
+from omniq_sqlite.database import INLINE_MAX_ROWS
 from omniq_sqlite.rows import micros
 
 __all__ = ["SQLiteEventStorage"]
@@ -44,8 +45,9 @@ class SQLiteEventStorage(SQLiteStorageMixin, EventStorage):
 
     async def append_many(self, events: Sequence[TaskEvent]) -> None:
         if events:
-            # rows are made here, so the database thread (the bottleneck under load) only writes
-            await self.db.run(self._insert, [_row(e) for e in events])
+            rows = [_row(e) for e in events]  # made here: the database thread only writes
+            run = self.db.run_short if len(rows) <= INLINE_MAX_ROWS else self.db.run
+            await run(self._insert, rows)
 
     def _insert(self, rows: list[tuple[Any, ...]]) -> None:
         with self.db.write() as conn:

@@ -12,6 +12,7 @@ from omniq.serialization.records import dumps_record, loads_record
 from omniq.storage import Capability, ResultStorage
 
 from omniq_sqlite.base import SQLiteStorageMixin
+from omniq_sqlite.database import INLINE_MAX_ROWS
 from omniq_sqlite.rows import micros
 
 __all__ = ["SQLiteResultStorage"]
@@ -33,7 +34,8 @@ class SQLiteResultStorage(SQLiteStorageMixin, ResultStorage):
             (r.task_id, dumps_record(r), None if r.expires_at is None else micros(r.expires_at))
             for r in results
         ]  # made here, so the database thread only writes
-        await self.db.run(self._store, rows)
+        run = self.db.run_short if len(rows) <= INLINE_MAX_ROWS else self.db.run
+        await run(self._store, rows)
         for result in results:
             self.db.waiters.wake(f"r:{result.task_id}")
 
@@ -42,7 +44,7 @@ class SQLiteResultStorage(SQLiteStorageMixin, ResultStorage):
             conn.executemany(_UPSERT, rows)
 
     async def get(self, task_id: str) -> TaskResult | None:
-        return await self.db.run(self.get_sync, task_id)
+        return await self.db.run_short(self.get_sync, task_id)
 
     def get_sync(self, task_id: str) -> TaskResult | None:
         row = (
@@ -78,7 +80,7 @@ class SQLiteResultStorage(SQLiteStorageMixin, ResultStorage):
                 db.waiters.unregister(keys, future)
 
     async def delete(self, task_id: str) -> bool:
-        return await self.db.run(self._delete, task_id)
+        return await self.db.run_short(self._delete, task_id)
 
     def _delete(self, task_id: str) -> bool:
         sql = "DELETE FROM omniq_results WHERE task_id = ?"

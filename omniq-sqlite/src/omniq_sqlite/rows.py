@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from omniq.models.task import Task
+from omniq.models.unchecked import unchecked_task
 
 __all__ = ["TASK_COLUMNS", "from_micros", "micros", "task_from_row", "task_row"]
 
@@ -50,15 +51,16 @@ def task_row(task: Task) -> tuple[Any, ...]:
 
 
 def task_from_row(row: Any) -> Task:
-    """The task in the first 13 values of ``row`` (see :data:`TASK_COLUMNS`)."""
-    return Task(
+    """The task in the first 13 values of ``row`` (see :data:`TASK_COLUMNS`); its values were
+    validated when it was enqueued, so they are not checked again."""
+    return unchecked_task(
         id=row[0],
         queue=row[1],
         priority=row[2],
-        eta=from_micros(row[3]),
-        enqueued_at=from_micros(row[4]),
+        eta=_EPOCH + timedelta(microseconds=row[3]),
+        enqueued_at=_EPOCH + timedelta(microseconds=row[4]),
         func=row[5],
-        payload=bytes(row[6]),
+        payload=row[6],
         serializer=row[7],
         max_retries=row[8],
         retry_backoff=row[9],

@@ -19,9 +19,11 @@ from omniq.models.task import (
     TaskInfo,
     TaskState,
 )
+from omniq.models.unchecked import unchecked_claim
 from omniq.storage import Capability, TaskQueueStorage
 
 from omniq_sqlite.base import SQLiteStorageMixin
+from omniq_sqlite.database import INLINE_MAX_ROWS
 from omniq_sqlite.rows import TASK_COLUMNS, from_micros, micros, task_from_row, task_row
 
 __all__ = ["SQLiteTaskQueue"]
@@ -70,13 +72,26 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
     # -- producing ---------------------------------------------------------------------------
 
     def enqueue_sync(self, task: Task) -> bool:
-        # one autocommit statement: SQLite's busy handler waits out other writers
+        return self.db.run_short_sync(self._insert, task)
+
+    def enqueue_many_sync(self, tasks: Sequence[Task]) -> int:
+        return self.db.run_short_sync(self._insert_many, tasks)
+
+    async def enqueue(self, task: Task) -> bool:
+        return await self.db.run_short(self._insert, task)
+
+    async def enqueue_many(self, tasks: Sequence[Task]) -> int:
+        run = self.db.run_short if len(tasks) <= INLINE_MAX_ROWS else self.db.run
+        return await run(self._insert_many, tasks)
+
+    def _insert(self, task: Task) -> bool:
+        # one autocommit statement
         added = self.db.connection().execute(_INSERT, task_row(task)).rowcount == 1
         if added:
             self.db.waiters.wake(f"q:{task.queue}")
         return added
 
-    def enqueue_many_sync(self, tasks: Sequence[Task]) -> int:
+    def _insert_many(self, tasks: Sequence[Task]) -> int:
         if not tasks:
             return 0
         with self.db.write() as conn:
@@ -87,12 +102,6 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
             self.db.waiters.wake(f"q:{queue}")
         return added
 
-    async def enqueue(self, task: Task) -> bool:
-        return await self.db.run(self.enqueue_sync, task)
-
-    async def enqueue_many(self, tasks: Sequence[Task]) -> int:
-        return await self.db.run(self.enqueue_many_sync, tasks)
-
     # -- consuming ---------------------------------------------------------------------------
 
     async def claim(
@@ -100,7 +109,7 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
     ) -> list[ClaimedTask]:
         if limit <= 0:
             return []
-        return await self.db.run(self._claim, list(queues), limit, lease_seconds, worker_id)
+        return await self.db.run_short(self._claim, list(queues), limit, lease_seconds, worker_id)
 
     def _claim(
         self, queues: list[str], limit: int, lease_seconds: float, worker_id: str
@@ -116,15 +125,16 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
                     _CLAIM, (expires_us, worker_id, queue, now_us, limit - len(claimed))
                 ).fetchall()
                 rows.sort(key=lambda r: (-r[2], r[3], r[0]))
-                for row in rows:
-                    lease = Lease(
-                        task_id=row[0],
+                claimed.extend(
+                    unchecked_claim(
+                        task_from_row(row),
                         token=row[14],
                         expires_at=expires_at,
                         attempt=row[13],
                         worker_id=worker_id,
                     )
-                    claimed.append(ClaimedTask(task=task_from_row(row), lease=lease))
+                    for row in rows
+                )
                 if len(claimed) >= limit:
                     break
         return claimed
@@ -165,7 +175,7 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
         return max(float(row[0]) / 1_000_000 - time.time(), 0.0)
 
     async def extend(self, leases: Sequence[Lease], lease_seconds: float) -> list[Lease | None]:
-        return await self.db.run(self._extend, list(leases), lease_seconds)
+        return await self.db.run_short(self._extend, list(leases), lease_seconds)
 
     def _extend(self, leases: list[Lease], lease_seconds: float) -> list[Lease | None]:
         expires_us = int((time.time() + lease_seconds) * 1_000_000)
@@ -194,7 +204,7 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
         return renewed
 
     async def ack(self, leases: Sequence[Lease]) -> list[bool]:
-        return await self.db.run(self._ack, list(leases))
+        return await self.db.run_short(self._ack, list(leases))
 
     def _ack(self, leases: list[Lease]) -> list[bool]:
         done: list[bool] = []
@@ -221,9 +231,9 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
             f"attempt = attempt - ? WHERE {_HELD}"
         )
         params = (micros(retry_at), error, given_back, lease.task_id, lease.token)
-        changed = await self.db.run(self._changed, sql, params)
+        changed = await self.db.run_short(self._changed, sql, params)
         if changed:
-            queue = await self.db.run(self._queue_of, lease.task_id)
+            queue = await self.db.run_short(self._queue_of, lease.task_id)
             if queue is not None:
                 self.db.waiters.wake(f"q:{queue}")
         return changed
@@ -245,7 +255,7 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
             f"worker_id = NULL, cancel_requested = 0, last_error = ?, finished_at = ? WHERE {_HELD}"
         )
         params = (reason, micros(utcnow()), lease.task_id, lease.token)
-        return await self.db.run(self._changed, sql, params)
+        return await self.db.run_short(self._changed, sql, params)
 
     async def recover_expired(self, *, limit: int = 1000) -> list[RecoveredTask]:
         return await self.db.run(self._recover, limit)
@@ -285,14 +295,14 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
     # -- inspecting and managing -------------------------------------------------------------
 
     async def get(self, task_id: str) -> TaskInfo | None:
-        return await self.db.run(self._get, task_id)
+        return await self.db.run_short(self._get, task_id)
 
     def _get(self, task_id: str) -> TaskInfo | None:
         row = self.db.connection().execute(f"{_INFO} WHERE id = ?", (task_id,)).fetchone()
         return None if row is None else _info(row)
 
     async def cancel(self, task_id: str) -> CancelOutcome:
-        return await self.db.run(self._cancel, task_id)
+        return await self.db.run_short(self._cancel, task_id)
 
     def _cancel(self, task_id: str) -> CancelOutcome:
         with self.db.write() as conn:
