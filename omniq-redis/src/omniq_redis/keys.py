@@ -59,11 +59,6 @@ class Keys:
         """The set of queue names that ever held a task."""
         return f"{self.prefix}:queues"
 
-    @property
-    def task_index(self) -> str:
-        """Hash: task id -> its queue (for lookups by id alone)."""
-        return f"{self.prefix}:index"
-
     def result(self, task_id: str) -> str:
         return f"{self.prefix}:r:{task_id}"
 

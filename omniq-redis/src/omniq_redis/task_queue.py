@@ -1,6 +1,12 @@
 """The Redis task queue: a hash per task and sorted sets per queue (ready, delayed, active,
 dead), changed only by Lua scripts, so every claim, ack and recovery is atomic on the server.
-Idle workers wait on a pub/sub wake-up (published by enqueues), not by polling."""
+Idle workers wait on a pub/sub wake-up (published by enqueues), not by polling.
+
+An enqueue into one queue is one ``EVALSHA`` call. The set of queue names (a key outside the
+queue's hash slot, so not in the script) gets a queue's name in the same round trip at most once
+a second per process: often enough to come back after a server lost its data, rarely enough not
+to cost each enqueue a pipeline (redis-py's pipelines cost more than the command they carry).
+"""
 
 from __future__ import annotations
 
@@ -35,6 +41,9 @@ __all__ = ["RedisTaskQueue"]
 _PIPELINED = ScriptSet({"ENQUEUE": scripts.ENQUEUE, "EXTEND": scripts.EXTEND, "ACK": scripts.ACK})
 """The scripts sent on pipelines (by SHA, in the same round trip as the other commands)."""
 
+REGISTER_EVERY = 1.0
+"""Seconds between two additions of a queue's name to the set of queues, per process."""
+
 
 def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
@@ -66,12 +75,17 @@ class RedisTaskQueue(TaskQueueStorage):
         self.redis = connection_for(ctx)
         self.keys = self.redis.keys
         self._scripts: dict[str, Any] = {}
+        self._sync_enqueue: Any = None
+        self._registered: dict[str, float] = {}
+        """Queue name -> when this process last added it to the set of queues (monotonic)."""
 
     async def connect(self) -> None:
         await self.redis.connect()
         client = self.redis.client
-        # the pipelined ones (enqueue, extend, ack) go by SHA through _PIPELINED instead
-        for name in ("CLAIM", "NACK", "DEAD_LETTER", "RECOVER", "CANCEL", "PURGE", "REQUEUE_DEAD"):
+        # extend and ack go by SHA through _PIPELINED; so does enqueue when it is pipelined
+        for name in (
+            "ENQUEUE", "CLAIM", "NACK", "DEAD_LETTER", "RECOVER", "CANCEL", "PURGE", "REQUEUE_DEAD",
+        ):  # fmt: skip
             self._scripts[name] = client.register_script(getattr(scripts, name))
 
     async def _run(self, script: str, keys: list[str], args: list[Any]) -> Any:
@@ -80,6 +94,42 @@ class RedisTaskQueue(TaskQueueStorage):
 
     # -- producing ---------------------------------------------------------------------------
 
+    async def enqueue(self, task: Task) -> bool:
+        return await self.enqueue_many((task,)) == 1
+
+    async def enqueue_many(self, tasks: Sequence[Task]) -> int:
+        grouped = _by_queue(tasks)
+        if not grouped:
+            return 0
+        unregistered = self._unregistered(grouped)
+        if len(grouped) == 1 and not unregistered:
+            ((queue, items),) = grouped.items()
+            return int(await self._run("ENQUEUE", *self._enqueue_args(queue, items)))
+        build = self._enqueue_pipeline(grouped, unregistered)
+        client = self.redis.client
+        replies = await storage_errors(self.redis.where, lambda: _PIPELINED.execute(client, build))
+        self._mark_registered(unregistered)
+        return sum(int(r) for r in replies[: len(grouped)])
+
+    def enqueue_sync(self, task: Task) -> bool:
+        return self.enqueue_many_sync((task,)) == 1
+
+    def enqueue_many_sync(self, tasks: Sequence[Task]) -> int:
+        grouped = _by_queue(tasks)
+        if not grouped:
+            return 0
+        unregistered = self._unregistered(grouped)
+        client = self.redis.sync_client
+        if len(grouped) == 1 and not unregistered:
+            ((queue, items),) = grouped.items()
+            if self._sync_enqueue is None:
+                self._sync_enqueue = client.register_script(scripts.ENQUEUE)
+            keys, args = self._enqueue_args(queue, items)
+            return int(self._sync_enqueue(keys, args))
+        replies = _PIPELINED.execute_sync(client, self._enqueue_pipeline(grouped, unregistered))
+        self._mark_registered(unregistered)
+        return sum(int(r) for r in replies[: len(grouped)])
+
     def _enqueue_args(self, queue: str, tasks: Sequence[Task]) -> tuple[list[str], list[Any]]:
         keys = self.keys.queue(queue)
         args: list[Any] = [keys.task_prefix, _now_ms(), self.keys.wake_channel(queue)]
@@ -87,39 +137,30 @@ class RedisTaskQueue(TaskQueueStorage):
             args += [task.id, dumps_record(task), task.priority, _ms(task.eta), task.max_attempts]
         return [keys.ready, keys.delayed], args
 
-    async def enqueue(self, task: Task) -> bool:
-        return await self.enqueue_many((task,)) == 1
-
-    async def enqueue_many(self, tasks: Sequence[Task]) -> int:
-        if not tasks:
-            return 0
-        build = self._enqueue_pipeline(tasks)
-        client = self.redis.client
-        replies = await storage_errors(self.redis.where, lambda: _PIPELINED.execute(client, build))
-        return sum(int(r) for r in replies[0::3])
-
-    def _enqueue_pipeline(self, tasks: Sequence[Task]) -> Callable[[Any], None]:
-        """Per queue: the enqueue script, then the id -> queue index and the queue registry
-        (global keys, outside the queue's hash slot, so not in the script)."""
-        batches = [(queue, *self._enqueue_args(queue, items), items)
-                   for queue, items in _by_queue(tasks).items()]  # fmt: skip
+    def _enqueue_pipeline(
+        self, grouped: dict[str, list[Task]], unregistered: list[str]
+    ) -> Callable[[Any], None]:
+        """The enqueue script per queue, then the names due to be added to the set of queues."""
+        batches = [(*self._enqueue_args(queue, items), items) for queue, items in grouped.items()]
 
         def build(pipe: Any) -> None:
-            for queue, keys, args, items in batches:
+            for keys, args, _ in batches:
                 _PIPELINED.queue(pipe, "ENQUEUE", keys, args)
-                pipe.hset(self.keys.task_index, mapping={t.id: queue for t in items})
-                pipe.sadd(self.keys.queues, queue)
+            if unregistered:
+                pipe.sadd(self.keys.queues, *unregistered)
 
         return build
 
-    def enqueue_sync(self, task: Task) -> bool:
-        return self.enqueue_many_sync((task,)) == 1
+    def _unregistered(self, grouped: dict[str, list[Task]]) -> list[str]:
+        """The queues of ``grouped`` this process has not added to the set of queues lately."""
+        now = time.monotonic()
+        registered = self._registered
+        return [q for q in grouped if now - registered.get(q, -REGISTER_EVERY) >= REGISTER_EVERY]
 
-    def enqueue_many_sync(self, tasks: Sequence[Task]) -> int:
-        if not tasks:
-            return 0
-        replies = _PIPELINED.execute_sync(self.redis.sync_client, self._enqueue_pipeline(tasks))
-        return sum(int(r) for r in replies[0::3])
+    def _mark_registered(self, queues: list[str]) -> None:
+        now = time.monotonic()
+        for queue in queues:
+            self._registered[queue] = now
 
     # -- consuming ---------------------------------------------------------------------------
 
@@ -224,14 +265,9 @@ class RedisTaskQueue(TaskQueueStorage):
 
         client = self.redis.client
         replies = await storage_errors(self.redis.where, lambda: _PIPELINED.execute(client, build))
-        gone: list[str] = []
         for (_, items), reply in zip(grouped.items(), replies, strict=True):
-            for (index, lease), ok in zip(items, reply, strict=True):
+            for (index, _lease), ok in zip(items, reply, strict=True):
                 done[index] = bool(ok)
-                if ok:
-                    gone.append(lease.task_id)
-        if gone:
-            await self.redis.client.hdel(self.keys.task_index, *gone)
         return [done[index] for index in range(len(leases))]
 
     async def nack(
@@ -276,8 +312,17 @@ class RedisTaskQueue(TaskQueueStorage):
     # -- inspecting and managing -------------------------------------------------------------
 
     async def _queue_of(self, task_id: str) -> str | None:
-        queue = await self.redis.client.hget(self.keys.task_index, task_id)
-        return None if queue is None else _text(queue)
+        """The queue holding ``task_id``: the task's hash is looked for in every known queue
+        (one pipeline), so enqueues and acks keep no global id index up to date."""
+        client = self.redis.client
+        queues = sorted(_text(q) for q in await client.smembers(self.keys.queues))
+        if not queues:
+            return None
+        async with client.pipeline(transaction=False) as pipe:
+            for queue in queues:
+                pipe.exists(self.keys.queue(queue).task_prefix + task_id)
+            found = await storage_errors(self.redis.where, pipe.execute)
+        return next((queue for queue, hit in zip(queues, found, strict=True) if hit), None)
 
     async def get(self, task_id: str) -> TaskInfo | None:
         queue = await self._queue_of(task_id)
@@ -298,8 +343,6 @@ class RedisTaskQueue(TaskQueueStorage):
                 )
             )
         )
-        if outcome is CancelOutcome.CANCELLED:
-            await self.redis.client.hdel(self.keys.task_index, task_id)
         return outcome
 
     async def stats(self, queues: Sequence[str] | None = None) -> list[QueueStats]:
