@@ -96,9 +96,13 @@ class LocalBlobs:
 
     def create(self, path: str, data: bytes) -> bool:
         full = self._path(path)
-        os.makedirs(os.path.dirname(full), exist_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
         try:
-            fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                fd = os.open(full, flags, 0o644)
+            except FileNotFoundError:  # the directory is made on first use only, as in write()
+                os.makedirs(os.path.dirname(full), exist_ok=True)
+                fd = os.open(full, flags, 0o644)
         except FileExistsError:
             return False
         try:
