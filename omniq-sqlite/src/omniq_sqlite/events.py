@@ -14,15 +14,16 @@ from omniq_sqlite.base import SQLiteStorageMixin
 from omniq_sqlite.database import INLINE_MAX_ROWS
 from omniq_sqlite.rows import micros
 
-__all__ = ["SQLiteEventStorage"]
+__all__ = ["INSERT_EVENT", "SQLiteEventStorage", "event_row"]
 
-_INSERT = (
+INSERT_EVENT = (
     "INSERT OR IGNORE INTO omniq_events (id, task_id, event_type, queue, ts, data) "
     "VALUES (?, ?, ?, ?, ?, ?)"
 )
 
 
-def _row(event: TaskEvent) -> tuple[Any, ...]:
+def event_row(event: TaskEvent) -> tuple[Any, ...]:
+    """The values :data:`INSERT_EVENT` takes for ``event``."""
     return (
         event.id,
         event.task_id,
@@ -45,13 +46,13 @@ class SQLiteEventStorage(SQLiteStorageMixin, EventStorage):
 
     async def append_many(self, events: Sequence[TaskEvent]) -> None:
         if events:
-            rows = [_row(e) for e in events]  # made here: the database thread only writes
+            rows = [event_row(e) for e in events]  # made here: the database thread only writes
             run = self.db.run_short if len(rows) <= INLINE_MAX_ROWS else self.db.run
             await run(self._insert, rows)
 
     def _insert(self, rows: list[tuple[Any, ...]]) -> None:
         with self.db.write() as conn:
-            conn.executemany(_INSERT, rows)
+            conn.executemany(INSERT_EVENT, rows)
 
     async def query(self, query: EventQuery) -> list[TaskEvent]:
         return await self.db.run(self._query, query)

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from omniq._time import utcnow
+from omniq.models.event import TaskEvent
 from omniq.models.task import (
     CancelOutcome,
     ClaimedTask,
@@ -20,10 +21,11 @@ from omniq.models.task import (
     TaskState,
 )
 from omniq.models.unchecked import unchecked_claim
-from omniq.storage import Capability, TaskQueueStorage
+from omniq.storage import Capability, EventStorage, TaskQueueStorage
 
 from omniq_sqlite.base import SQLiteStorageMixin
 from omniq_sqlite.database import INLINE_MAX_ROWS
+from omniq_sqlite.events import INSERT_EVENT, SQLiteEventStorage, event_row
 from omniq_sqlite.rows import TASK_COLUMNS, from_micros, micros, task_from_row, task_row
 
 __all__ = ["SQLiteTaskQueue"]
@@ -51,6 +53,17 @@ _ORDER = {
 _HELD = "id = ? AND token = ? AND state = 'active'"
 
 
+def _existing_ids(conn: Any, ids: list[str]) -> set[str]:
+    """Which of ``ids`` are in the queue (looked up in chunks under SQLite's 999 variables)."""
+    found: set[str] = set()
+    for offset in range(0, len(ids), 500):
+        chunk = ids[offset : offset + 500]
+        marks = ", ".join("?" * len(chunk))
+        rows = conn.execute(f"SELECT id FROM omniq_tasks WHERE id IN ({marks})", chunk)
+        found.update(row[0] for row in rows)
+    return found
+
+
 def _info(row: Any) -> TaskInfo:
     return TaskInfo(
         task=task_from_row(row),
@@ -64,6 +77,8 @@ def _info(row: Any) -> TaskInfo:
 
 
 class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
+    """Also an :class:`~omniq.storage.EventOutbox` for the same backend's event storage."""
+
     role = "task_queue"
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {Capability.PERSISTENT, Capability.MULTI_PROCESS, Capability.SYNC_PRODUCER}
@@ -83,6 +98,44 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
     async def enqueue_many(self, tasks: Sequence[Task]) -> int:
         run = self.db.run_short if len(tasks) <= INLINE_MAX_ROWS else self.db.run
         return await run(self._insert_many, tasks)
+
+    # -- enqueueing with events (omniq.storage.EventOutbox) ------------------------------------
+
+    def shares_events_with(self, events: EventStorage) -> bool:
+        """Whether ``events`` writes to this queue's database (the same backend's)."""
+        return isinstance(events, SQLiteEventStorage) and events.db is self.db
+
+    async def enqueue_with_events(self, tasks: Sequence[Task], events: Sequence[TaskEvent]) -> int:
+        rows = [event_row(e) for e in events]
+        run = self.db.run_short if len(tasks) <= INLINE_MAX_ROWS else self.db.run
+        return await run(self._insert_with_events, tasks, rows)
+
+    def enqueue_with_events_sync(self, tasks: Sequence[Task], events: Sequence[TaskEvent]) -> int:
+        rows = [event_row(e) for e in events]
+        return self.db.run_short_sync(self._insert_with_events, tasks, rows)
+
+    def _insert_with_events(self, tasks: Sequence[Task], event_rows: list[tuple[Any, ...]]) -> int:
+        """Tasks and the events of those added, in one transaction (ids already in the queue
+        are looked up first: the write lock is held, so the rest will all be added)."""
+        if not tasks:
+            return 0
+        with self.db.write() as conn:
+            if len(tasks) == 1:
+                added = conn.execute(_INSERT, task_row(tasks[0])).rowcount
+                if added:
+                    conn.execute(INSERT_EVENT, event_rows[0])
+            else:
+                taken = _existing_ids(conn, [t.id for t in tasks])
+                new = [i for i, task in enumerate(tasks) if task.id not in taken]
+                if len(new) < len(tasks):
+                    tasks = [tasks[i] for i in new]
+                    event_rows = [event_rows[i] for i in new]
+                conn.executemany(_INSERT, [task_row(t) for t in tasks])
+                conn.executemany(INSERT_EVENT, event_rows)
+                added = len(tasks)
+        for queue in {t.queue for t in tasks}:
+            self.db.waiters.wake(f"q:{queue}")
+        return added
 
     def _insert(self, task: Task) -> bool:
         # one autocommit statement

@@ -58,7 +58,7 @@ from omniq.runtime.registry import (
 from omniq.runtime.settings import AppSettings, settings_from, settings_with
 from omniq.runtime.stores import RoleSource, Stores, open_stores
 from omniq.runtime.task_function import AsyncTaskFunction, Call, _BaseTaskFunction
-from omniq.storage import Capability, Role, SyncTaskProducer
+from omniq.storage import Capability, EventOutbox, Role, SyncTaskProducer
 
 if TYPE_CHECKING:
     from omniq.backend.base import Backend
@@ -181,6 +181,9 @@ class AsyncOmniQ:
         self._stores: Stores | None = None
         self._sink: EventSink | None = None
         self._producer: SyncTaskProducer | None = None
+        self._outbox: EventOutbox | None = None
+        """The task queue, when it stores the ``enqueued`` events of a batch with its tasks (see
+        :class:`~omniq.storage.EventOutbox`); the sink is not used for those then."""
         self._serialize_by_queue: dict[str, bool] = {}
         self._queues: tuple[str, ...] = self.settings.queues
         if isinstance(task_queue, TaskQueue) and not self.settings.queues_given:
@@ -253,6 +256,10 @@ class AsyncOmniQ:
                     queue_storage, SyncTaskProducer
                 ):
                     self._producer = queue_storage
+                if isinstance(queue_storage, EventOutbox) and queue_storage.shares_events_with(
+                    stores.events
+                ):
+                    self._outbox = queue_storage
                 if self.settings.workers:
                     await self._start_worker()
                 if self.settings.scheduler:
@@ -362,6 +369,7 @@ class AsyncOmniQ:
                 errors.append(exc)
         stores, self._stores = self._stores, None
         self._producer = None
+        self._outbox = None
         if stores is not None:
             try:
                 await stores.close()
@@ -516,6 +524,12 @@ class AsyncOmniQ:
         return [task.id for task in tasks]
 
     async def _store_many(self, tasks: list[Task], stores: Stores) -> list[TaskEvent]:
+        """Store ``tasks``; the ``enqueued`` events left for the sink to write."""
+        if self._outbox is not None:
+            for offset in range(0, len(tasks), ENQUEUE_BATCH):
+                chunk = tasks[offset : offset + ENQUEUE_BATCH]
+                await self._outbox.enqueue_with_events(chunk, [enqueued_event(t) for t in chunk])
+            return []
         if any(len(task.id) != 26 for task in tasks):  # caller-chosen ids may already exist
             events = []
             for task in tasks:

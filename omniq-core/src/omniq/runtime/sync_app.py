@@ -278,6 +278,12 @@ class OmniQ:
         tasks = [core._prepare_call(item) for item in calls]
         if not tasks:
             return []
+        outbox = core._outbox
+        if outbox is not None:
+            for offset in range(0, len(tasks), ENQUEUE_BATCH):
+                chunk = tasks[offset : offset + ENQUEUE_BATCH]
+                outbox.enqueue_with_events_sync(chunk, [enqueued_event(t) for t in chunk])
+            return [task.id for task in tasks]
         if any(len(task.id) != 26 for task in tasks):
             events = [enqueued_event(t) for t in tasks if producer.enqueue_sync(t)]
         else:

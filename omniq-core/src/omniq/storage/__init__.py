@@ -5,10 +5,11 @@ from omniq.storage.capabilities import Capability, Role
 from omniq.storage.events import EventStorage
 from omniq.storage.results import ResultStorage, SyncResultReader
 from omniq.storage.schedules import ScheduleStorage
-from omniq.storage.task_queue import SyncTaskProducer, TaskQueueStorage
+from omniq.storage.task_queue import EventOutbox, SyncTaskProducer, TaskQueueStorage
 
 __all__ = [
     "Capability",
+    "EventOutbox",
     "EventStorage",
     "ResultStorage",
     "Role",

