@@ -192,18 +192,25 @@ class TaskBuilder:
             )
         now = utcnow()
         if not options:
-            return self._make(
-                path,
-                payload,
-                new_id(),
-                defaults.queue,
-                defaults.priority,
-                now,
-                now,
-                defaults.max_retries,
-                defaults.retry_backoff,
-                defaults.timeout,
-                defaults.result_ttl if defaults.result_ttl is not None else self.default_result_ttl,
+            # Every value is a validated default: skip attrs' validators.
+            return unchecked_task(
+                func=path,
+                payload=payload,
+                serializer=self.serializer,
+                id=new_id(),
+                queue=defaults.queue,
+                priority=defaults.priority,
+                enqueued_at=now,
+                eta=now,
+                max_retries=defaults.max_retries,
+                retry_backoff=defaults.retry_backoff,
+                timeout=defaults.timeout,
+                result_ttl=(
+                    defaults.result_ttl
+                    if defaults.result_ttl is not None
+                    else self.default_result_ttl
+                ),
+                headers={},
             )
         get = options.get
         queue = get("queue")
@@ -232,18 +239,21 @@ class TaskBuilder:
         if result_ttl is None:
             result_ttl = self.default_result_ttl
         eta = self._eta(now, get("delay"), get("eta"))
-        return self._make(
-            path,
-            payload,
-            task_id,
-            queue,
-            priority,
-            now,
-            eta,
-            max_retries,
-            backoff,
-            timeout,
-            result_ttl,
+        # Every value was validated above: skip attrs' validators.
+        return unchecked_task(
+            func=path,
+            payload=payload,
+            serializer=self.serializer,
+            id=task_id,
+            queue=queue,
+            priority=priority,
+            enqueued_at=now,
+            eta=eta,
+            max_retries=max_retries,
+            retry_backoff=backoff,
+            timeout=timeout,
+            result_ttl=result_ttl,
+            headers={},
         )
 
     @staticmethod
@@ -260,34 +270,3 @@ class TaskBuilder:
                 )
             return as_utc(eta)
         return now
-
-    def _make(
-        self,
-        func: str,
-        payload: bytes,
-        task_id: str,
-        queue: str,
-        priority: int,
-        enqueued_at: datetime,
-        eta: datetime,
-        max_retries: int,
-        retry_backoff: float,
-        timeout: float | None,
-        result_ttl: float | None,
-    ) -> Task:
-        # Every value was validated above (or is a validated default): skip attrs' validators.
-        return unchecked_task(
-            func=func,
-            payload=payload,
-            serializer=self.serializer,
-            id=task_id,
-            queue=queue,
-            priority=priority,
-            enqueued_at=enqueued_at,
-            eta=eta,
-            max_retries=max_retries,
-            retry_backoff=retry_backoff,
-            timeout=timeout,
-            result_ttl=result_ttl,
-            headers={},
-        )
