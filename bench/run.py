@@ -185,7 +185,8 @@ def bench_raw_client(name: str, fresh: Fresh, n: int) -> dict[str, Any] | None:
     if name == "sqlite":
         import sqlite3
 
-        path = fresh.tmp / "raw.db"
+        fresh.count += 1
+        path = fresh.tmp / f"raw{fresh.count}.db"  # a new file per run
         db = sqlite3.connect(path, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
