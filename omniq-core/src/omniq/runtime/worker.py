@@ -17,7 +17,7 @@ import random
 import socket
 import time
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from attrs import define, field, frozen
@@ -504,9 +504,13 @@ class Worker:
         last_purge = time.monotonic()
         while True:
             try:
+                # stamped before the recovery: a re-delivery's STARTED (which can only follow
+                # it, and with inline SQLite claims may be made before this loop resumes) then
+                # sorts after EXPIRED
+                before = utcnow()
                 recovered = await self.queue.recover_expired()
                 if recovered:
-                    await self._recovered(recovered)
+                    await self._recovered(recovered, before)
                 if time.monotonic() - last_purge > 60:
                     last_purge = time.monotonic()
                     await self.results.purge_expired()
@@ -514,15 +518,18 @@ class Worker:
                 self._log.warning("could not recover expired leases", error=repr(exc))
             await asyncio.sleep(self.settings.recover_interval)
 
-    async def _recovered(self, recovered: Sequence[RecoveredTask]) -> None:
-        """Record what happened to tasks whose worker let their lease expire."""
+    async def _recovered(self, recovered: Sequence[RecoveredTask], at: datetime) -> None:
+        """Record what happened to tasks whose worker let their lease expire (events at
+        ``at``, when the recovery started)."""
         events: list[TaskEvent] = []
         results: list[TaskResult] = []
         for item in recovered:
-            events.append(_recovery_event(item, EventType.EXPIRED, {"dead": item.dead}))
+            events.append(_recovery_event(item, EventType.EXPIRED, at, {"dead": item.dead}))
             if item.dead:
                 reason = "its lease expired on its last attempt (the worker died or hung)"
-                events.append(_recovery_event(item, EventType.DEAD_LETTERED, {"reason": reason}))
+                events.append(
+                    _recovery_event(item, EventType.DEAD_LETTERED, at, {"reason": reason})
+                )
                 results.append(
                     TaskResult(
                         task_id=item.task_id,
@@ -539,11 +546,12 @@ class Worker:
 
 
 def _recovery_event(
-    item: RecoveredTask, event_type: EventType, details: dict[str, Any]
+    item: RecoveredTask, event_type: EventType, at: datetime, details: dict[str, Any]
 ) -> TaskEvent:
     return TaskEvent(
         event_type=event_type,
         task_id=item.task_id,
+        timestamp=at,
         queue=item.queue,
         attempt=item.attempt,
         details=details,
