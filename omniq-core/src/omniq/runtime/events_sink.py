@@ -70,11 +70,18 @@ class EventSink:
             self._wake.set()
 
     async def close(self) -> None:
-        """Stop the writer and store every buffered event."""
+        """Stop the writer and store every buffered event.
+
+        The writer is stopped between two writes (under the write lock), never inside one: a
+        storage call cancelled mid-flight can leave its connection unusable for the next user
+        of the pool (redis-py issues #2665 and #4121)."""
         self._closed = True
         writer, self._writer = self._writer, None
         if writer is not None:
-            writer.cancel()
+            lock = self._write_lock
+            assert lock is not None
+            async with lock:
+                writer.cancel()
             try:
                 await writer
             except asyncio.CancelledError:

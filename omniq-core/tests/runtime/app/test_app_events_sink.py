@@ -16,6 +16,9 @@ class Recorder(EventStorage):
     def __init__(self) -> None:
         self.batches: list[list[TaskEvent]] = []
         self.fail = 0
+        self.write_time = 0.0
+        self.writing = asyncio.Event()
+        self.cancelled_writes = 0
 
     async def append(self, event: TaskEvent) -> None:
         await self.append_many([event])
@@ -24,6 +27,13 @@ class Recorder(EventStorage):
         if self.fail:
             self.fail -= 1
             raise ConnectionError("store down")
+        if self.write_time:
+            self.writing.set()
+            try:
+                await asyncio.sleep(self.write_time)  # a slow store, like a network round trip
+            except asyncio.CancelledError:
+                self.cancelled_writes += 1
+                raise
         self.batches.append(list(events))
 
     async def query(self, query: EventQuery) -> list[TaskEvent]:
@@ -123,3 +133,17 @@ async def test_full_buffer_drops_the_oldest_and_counts() -> None:
     await sink.close()
     assert sink.dropped == 2
     assert store.stored == ["t2", "t3", "t4"]
+
+
+async def test_close_never_cancels_a_write_in_flight() -> None:
+    store = Recorder()
+    store.write_time = 0.2
+    sink = EventSink(store, flush_interval=0.001)
+    await sink.start()
+    for n in range(5):
+        sink.emit(event(n))
+    await asyncio.wait_for(store.writing.wait(), 5)  # the background writer is mid-write
+    sink.emit(event(5))
+    await sink.close()
+    assert store.cancelled_writes == 0
+    assert store.stored == [f"t{n}" for n in range(6)]
