@@ -71,7 +71,7 @@ CHECKPOINT_EVERY = 200
 """Write transactions on event loops between two WAL checkpoints on the database's thread."""
 
 INLINE_MAX_ROWS = 1000
-"""Batches larger than this always go to the database's thread (see :meth:`Database.run_short`)."""
+"""Batches larger than this always go to the database's thread (see :meth:`Database.run_rows`)."""
 
 
 class Database:
@@ -346,6 +346,13 @@ class Database:
             done, value = self._attempt(fn, args, kwargs, on_loop=True)
             if done:
                 return cast(T, value)
+        return await self.run(fn, *args, **kwargs)
+
+    async def run_rows(self, rows: int, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """:meth:`run_short` for a batch of ``rows`` rows, if it is at most
+        :data:`INLINE_MAX_ROWS`; a larger one goes to the database's thread (:meth:`run`)."""
+        if rows <= INLINE_MAX_ROWS:
+            return await self.run_short(fn, *args, **kwargs)
         return await self.run(fn, *args, **kwargs)
 
     def run_short_sync(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

@@ -11,7 +11,6 @@ from omniq.serialization.records import dumps_record, loads_record
 from omniq.storage import Capability, EventStorage
 
 from omniq_sqlite.base import SQLiteStorageMixin
-from omniq_sqlite.database import INLINE_MAX_ROWS
 from omniq_sqlite.rows import micros
 
 __all__ = ["INSERT_EVENT", "SQLiteEventStorage", "event_row"]
@@ -47,8 +46,7 @@ class SQLiteEventStorage(SQLiteStorageMixin, EventStorage):
     async def append_many(self, events: Sequence[TaskEvent]) -> None:
         if events:
             rows = [event_row(e) for e in events]  # made here: the database thread only writes
-            run = self.db.run_short if len(rows) <= INLINE_MAX_ROWS else self.db.run
-            await run(self._insert, rows)
+            await self.db.run_rows(len(rows), self._insert, rows)
 
     def _insert(self, rows: list[tuple[Any, ...]]) -> None:
         with self.db.write() as conn:

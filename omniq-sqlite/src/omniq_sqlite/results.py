@@ -12,7 +12,6 @@ from omniq.serialization.records import dumps_record, loads_record
 from omniq.storage import Capability, ResultStorage
 
 from omniq_sqlite.base import SQLiteStorageMixin
-from omniq_sqlite.database import INLINE_MAX_ROWS
 from omniq_sqlite.rows import micros
 
 __all__ = ["SQLiteResultStorage"]
@@ -34,8 +33,7 @@ class SQLiteResultStorage(SQLiteStorageMixin, ResultStorage):
             (r.task_id, dumps_record(r), None if r.expires_at is None else micros(r.expires_at))
             for r in results
         ]  # made here, so the database thread only writes
-        run = self.db.run_short if len(rows) <= INLINE_MAX_ROWS else self.db.run
-        await run(self._store, rows)
+        await self.db.run_rows(len(rows), self._store, rows)
         for result in results:
             self.db.waiters.wake(f"r:{result.task_id}")
 

@@ -24,7 +24,6 @@ from omniq.models.unchecked import unchecked_claim
 from omniq.storage import Capability, EventStorage, TaskQueueStorage
 
 from omniq_sqlite.base import SQLiteStorageMixin
-from omniq_sqlite.database import INLINE_MAX_ROWS
 from omniq_sqlite.events import INSERT_EVENT, SQLiteEventStorage, event_row
 from omniq_sqlite.rows import TASK_COLUMNS, from_micros, micros, task_from_row, task_row
 
@@ -96,8 +95,7 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
         return await self.db.run_short(self._insert, task)
 
     async def enqueue_many(self, tasks: Sequence[Task]) -> int:
-        run = self.db.run_short if len(tasks) <= INLINE_MAX_ROWS else self.db.run
-        return await run(self._insert_many, tasks)
+        return await self.db.run_rows(len(tasks), self._insert_many, tasks)
 
     # -- enqueueing with events (omniq.storage.EventOutbox) ------------------------------------
 
@@ -107,8 +105,7 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
 
     async def enqueue_with_events(self, tasks: Sequence[Task], events: Sequence[TaskEvent]) -> int:
         rows = [event_row(e) for e in events]
-        run = self.db.run_short if len(tasks) <= INLINE_MAX_ROWS else self.db.run
-        return await run(self._insert_with_events, tasks, rows)
+        return await self.db.run_rows(len(tasks), self._insert_with_events, tasks, rows)
 
     def enqueue_with_events_sync(self, tasks: Sequence[Task], events: Sequence[TaskEvent]) -> int:
         rows = [event_row(e) for e in events]
@@ -120,22 +117,16 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
         if not tasks:
             return 0
         with self.db.write() as conn:
-            if len(tasks) == 1:
-                added = conn.execute(_INSERT, task_row(tasks[0])).rowcount
-                if added:
-                    conn.execute(INSERT_EVENT, event_rows[0])
-            else:
-                taken = _existing_ids(conn, [t.id for t in tasks])
+            taken = _existing_ids(conn, [t.id for t in tasks])
+            if taken:
                 new = [i for i, task in enumerate(tasks) if task.id not in taken]
-                if len(new) < len(tasks):
-                    tasks = [tasks[i] for i in new]
-                    event_rows = [event_rows[i] for i in new]
-                conn.executemany(_INSERT, [task_row(t) for t in tasks])
-                conn.executemany(INSERT_EVENT, event_rows)
-                added = len(tasks)
+                tasks = [tasks[i] for i in new]
+                event_rows = [event_rows[i] for i in new]
+            conn.executemany(_INSERT, [task_row(t) for t in tasks])
+            conn.executemany(INSERT_EVENT, event_rows)
         for queue in {t.queue for t in tasks}:
             self.db.waiters.wake(f"q:{queue}")
-        return added
+        return len(tasks)
 
     def _insert(self, task: Task) -> bool:
         # one autocommit statement
