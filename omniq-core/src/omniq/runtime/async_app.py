@@ -17,7 +17,7 @@ import enum
 import os
 import signal
 import time
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar, overload
@@ -72,6 +72,16 @@ R = TypeVar("R")
 
 ENQUEUE_BATCH = 1000
 """enqueue_many stores at most this many tasks per storage call."""
+
+
+def outbox_batches(tasks: list[Task]) -> Iterator[tuple[list[Task], list[TaskEvent]]]:
+    """``tasks`` in batches of :data:`ENQUEUE_BATCH`, each with its tasks' ``enqueued`` events
+    (what an :class:`~omniq.storage.EventOutbox` stores together)."""
+    for offset in range(0, len(tasks), ENQUEUE_BATCH):
+        batch = tasks[offset : offset + ENQUEUE_BATCH]
+        yield batch, [enqueued_event(task) for task in batch]
+
+
 _WAIT_SLICE = 5.0
 """get_result re-checks the queue (dead letter, cancelled, unknown) this often while waiting."""
 
@@ -526,9 +536,8 @@ class AsyncOmniQ:
     async def _store_many(self, tasks: list[Task], stores: Stores) -> list[TaskEvent]:
         """Store ``tasks``; the ``enqueued`` events left for the sink to write."""
         if self._outbox is not None:
-            for offset in range(0, len(tasks), ENQUEUE_BATCH):
-                chunk = tasks[offset : offset + ENQUEUE_BATCH]
-                await self._outbox.enqueue_with_events(chunk, [enqueued_event(t) for t in chunk])
+            for batch, events in outbox_batches(tasks):
+                await self._outbox.enqueue_with_events(batch, events)
             return []
         if any(len(task.id) != 26 for task in tasks):  # caller-chosen ids may already exist
             events = []

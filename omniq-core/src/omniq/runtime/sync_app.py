@@ -33,6 +33,7 @@ from omniq.runtime.async_app import (
     AsyncOmniQ,
     CallSpec,
     TaskStatus,
+    outbox_batches,
     unpack_result,
 )
 from omniq.runtime.building import enqueued_event, split_options
@@ -280,9 +281,8 @@ class OmniQ:
             return []
         outbox = core._outbox
         if outbox is not None:
-            for offset in range(0, len(tasks), ENQUEUE_BATCH):
-                chunk = tasks[offset : offset + ENQUEUE_BATCH]
-                outbox.enqueue_with_events_sync(chunk, [enqueued_event(t) for t in chunk])
+            for batch, events in outbox_batches(tasks):
+                outbox.enqueue_with_events_sync(batch, events)
             return [task.id for task in tasks]
         if any(len(task.id) != 26 for task in tasks):
             events = [enqueued_event(t) for t in tasks if producer.enqueue_sync(t)]
