@@ -25,7 +25,7 @@ from omniq.models.result import ResultStatus, TaskError, TaskResult
 from omniq.models.task import Task
 from omniq.models.unchecked import unchecked_event, unchecked_task
 
-__all__ = ["register_hot_records"]
+__all__ = ["base64_text", "register_hot_records"]
 
 
 def register_hot_records(converter: cattrs.Converter, generic: cattrs.Converter) -> None:
@@ -53,7 +53,8 @@ def _fast_or(
 # -- unstructuring -------------------------------------------------------------------------------
 
 
-def _base64(data: bytes) -> str:
+def base64_text(data: bytes) -> str:
+    """``data`` as base64 text (how records hold bytes)."""
     return base64.b64encode(data).decode("ascii")
 
 
@@ -76,7 +77,7 @@ def result_fields(result: TaskResult) -> dict[str, Any]:
     return {
         "task_id": result.task_id,
         "status": result.status.value,
-        "payload": None if result.payload is None else _base64(result.payload),
+        "payload": None if result.payload is None else base64_text(result.payload),
         "serializer": result.serializer,
         "error": (
             None

@@ -20,7 +20,7 @@ import cattrs
 import orjson
 
 from omniq._time import as_utc
-from omniq.serialization.hot_records import register_hot_records
+from omniq.serialization.hot_records import base64_text, register_hot_records
 
 __all__ = [
     "dumps_record",
@@ -46,7 +46,7 @@ def generic_converter() -> cattrs.Converter:
     converter = cattrs.Converter(forbid_extra_keys=True)
     converter.register_unstructure_hook(datetime, _iso)
     converter.register_structure_hook(datetime, lambda v, _: as_utc(datetime.fromisoformat(v)))
-    converter.register_unstructure_hook(bytes, _base64)
+    converter.register_unstructure_hook(bytes, base64_text)
     converter.register_structure_hook(
         bytes, lambda v, _: v if isinstance(v, bytes) else base64.b64decode(v)
     )
@@ -56,10 +56,6 @@ def generic_converter() -> cattrs.Converter:
 
 def _iso(moment: datetime) -> str:
     return moment.isoformat()
-
-
-def _base64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
 
 
 @cache
