@@ -141,10 +141,10 @@ class RedisTaskQueue(TaskQueueStorage):
         self, grouped: dict[str, list[Task]], unregistered: list[str]
     ) -> Callable[[Any], None]:
         """The enqueue script per queue, then the names due to be added to the set of queues."""
-        batches = [(*self._enqueue_args(queue, items), items) for queue, items in grouped.items()]
+        batches = [self._enqueue_args(queue, items) for queue, items in grouped.items()]
 
         def build(pipe: Any) -> None:
-            for keys, args, _ in batches:
+            for keys, args in batches:
                 _PIPELINED.queue(pipe, "ENQUEUE", keys, args)
             if unregistered:
                 pipe.sadd(self.keys.queues, *unregistered)
