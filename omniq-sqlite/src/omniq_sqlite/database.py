@@ -240,8 +240,11 @@ class Database:
         ]
         if steps:
             with self.write() as conn:
-                for statement in steps:
-                    conn.execute(statement)
+                for step in steps:
+                    if isinstance(step, str):
+                        conn.execute(step)
+                    else:
+                        step(conn)
             log.info(
                 "upgraded omniq tables",
                 database=self.label,

@@ -1,4 +1,8 @@
-"""The SQLite event storage: an indexed table, queried by task, type, queue and time."""
+"""The SQLite event storage: an indexed table, queried by task, type, queue and time.
+
+An event is stored as columns, its ``details`` as JSON (NULL when empty): no second copy of
+the event in a blob, so a row is about a third the size and costs no record serialization.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +10,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
-from omniq.models.event import EventQuery, TaskEvent
-from omniq.serialization.records import dumps_record, loads_record
+import orjson
+from omniq.models.event import EventQuery, EventType, TaskEvent
+from omniq.models.unchecked import unchecked_event
 from omniq.storage import Capability, EventStorage
 
 from omniq_sqlite.base import SQLiteStorageMixin
-from omniq_sqlite.rows import micros
+from omniq_sqlite.rows import from_micros, micros
 
-__all__ = ["INSERT_EVENT", "SQLiteEventStorage", "event_row"]
+__all__ = ["INSERT_EVENT", "SQLiteEventStorage", "event_from_row", "event_row"]
 
+EVENT_COLUMNS = "id, task_id, event_type, queue, ts, worker_id, attempt, details"
 INSERT_EVENT = (
-    "INSERT OR IGNORE INTO omniq_events (id, task_id, event_type, queue, ts, data) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
+    f"INSERT OR IGNORE INTO omniq_events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -29,7 +34,26 @@ def event_row(event: TaskEvent) -> tuple[Any, ...]:
         event.event_type.value,
         event.queue,
         micros(event.timestamp),
-        dumps_record(event),
+        event.worker_id,
+        event.attempt,
+        orjson.dumps(event.details, option=orjson.OPT_NON_STR_KEYS).decode()
+        if event.details
+        else None,
+    )
+
+
+def event_from_row(row: Any) -> TaskEvent:
+    """The event in a row of :data:`EVENT_COLUMNS` (stored by this backend: not re-checked)."""
+    details = row[7]
+    return unchecked_event(
+        EventType(row[2]),
+        row[1],
+        queue=row[3],
+        timestamp=from_micros(row[4]),
+        id=row[0],
+        worker_id=row[5],
+        attempt=row[6],
+        details={} if details is None else orjson.loads(details),
     )
 
 
@@ -78,9 +102,9 @@ class SQLiteEventStorage(SQLiteStorageMixin, EventStorage):
             where.append("id > ?")
             params.append(query.after_id)
         clause = f"WHERE {' AND '.join(where)}" if where else ""
-        sql = f"SELECT data FROM omniq_events {clause} ORDER BY ts, id LIMIT ?"
+        sql = f"SELECT {EVENT_COLUMNS} FROM omniq_events {clause} ORDER BY ts, id LIMIT ?"
         rows = self.db.connection().execute(sql, (*params, query.limit)).fetchall()
-        return [loads_record(bytes(row[0]), TaskEvent) for row in rows]
+        return [event_from_row(row) for row in rows]
 
     async def purge(self, before: datetime) -> int:
         return await self.db.run(self._purge, micros(before))
