@@ -3,23 +3,30 @@ directories by renames.
 
 Layout under ``base_dir`` (see the README)::
 
-    index/<task id>                                  the task's queue (dedupes enqueues)
+    index/<task id>                                  the task (dedupes enqueues, names its queue)
     queues/<queue>/pending/<claim key>.<attempt>.task
     queues/<queue>/active/<task id>.<attempt>.<token>.task   (+ .lease with its expiry)
     queues/<queue>/dead/<task id>.<attempt>.task
 
+On a local disk an enqueue creates ``index/<task id>`` exclusively (``O_EXCL``: of two enqueues of
+one id exactly one wins) with the task's content, then hard-links it into ``pending/``: one file
+made, and the pending name appears only once the content is whole. The first layout wrote the
+queue's name into ``index/`` instead; both are read.
+
 The claim key (``<100 - priority>-<eta µs>-<id>``) sorts in claim order. On a local disk a claim
-is one atomic rename into ``active/``: of several processes, exactly one wins. The lease token
-is part of the active file's name, so ack/nack/dead-letter act on that exact file and fail once
-the task was recovered or re-claimed (fencing).
+is one atomic rename into ``active/``: of several processes, exactly one wins. The lease token's
+random part is in the active file's name, so ack/nack/dead-letter act on that exact file and fail
+once the task was recovered or re-claimed (fencing); the token also carries the queue's name, so
+they find the file without reading the index.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -34,17 +41,25 @@ from omniq.models.task import (
     TaskInfo,
     TaskState,
 )
+from omniq.plugins.specs import BackendContext
 from omniq.storage import Capability, TaskQueueStorage
 
 from omniq_file.base import FileStorageMixin
+from omniq_file.blobs import LocalBlobs
+from omniq_file.codec import CorruptFileError
+from omniq_file.listing import PendingListings
 from omniq_file.paths import component
 from omniq_file.store import FileStore, StoredTask
 
 __all__ = ["FileTaskQueue"]
 
 _ORPHAN_LEASE = 60.0
-_LOCATE_PASSES = 3
 """Seconds after which an active file with no lease file (its claimer died mid-claim) expires."""
+_LOCATE_PASSES = 3
+_NONCE = 24
+"""Hex digits of a lease token's random part (the rest is the queue's name)."""
+_NONCE_RE = re.compile(r"[0-9a-f]{24}")
+_QUEUE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 
 
 def _us(moment: datetime) -> int:
@@ -53,6 +68,22 @@ def _us(moment: datetime) -> int:
 
 def _key(task: Task, eta_us: int) -> str:
     return f"{100 - task.priority:03d}-{eta_us:017d}-{task.id}"
+
+
+def _token(queue: str) -> tuple[str, str]:
+    """A new lease's ``(nonce, token)``: the nonce names the active file, the token adds the
+    queue so ack/nack/extend find the file without a lookup."""
+    nonce = os.urandom(_NONCE // 2).hex()
+    return nonce, nonce + queue
+
+
+def _split_token(token: str) -> tuple[str, str | None] | None:
+    """``(nonce, queue)`` of a lease token; the queue is ``None`` for the first layout's tokens
+    (the nonce alone). ``None`` for a token this backend never made: no file can match it."""
+    nonce, queue = token[:_NONCE], token[_NONCE:]
+    if _NONCE_RE.fullmatch(nonce) is None or (queue and _QUEUE_RE.fullmatch(queue) is None):
+        return None
+    return nonce, queue or None
 
 
 class _Q:
@@ -72,6 +103,10 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
     )
     """``MULTI_PROCESS`` holds on local disks only (see :class:`FileStorageMixin`)."""
 
+    def __init__(self, ctx: BackendContext) -> None:
+        super().__init__(ctx)
+        self._listings = PendingListings()
+
     # -- producing ---------------------------------------------------------------------------
 
     def enqueue_sync(self, task: Task) -> bool:
@@ -79,18 +114,18 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
 
     def enqueue_many_sync(self, tasks: Sequence[Task]) -> int:
         blobs = self.files.blobs
-        if not blobs.atomic_rename:
+        if not isinstance(blobs, LocalBlobs):
             return self._enqueue_batch(tasks)
         added, queues = 0, set()
         for task in tasks:
             q = _Q(task.queue)
-            if not blobs.create(f"index/{task.id}", task.queue.encode()):
-                continue
-            name = f"{_key(task, _us(task.eta))}.0.task"
-            blobs.write(f"{q.pending}/{name}", self.files.dump(StoredTask(task=task)))
-            added += 1
-            queues.add(task.queue)
+            index = f"index/{component(task.id, 'task id')}"
+            pending = f"{q.pending}/{_key(task, _us(task.eta))}.0.task"
+            if blobs.create_linked(index, self.files.dump(StoredTask(task=task)), pending):
+                added += 1
+                queues.add(task.queue)
         for queue in queues:
+            self._listings.forget(_Q(queue).pending)
             self.files.waiters.wake(f"q:{queue}")
         return added
 
@@ -114,6 +149,9 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
         return len(files) // 2
 
     async def enqueue(self, task: Task) -> bool:
+        if isinstance(self.files.blobs, LocalBlobs) and not self.files.options.fsync:
+            # one local file made and linked (about 60 µs): less than a hop to a thread
+            return self.enqueue_sync(task)
         return bool(await self._run(self.enqueue_sync, task))
 
     async def enqueue_many(self, tasks: Sequence[Task]) -> int:
@@ -141,32 +179,62 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
         with self.files.lock:
             for queue in queues:
                 q = _Q(queue)
-                for name in sorted(blobs.list(q.pending)):
-                    if len(claimed) >= limit:
-                        return claimed
-                    parsed = _parse_pending(name)
-                    if parsed is None or parsed[1] > now_us:
-                        continue
-                    task_id, _, attempt = parsed
-                    token = os.urandom(12).hex()
-                    active = f"{q.active}/{task_id}.{attempt + 1}.{token}"
-                    blobs.write(f"{active}.lease", _lease_data(expires_us, worker_id))
-                    if not blobs.rename(f"{q.pending}/{name}", f"{active}.task"):
-                        blobs.delete(f"{active}.lease")  # another claimer won this one
-                        continue
-                    stored = self.files.load(f"{active}.task", StoredTask)
-                    if stored is None:
-                        blobs.delete(f"{active}.lease")
-                        continue
-                    lease = Lease(
-                        task_id=task_id,
-                        token=token,
-                        expires_at=from_timestamp(expires_us / 1_000_000),
-                        attempt=attempt + 1,
-                        worker_id=worker_id,
-                    )
-                    claimed.append(ClaimedTask(task=stored.task, lease=lease))
+                for fresh in (False, True):
+                    names, listed = self._listings.names(blobs, q.pending, fresh=fresh)
+                    gone: list[str] = []
+                    try:
+                        self._claim_names(q, names, limit, claimed, gone, expires_us, worker_id)
+                    finally:
+                        self._listings.settle(blobs, q.pending, gone)
+                    if listed or len(claimed) >= limit:
+                        break  # a cached listing that could not fill the claim is listed anew
+                if len(claimed) >= limit:
+                    break
         return claimed
+
+    def _claim_names(
+        self,
+        q: _Q,
+        names: Iterable[str],
+        limit: int,
+        claimed: list[ClaimedTask],
+        gone: list[str],
+        expires_us: int,
+        worker_id: str,
+    ) -> None:
+        """Claim from ``names`` (in claim order) into ``claimed`` up to ``limit``, noting in
+        ``gone`` every name that left ``pending/`` (claimed here or by another process)."""
+        blobs = self.files.blobs
+        now_us = int(time.time() * 1_000_000)
+        for name in names:
+            if len(claimed) >= limit:
+                return
+            parsed = _parse_pending(name)
+            if parsed is None or parsed[1] > now_us:
+                continue
+            task_id, _, attempt = parsed
+            nonce, token = _token(q.queue)
+            active = f"{q.active}/{task_id}.{attempt + 1}.{nonce}"
+            # The lease is written before the task appears in active/, so any reader that finds
+            # the task finds its whole lease: a plain exclusive create (the nonce is new) will do.
+            if not blobs.create(f"{active}.lease", _lease_data(expires_us, worker_id)):
+                continue
+            gone.append(name)
+            if not blobs.rename(f"{q.pending}/{name}", f"{active}.task"):
+                blobs.delete(f"{active}.lease")  # another claimer won this one
+                continue
+            stored = self.files.load(f"{active}.task", StoredTask)
+            if stored is None:
+                blobs.delete(f"{active}.lease")
+                continue
+            lease = Lease(
+                task_id=task_id,
+                token=token,
+                expires_at=from_timestamp(expires_us / 1_000_000),
+                attempt=attempt + 1,
+                worker_id=worker_id,
+            )
+            claimed.append(ClaimedTask(task=stored.task, lease=lease))
 
     def _claim_batch(
         self, queues: list[str], limit: int, now_us: int, expires_us: int, worker_id: str
@@ -197,8 +265,8 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
                     except Exception as exc:
                         self.files.quarantine(f"{q.pending}/{name}", exc)
                         continue
-                    token = os.urandom(12).hex()
-                    active = f"{q.active}/{task_id}.{attempt + 1}.{token}"
+                    nonce, token = _token(queue)
+                    active = f"{q.active}/{task_id}.{attempt + 1}.{nonce}"
                     files[f"{active}.task"] = data
                     files[f"{active}.lease"] = _lease_data(expires_us, worker_id)
                     lease = Lease(
@@ -255,17 +323,31 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
         return soonest
 
     def _queue_of(self, task_id: str) -> str | None:
+        """The queue ``index/<task id>`` names: the task's content, or (first layout, and object
+        stores) the queue's name. ``None`` if there is no entry, or it is still being written."""
         data = self.files.blobs.read(f"index/{component(task_id, 'task id')}")
-        # Empty: an enqueue created the entry and has not written it yet (the task is not there).
-        return data.decode() if data else None
+        if not data:
+            return None
+        if _QUEUE_RE.fullmatch(data.decode(errors="replace")):
+            return data.decode()
+        try:
+            stored = self.files.codec.loads(data, StoredTask, where=f"index/{task_id}")
+        except CorruptFileError:
+            return None  # an enqueue is writing it: the task is not in pending/ yet
+        return stored.task.queue
 
     def _active_path(self, lease: Lease) -> tuple[str, _Q] | None:
-        queue = self._queue_of(lease.task_id)
-        if queue is None:
+        component(lease.task_id, "task id")
+        split = _split_token(lease.token)
+        if split is None:
             return None
+        nonce, queue = split
+        if queue is None:  # a lease from the first layout
+            queue = self._queue_of(lease.task_id)
+            if queue is None:
+                return None
         q = _Q(queue)
-        token = component(lease.token, "lease token")
-        return f"{q.active}/{lease.task_id}.{lease.attempt}.{token}", q
+        return f"{q.active}/{lease.task_id}.{lease.attempt}.{nonce}", q
 
     async def extend(self, leases: Sequence[Lease], lease_seconds: float) -> list[Lease | None]:
         result: list[Lease | None] = await self._run(self._extend, list(leases), lease_seconds)
@@ -361,6 +443,7 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
                 return False
             self.files.blobs.write(target, self.files.dump(content))
             self.files.blobs.delete(work)
+        self._listings.forget(target.rsplit("/", 1)[0])
         return True
 
     def _restore_stranded(self) -> None:
@@ -619,6 +702,7 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
             if stored is None:
                 continue
             if blobs.rename(f"{q.dead}/{name}", f"{q.pending}/{_key(stored.task, now_us)}.0.task"):
+                self._listings.forget(q.pending)
                 count += 1
         return count
 
