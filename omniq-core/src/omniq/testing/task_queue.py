@@ -453,6 +453,16 @@ class TaskQueueConformance(ConformanceBase):
         await asyncio.wait_for(waiting, PUSH_DEADLINE)
 
     @pytest.mark.asyncio
+    async def test_queue_wait_for_work_returns_at_once_when_a_task_is_ready(
+        self, opener: StorageOpener, task_queue: TaskQueueStorage, queue_name: str
+    ) -> None:
+        """A worker that claimed fewer tasks than it asked for waits here next, trusting this
+        to return for a task enqueued in between (its wake-up may have come before the wait)."""
+        self.require(opener, Role.TASK_QUEUE, Capability.PUSH_WAKEUP)
+        await task_queue.enqueue(make_task(queue_name))
+        await asyncio.wait_for(task_queue.wait_for_work([queue_name], PUSH_WAIT), PUSH_DEADLINE)
+
+    @pytest.mark.asyncio
     async def test_queue_wait_for_work_wakes_when_a_delay_ends(
         self, opener: StorageOpener, task_queue: TaskQueueStorage, queue_name: str
     ) -> None:
