@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 import attrs
+import orjson
 from omniq.models.event import EventQuery, TaskEvent
 from omniq.plugins.specs import BackendContext
 from omniq.serialization.records import dumps_record, loads_record
@@ -48,9 +49,10 @@ class RedisEventStorage(EventStorage):
         if not events:
             return
         keys = self.keys
-        args: list[Any] = [keys.events_of(""), int(self.redis.options.event_ttl), _STREAM_LENGTH]
-        for event in events:
-            args += [event.id, _score(event.timestamp), event.task_id, dumps_record(event)]
+        batch = orjson.dumps(
+            [(e.id, str(_score(e.timestamp)), e.task_id, dumps_record(e).decode()) for e in events]
+        )
+        args = [keys.events_of(""), int(self.redis.options.event_ttl), _STREAM_LENGTH, batch]
         client = self.redis.client
         script_keys = [keys.event_data, keys.events_by_time, keys.event_stream]
         replies = await storage_errors(

@@ -26,23 +26,27 @@ _SCORE = "local function score(prio, eta) return (100 - tonumber(prio)) * 1e13 +
 
 ENQUEUE = f"""
 {_SCORE}
--- KEYS: ready, delayed   ARGV: prefix, now_ms, channel, then per task: id, data, prio, eta, max
+-- KEYS: ready, delayed   ARGV: prefix, now_ms, channel, batch
+-- batch: a JSON array of [id, data, prio, eta_ms, max_attempts], every value a string (Lua
+-- numbers would print a long one as 1.7e+12). One argument per batch, not five per task:
+-- redis-py packs each argument in Python, which cost more than the script itself.
 -- Wakes idle workers only when they could be waiting: a worker waits only after it found the
 -- ready set empty, so a publish is needed when this fills an empty ready set, or when a delayed
 -- task becomes the earliest one (waiting workers re-arm their timer). A busy queue publishes
 -- nothing, so producers and workers are not flooded with wake-ups they ignore.
 local was_empty = redis.call('ZCARD', KEYS[1]) == 0
 local first_due = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')[2]
+local now = tonumber(ARGV[2])
 local added = 0
 local wake = false
-for i = 4, #ARGV, 5 do
-  local id, eta = ARGV[i], ARGV[i + 3]
+for _, task in ipairs(cjson.decode(ARGV[4])) do
+  local id, prio, eta = task[1], task[3], task[4]
   local key = ARGV[1] .. id
   if redis.call('EXISTS', key) == 0 then
-    redis.call('HSET', key, 'data', ARGV[i + 1], 'state', 'pending', 'attempt', 0,
-               'prio', ARGV[i + 2], 'eta', eta, 'max', ARGV[i + 4], 'cancel', 0)
-    if tonumber(eta) <= tonumber(ARGV[2]) then
-      redis.call('ZADD', KEYS[1], score(ARGV[i + 2], eta), id)
+    redis.call('HSET', key, 'data', task[2], 'state', 'pending', 'attempt', 0,
+               'prio', prio, 'eta', eta, 'max', task[5], 'cancel', 0)
+    if tonumber(eta) <= now then
+      redis.call('ZADD', KEYS[1], score(prio, eta), id)
       wake = wake or was_empty
     else
       redis.call('ZADD', KEYS[2], eta, id)
@@ -243,14 +247,15 @@ return 1
 
 APPEND_EVENTS = """
 -- KEYS: event data hash, by-time index, live stream (one hash tag)
--- ARGV: per-task index prefix, ttl_s, stream_maxlen, then per event: id, score_us, task_id, data
-for i = 4, #ARGV, 4 do
-  local id, score, task_key = ARGV[i], ARGV[i + 1], ARGV[1] .. ARGV[i + 2]
-  redis.call('HSET', KEYS[1], id, ARGV[i + 3])
+-- ARGV: per-task index prefix, ttl_s, stream_maxlen, batch
+-- batch: a JSON array of [id, score_us, task_id, data], every value a string (see ENQUEUE)
+for _, event in ipairs(cjson.decode(ARGV[4])) do
+  local id, score, task_key = event[1], event[2], ARGV[1] .. event[3]
+  redis.call('HSET', KEYS[1], id, event[4])
   redis.call('ZADD', KEYS[2], score, id)
   redis.call('ZADD', task_key, score, id)
   redis.call('EXPIRE', task_key, ARGV[2])
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'data', ARGV[i + 3])
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'data', event[4])
 end
 return redis.call('ZCARD', KEYS[2])
 """

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
+import orjson
 from omniq._time import from_timestamp
 from omniq.models.task import (
     CancelOutcome,
@@ -132,10 +133,24 @@ class RedisTaskQueue(TaskQueueStorage):
 
     def _enqueue_args(self, queue: str, tasks: Sequence[Task]) -> tuple[list[str], list[Any]]:
         keys = self.keys.queue(queue)
-        args: list[Any] = [keys.task_prefix, _now_ms(), self.keys.wake_channel(queue)]
-        for task in tasks:
-            args += [task.id, dumps_record(task), task.priority, _ms(task.eta), task.max_attempts]
-        return [keys.ready, keys.delayed], args
+        batch = orjson.dumps(
+            [
+                (
+                    t.id,
+                    dumps_record(t).decode(),
+                    str(t.priority),
+                    str(_ms(t.eta)),
+                    str(t.max_attempts),
+                )
+                for t in tasks
+            ]
+        )
+        return [keys.ready, keys.delayed], [
+            keys.task_prefix,
+            _now_ms(),
+            self.keys.wake_channel(queue),
+            batch,
+        ]
 
     def _enqueue_pipeline(
         self, grouped: dict[str, list[Task]], unregistered: list[str]
