@@ -1,0 +1,172 @@
+"""The second layout on a local disk: one file per enqueue (index entry hard-linked into
+pending/), events indexed per hour and task, cached pending listings, and data dirs of the
+first layout still read."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import omniq
+import pytest
+from omniq.models import EventType, Task, TaskEvent, TaskState
+from omniq.models.event import EventQuery
+from omniq.models.task import Lease
+from omniq.storage import EventStorage, TaskQueueStorage
+from omniq_file.event_index import shard_of
+from omniq_file.store import EventBatch, StoredTask
+
+
+@pytest.fixture
+async def storages(tmp_path: Path) -> AsyncIterator[tuple[Any, Any]]:
+    backend = omniq.load_backend("file", base_dir=str(tmp_path))
+    queue, events = backend.task_queue(), backend.event_storage()
+    await queue.connect()
+    await events.connect()
+    yield queue, events
+    await backend.close()
+
+
+async def test_an_enqueue_makes_one_file_named_twice(
+    storages: tuple[Any, Any], tmp_path: Path
+) -> None:
+    queue, _ = storages
+    task = Task(func="m:f")
+    assert await queue.enqueue(task) is True
+    index = tmp_path / "index" / task.id
+    (pending,) = (tmp_path / "queues/default/pending").iterdir()
+    assert index.samefile(pending) and index.stat().st_nlink == 2
+    assert queue.files.codec.loads(index.read_bytes(), StoredTask).task == task
+    (claimed,) = await queue.claim(["default"], limit=1, lease_seconds=30, worker_id="w")
+    assert await queue.ack([claimed.lease]) == [True]
+    assert not index.exists() and list((tmp_path / "queues/default/active").iterdir()) == []
+
+
+async def test_two_stores_on_one_dir_enqueue_an_id_once(tmp_path: Path) -> None:
+    """Two backends have separate stores, as two processes would: O_EXCL decides."""
+    one = omniq.load_backend("file", base_dir=str(tmp_path)).task_queue()
+    two = omniq.load_backend("file", base_dir=str(tmp_path)).task_queue()
+    task = Task(func="m:f")
+    outcomes = await asyncio.gather(*(q.enqueue(task) for q in (one, two, one, two)))
+    assert sorted(outcomes) == [False, False, False, True]
+    assert len(list((tmp_path / "queues/default/pending").iterdir())) == 1
+
+
+async def test_a_lease_token_names_its_queue_and_forged_ones_match_nothing(
+    storages: tuple[Any, Any],
+) -> None:
+    queue, _ = storages
+    task = Task(func="m:f", queue="mail")
+    await queue.enqueue(task)
+    (claimed,) = await queue.claim(["mail"], limit=1, lease_seconds=30, worker_id="w")
+    assert claimed.lease.token.endswith("mail") and len(claimed.lease.token) == 28
+    forged = [
+        Lease(task_id=task.id, token=token, expires_at=claimed.lease.expires_at, attempt=1)
+        for token in ("0" * 24 + "other", "../../etc", claimed.lease.token[:24] + "x/y")
+    ]
+    assert await queue.ack(forged) == [False, False, False]
+    assert await queue.ack([claimed.lease]) == [True]
+
+
+async def test_claims_see_tasks_another_store_adds_after_a_cached_listing(
+    tmp_path: Path,
+) -> None:
+    worker = omniq.load_backend("file", base_dir=str(tmp_path)).task_queue()
+    other = omniq.load_backend("file", base_dir=str(tmp_path)).task_queue()
+    low = [Task(func="m:f", priority=1) for _ in range(3)]
+    await worker.enqueue_many(low)
+    first = await worker.claim(["default"], limit=1, lease_seconds=30, worker_id="w")
+    assert [c.task.id for c in first] == [low[0].id]  # the other two stay in the listing
+    await asyncio.sleep(0.02)  # past a coarse timestamp tick
+    high = Task(func="m:f", priority=9)
+    assert await other.enqueue(high) is True
+    (next_one,) = await worker.claim(["default"], limit=1, lease_seconds=30, worker_id="w")
+    assert next_one.task.id == high.id
+    # Taken behind the worker's back: the cached names fail to rename, and a claim the cache
+    # cannot fill lists again.
+    (stolen,) = await other.claim(["default"], limit=1, lease_seconds=30, worker_id="o")
+    late = Task(func="m:f", priority=0)
+    await other.enqueue(late)
+    rest = await worker.claim(["default"], limit=10, lease_seconds=30, worker_id="w")
+    assert {c.task.id for c in rest} | {stolen.task.id} == {low[1].id, low[2].id, late.id}
+
+
+def _event(task_id: str, kind: EventType = EventType.ENQUEUED) -> TaskEvent:
+    return TaskEvent(event_type=kind, task_id=task_id, queue="default")
+
+
+async def test_task_queries_read_only_the_batches_the_index_names(
+    storages: tuple[Any, Any], tmp_path: Path
+) -> None:
+    _, events = storages
+    a, b = _event("task-a"), _event("task-b")
+    await events.append_many([a])
+    await events.append_many([b, _event("task-b", EventType.STARTED)])
+    hour = datetime.now(UTC).strftime("%Y%m%d%H")
+    folder = tmp_path / "events/hours" / hour
+    index = (folder / f"tasks-{shard_of('task-a')}.idx").read_text()
+    assert index.startswith("task-a ") and index.endswith(".batch\n")
+    # A batch the index does not name for task-a is not read: a broken one stays unquarantined.
+    (folder / "0-zz.batch").write_bytes(b"{not json")
+    # A torn line (a writer died mid-append) and a line naming a missing batch are skipped.
+    idx = folder / f"tasks-{shard_of('task-a')}.idx"
+    idx.write_text(idx.read_text() + "task-a gone-1.batch\ntask-a ../../x")
+    assert [e.id for e in await events.query(EventQuery(task_id="task-a"))] == [a.id]
+    assert not (tmp_path / "quarantine").exists()
+    assert [e.task_id for e in await events.query(EventQuery())] == ["task-a", "task-b", "task-b"]
+    assert (tmp_path / "quarantine").exists()  # a time query reads every batch of the hour
+    assert not (tmp_path / "events/tasks").exists()  # no per-event files any more
+
+
+async def test_a_data_dir_of_the_first_layout_is_still_read(tmp_path: Path) -> None:
+    """First layout: index/<id> held the queue's name, each event also had a file of its own in
+    events/tasks/<id>/, and lease tokens were the nonce alone."""
+    backend = omniq.load_backend("file", base_dir=str(tmp_path))
+    queue: Any = backend.task_queue()
+    events: EventStorage = backend.event_storage()
+    waiting, running = Task(func="m:f"), Task(func="m:f")
+    files = queue.files
+    for task in (waiting, running):
+        (tmp_path / "index").mkdir(exist_ok=True)
+        (tmp_path / "index" / task.id).write_text("default")
+    pending = tmp_path / "queues/default/pending"
+    active = tmp_path / "queues/default/active"
+    pending.mkdir(parents=True)
+    active.mkdir()
+    eta = int(waiting.eta.timestamp() * 1_000_000)
+    name = f"{100 - waiting.priority:03d}-{eta:017d}-{waiting.id}.0.task"
+    (pending / name).write_bytes(files.dump(StoredTask(task=waiting)))
+    nonce = "ab" * 12
+    (active / f"{running.id}.1.{nonce}.task").write_bytes(files.dump(StoredTask(task=running)))
+    expires = int((datetime.now(UTC).timestamp() + 60) * 1_000_000)
+    (active / f"{running.id}.1.{nonce}.lease").write_text(f'{{"expires": {expires}}}')
+    old = _event(waiting.id)
+    legacy = tmp_path / "events/tasks" / waiting.id
+    legacy.mkdir(parents=True)
+    (legacy / f"{old.id}.event").write_bytes(files.dump(old))
+    hour = tmp_path / "events/hours" / old.timestamp.strftime("%Y%m%d%H")
+    hour.mkdir(parents=True)
+    (hour / f"{old.id}-legacy.batch").write_bytes(files.dump(EventBatch(events=[old])))
+    try:
+        task_queue: TaskQueueStorage = queue
+        info = await task_queue.get(waiting.id)
+        assert info is not None and info.state is TaskState.PENDING and info.task == waiting
+        assert await task_queue.enqueue(waiting) is False
+        running_info = await task_queue.get(running.id)
+        assert running_info is not None and running_info.state is TaskState.ACTIVE
+        lease = (await task_queue.claim(["default"], limit=1, lease_seconds=30, worker_id="w"))[0]
+        assert lease.task.id == waiting.id
+        # the lease a first-layout worker holds: its token is the nonce alone
+        held = Lease(task_id=running.id, token=nonce, expires_at=datetime.now(UTC), attempt=1)
+        assert await task_queue.ack([held, lease.lease]) == [True, True]
+        new = _event(waiting.id, EventType.COMPLETED)
+        await events.append_many([new])
+        found = await events.query(EventQuery(task_id=waiting.id))
+        assert [e.id for e in found] == [old.id, new.id]  # the old event once, not twice
+        assert await events.purge(datetime.now(UTC).replace(year=2100)) == 2
+        assert list(legacy.iterdir()) == []
+    finally:
+        await backend.close()
