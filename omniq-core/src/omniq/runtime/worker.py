@@ -16,7 +16,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -98,6 +98,17 @@ class _Outcome:
     retryable: bool = True
 
 
+LOOP_RESTART_PAUSE = 0.5
+"""Seconds before a worker loop that ended unexpectedly is started again."""
+
+
+def _being_cancelled() -> bool:
+    """Whether the running task was asked to stop: a ``CancelledError`` without that leaked
+    from a library's own timeout handling and must not end the worker's loop."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class Worker:
     """Runs the tasks of ``settings.queues`` from ``queue`` until stopped."""
 
@@ -121,6 +132,8 @@ class Worker:
         self.hooks = hooks or LifecycleHooks()
         self.processed = 0
         """Tasks finished by this worker (any outcome but ``lost``/``shutdown``)."""
+        self.loop_restarts = 0
+        """How often one of the worker's loops ended unexpectedly and was started again."""
         self._executor = _make_executor(self.settings)
         self._running: dict[str, _Running] = {}
         self._held: dict[str, Lease] = {}
@@ -143,11 +156,11 @@ class Worker:
         if self._claiming is not None:
             return
         await self._executor.start()
-        self._claiming = asyncio.create_task(self._claim_loop(), name="omniq-claim")
+        self._claiming = self._supervised("omniq-claim", self._claim_loop)
         self._loops = [
-            asyncio.create_task(self._finish_loop(), name="omniq-finish"),
-            asyncio.create_task(self._keep_leases(), name="omniq-leases"),
-            asyncio.create_task(self._recover_loop(), name="omniq-recover"),
+            self._supervised("omniq-finish", self._finish_loop),
+            self._supervised("omniq-leases", self._keep_leases),
+            self._supervised("omniq-recover", self._recover_loop),
         ]
         self._log.info(
             "worker started",
@@ -169,7 +182,7 @@ class Worker:
             return
         grace = self.settings.shutdown_grace if grace is None else grace
         self._stop.set()
-        await self._claiming
+        await asyncio.gather(self._claiming, return_exceptions=True)  # it may have died
         jobs = [r.job for r in self._running.values() if r.job is not None]
         if jobs:
             await asyncio.wait(jobs, timeout=max(grace, 0.0))
@@ -186,6 +199,38 @@ class Worker:
         await self._executor.close()
         self._log.info("worker stopped", processed=self.processed)
         self._stopped.set()
+
+    def _supervised(self, name: str, body: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
+        """Run one of the worker's loops; if it ends while the worker is not stopping (an error
+        its own handling let through, or a cancellation leaked from a library), log why and
+        start it again after a pause: a worker must never stop claiming or finishing silently."""
+
+        async def run() -> None:
+            await body()
+
+        task = asyncio.create_task(run(), name=name)
+        task.add_done_callback(lambda ended: self._loop_ended(name, body, ended))
+        return task
+
+    def _loop_ended(
+        self, name: str, body: Callable[[], Awaitable[None]], ended: asyncio.Task[None]
+    ) -> None:
+        if self._stop.is_set():
+            return
+        error = "cancelled" if ended.cancelled() else repr(ended.exception())
+        self._log.error("worker loop ended unexpectedly, restarting it", loop=name, error=error)
+        self.loop_restarts += 1
+
+        def restart() -> None:
+            if self._stop.is_set():
+                return
+            task = self._supervised(name, body)
+            if name == "omniq-claim":
+                self._claiming = task
+            else:
+                self._loops = [task if t is ended else t for t in self._loops]
+
+        asyncio.get_running_loop().call_later(LOOP_RESTART_PAUSE, restart)
 
     # -- claiming --------------------------------------------------------------------------------
 
@@ -206,7 +251,9 @@ class Worker:
                     worker_id=self.worker_id,
                 )
                 failures = 0
-            except Exception as exc:
+            except (Exception, asyncio.CancelledError) as exc:
+                if isinstance(exc, asyncio.CancelledError) and _being_cancelled():
+                    raise
                 failures += 1
                 pause = min(0.1 * 2**failures, 10.0)
                 self._log.warning("claim failed, pausing", error=repr(exc), pause=pause)
@@ -233,10 +280,11 @@ class Worker:
 
     def _begin(self, claimed: ClaimedTask) -> None:
         task, lease = claimed.task, claimed.lease
+        self.events.emit(self._event(EventType.STARTED, claimed))
+        # held from here on; if anything above failed, the lease runs out and it is recovered
         running = _Running(claimed, time.monotonic())
         self._running[task.id] = running
         self._held[task.id] = lease
-        self.events.emit(self._event(EventType.STARTED, claimed))
         running.job = asyncio.create_task(self._execute(running), name=f"omniq-task-{task.id}")
         if self.hooks.active:
             self.hooks.call(

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 from omniq import AsyncOmniQ, TaskFailedError
-from omniq.models import EventType, TaskState
+from omniq.models import EventType, TaskEvent, TaskState
 from omniq.plugins.hookspecs import hookimpl
 from omniq.plugins.lifecycle import LifecycleHooks
+from omniq.runtime.events_sink import EventSink
 from omniq.runtime.worker import Worker, WorkerSettings
 
 pytestmark = pytest.mark.timeout(60)
@@ -266,3 +267,67 @@ async def _until_state(oq: AsyncOmniQ, task_id: str, state: TaskState) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError(f"task {task_id} never became {state}")
+
+
+class LeakyQueue:
+    """A queue whose first claim raises ``CancelledError`` though nobody cancelled the worker,
+    as a library's mishandled timeout can (redis-py has had such bugs)."""
+
+    def __init__(self, queue: Any) -> None:
+        self._queue = queue
+        self.leaked = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._queue, name)
+
+    async def claim(self, *args: Any, **kwargs: Any) -> Any:
+        if not self.leaked:
+            self.leaked = True
+            raise asyncio.CancelledError
+        return await self._queue.claim(*args, **kwargs)
+
+
+async def test_a_leaked_cancellation_does_not_stop_the_worker_claiming(tasks: ModuleType) -> None:
+    async with app(workers=0) as oq:
+        queue = LeakyQueue(oq.stores.task_queue)
+        worker = Worker(
+            queue, oq.stores.results, oq.event_sink, oq.registry, WorkerSettings(**FAST)
+        )  # type: ignore[arg-type]
+        await worker.start()
+        try:
+            task_id = await oq.enqueue(tasks.add, 1, 2)
+            assert await oq.get_result(task_id, timeout=10) == 3
+        finally:
+            await worker.stop(1)
+    assert queue.leaked and worker.loop_restarts == 0
+
+
+class FailingOnce(EventSink):
+    """An event sink whose first ``started`` event raises: an error the claim loop does not
+    expect, which used to end it for good."""
+
+    failed = False
+
+    def emit(self, event: TaskEvent) -> None:
+        if event.event_type is EventType.STARTED and not FailingOnce.failed:
+            FailingOnce.failed = True
+            raise RuntimeError("an unexpected bug")
+        super().emit(event)
+
+
+async def test_a_worker_loop_that_dies_is_logged_and_restarted(tasks: ModuleType) -> None:
+    async with app(workers=0) as oq:
+        sink = oq.event_sink
+        sink.__class__ = FailingOnce
+        worker = Worker(
+            oq.stores.task_queue, oq.stores.results, sink, oq.registry, WorkerSettings(**FAST)
+        )
+        await worker.start()
+        try:
+            # claimed, lost with the loop, recovered when its lease runs out, then run again
+            task_id = await oq.enqueue(tasks.add, 2, 3, max_retries=1)
+            assert await oq.get_result(task_id, timeout=20) == 5
+            assert EventType.EXPIRED in await event_types(oq, task_id)
+        finally:
+            await worker.stop(1)
+    assert FailingOnce.failed and worker.loop_restarts == 1
