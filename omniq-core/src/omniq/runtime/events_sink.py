@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 from omniq.logging import get_logger
 from omniq.models.event import TaskEvent
+from omniq.runtime.cancellation import being_cancelled
 from omniq.storage.events import EventStorage
 
 __all__ = ["EventSink"]
@@ -174,9 +175,9 @@ class EventSink:
                 async with lock:
                     await self._drain()
                 delay = 0.05
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
+            except (Exception, asyncio.CancelledError) as exc:
+                if isinstance(exc, asyncio.CancelledError) and being_cancelled():
+                    raise
                 log.warning(
                     "event storage append failed; will retry",
                     buffered=len(self._buffer),

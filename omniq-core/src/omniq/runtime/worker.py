@@ -33,6 +33,7 @@ from omniq.models.result import ResultStatus, TaskError, TaskResult
 from omniq.models.task import ClaimedTask, Lease, RecoveredTask, Task, backoff_delay
 from omniq.models.unchecked import unchecked_event
 from omniq.plugins.lifecycle import LifecycleHooks
+from omniq.runtime.cancellation import being_cancelled
 from omniq.runtime.events_sink import EventSink
 from omniq.runtime.executors import Executor, LocalExecutor, describe_exception
 from omniq.runtime.registry import FunctionRegistry
@@ -100,13 +101,6 @@ class _Outcome:
 
 LOOP_RESTART_PAUSE = 0.5
 """Seconds before a worker loop that ended unexpectedly is started again."""
-
-
-def _being_cancelled() -> bool:
-    """Whether the running task was asked to stop: a ``CancelledError`` without that leaked
-    from a library's own timeout handling and must not end the worker's loop."""
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
 
 
 class Worker:
@@ -252,7 +246,7 @@ class Worker:
                 )
                 failures = 0
             except (Exception, asyncio.CancelledError) as exc:
-                if isinstance(exc, asyncio.CancelledError) and _being_cancelled():
+                if isinstance(exc, asyncio.CancelledError) and being_cancelled():
                     raise
                 failures += 1
                 pause = min(0.1 * 2**failures, 10.0)

@@ -16,6 +16,7 @@ class Recorder(EventStorage):
     def __init__(self) -> None:
         self.batches: list[list[TaskEvent]] = []
         self.fail = 0
+        self.leak = 0
         self.write_time = 0.0
         self.writing = asyncio.Event()
         self.cancelled_writes = 0
@@ -27,6 +28,9 @@ class Recorder(EventStorage):
         if self.fail:
             self.fail -= 1
             raise ConnectionError("store down")
+        if self.leak:  # a library's timeout bug: cancelled, though nobody cancelled the writer
+            self.leak -= 1
+            raise asyncio.CancelledError
         if self.write_time:
             self.writing.set()
             try:
@@ -98,6 +102,26 @@ async def test_failures_keep_events_and_retry() -> None:
             break
         await asyncio.sleep(0.005)
     assert store.stored == ["t1", "t2"]
+    await sink.close()
+
+
+async def test_a_leaked_cancellation_is_retried_and_the_writer_keeps_going() -> None:
+    store = Recorder()
+    store.leak = 1
+    sink = EventSink(store, flush_interval=0.001)
+    await sink.start()
+
+    async def written(count: int) -> list[str]:
+        for _ in range(400):  # no flush(): the background writer must do it
+            if len(store.stored) >= count:
+                break
+            await asyncio.sleep(0.005)
+        return store.stored
+
+    sink.emit(event(1))
+    assert await written(1) == ["t1"] and store.leak == 0
+    sink.emit(event(2))
+    assert await written(2) == ["t1", "t2"]
     await sink.close()
 
 
