@@ -3,8 +3,12 @@ and leave the file as it was; an older schema is upgraded without losing rows.""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
 import sqlite3
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import omniq
@@ -42,27 +46,80 @@ async def test_a_file_that_is_not_sqlite_is_left_untouched(tmp_path: Path) -> No
     assert path.read_bytes() == b"my precious notes\n" * 10
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write read-only files")
-async def test_a_read_only_file(tmp_path: Path) -> None:
-    path = tmp_path / "omniq.db"
-    backend, _queue = await connect(path)
-    await backend.close()  # type: ignore[attr-defined]
+UNPRIVILEGED = 65534  # nobody: root may write read-only files, so root checks as this user
+
+
+def connect_error(path: Path) -> str:
+    """The error connecting to ``path`` raises (or "connected"), as this user or, for root, in
+    a forked child that dropped to an unprivileged user first."""
+
+    def attempt() -> str:
+        async def run() -> str:
+            try:
+                backend, _queue = await connect(path)
+            except StorageError as exc:
+                return str(exc)
+            await backend.close()  # type: ignore[attr-defined]
+            return "connected"
+
+        return asyncio.run(run())
+
+    if os.geteuid() != 0:
+        return attempt()
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child process)
+        code = 1
+        try:
+            os.close(reader)
+            os.setgid(UNPRIVILEGED)
+            os.setuid(UNPRIVILEGED)
+            os.write(writer, attempt().encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as pipe:
+        message = pipe.read().decode()
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, message
+    return message
+
+
+@pytest.fixture
+def shared_tmp() -> Iterator[Path]:
+    """A directory any user may enter (pytest's own are private to their owner)."""
+    directory = Path(tempfile.mkdtemp(prefix="omniq-ro-"))
+    directory.chmod(0o755)
+    yield directory
+    for inner in directory.rglob("*"):
+        if inner.is_dir():
+            inner.chmod(0o755)
+    shutil.rmtree(directory)
+
+
+def test_a_read_only_file(shared_tmp: Path) -> None:
+    path = shared_tmp / "omniq.db"
+
+    async def create() -> None:
+        backend, _queue = await connect(path)
+        await backend.close()  # type: ignore[attr-defined]
+
+    asyncio.run(create())
     path.chmod(0o444)
-    with pytest.raises(StorageError, match="not readable and writable"):
-        await connect(path)
+    before = path.read_bytes()
+    message = connect_error(path)
+    assert "not readable and writable" in message and str(path) in message
+    assert path.read_bytes() == before
 
 
-async def test_a_read_only_directory(tmp_path: Path) -> None:
-    directory = tmp_path / "ro"
+def test_a_read_only_directory(shared_tmp: Path) -> None:
+    directory = shared_tmp / "ro"
     directory.mkdir()
     directory.chmod(0o555)
-    try:
-        if os.access(directory, os.W_OK):
-            pytest.skip("this user can write anywhere (root)")
-        with pytest.raises(StorageError, match="not writable"):
-            await connect(directory / "omniq.db")
-    finally:
-        directory.chmod(0o755)
+    message = connect_error(directory / "omniq.db")
+    assert "not writable" in message and str(directory) in message
+    assert list(directory.iterdir()) == []
 
 
 async def test_a_database_from_a_newer_omniq_is_refused_and_kept(tmp_path: Path) -> None:
