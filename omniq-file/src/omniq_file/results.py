@@ -29,13 +29,14 @@ class FileResultStorage(FileStorageMixin, ResultStorage):
         await self.store_many((result,))
 
     async def store_many(self, results: Sequence[TaskResult]) -> None:
-        await self._run(self._store, list(results))
+        await self._run_spread(self._store, results)
         for result in results:
             self.files.waiters.wake(f"r:{result.task_id}")
 
-    def _store(self, results: list[TaskResult]) -> None:
+    def _store(self, results: list[TaskResult]) -> list[None]:
         for result in results:
             self.files.blobs.write(_path(result.task_id), self.files.dump(result))
+        return [None] * len(results)
 
     async def get(self, task_id: str) -> TaskResult | None:
         result: TaskResult | None = await self._run(self.get_sync, task_id)

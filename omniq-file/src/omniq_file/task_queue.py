@@ -382,8 +382,7 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
         return renewed
 
     async def ack(self, leases: Sequence[Lease]) -> list[bool]:
-        result: list[bool] = await self._run(self._ack, list(leases))
-        return result
+        return await self._run_spread(self._ack, leases)
 
     def _ack(self, leases: list[Lease]) -> list[bool]:
         blobs = self.files.blobs
