@@ -54,6 +54,20 @@ async def test_a_task_already_queued_gets_no_second_enqueued_event(tmp_path: Pat
     assert info is not None and info.task.payload == b"[[0],{}]"  # the first enqueue's
 
 
+async def test_an_id_repeated_within_one_batch_gets_one_task_and_one_event(
+    tmp_path: Path,
+) -> None:
+    backend = omniq.load_backend("sqlite", database_path=str(tmp_path / "omniq.db"))
+    async with AsyncOmniQ(backend=backend, workers=0) as oq:
+        twice = {"task_id": "order-2"}
+        await oq.enqueue_many([(noop, (1,), {}, twice), (noop, (2,), {}, twice), (noop, (3,))])
+        events = await oq.query_events(event_types=["enqueued"])
+        info = await oq._stores.task_queue.get("order-2")  # type: ignore[union-attr]
+    assert [e.task_id for e in events].count("order-2") == 1
+    assert len(events) == 2
+    assert info is not None and info.task.payload == b"[[1],{}]"  # the first in the batch
+
+
 def test_the_sync_api_stores_a_batch_with_its_events(tmp_path: Path) -> None:
     backend = omniq.load_backend("sqlite", database_path=str(tmp_path / "omniq.db"))
     with OmniQ(backend=backend, workers=0) as oq:

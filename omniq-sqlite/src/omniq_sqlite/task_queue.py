@@ -112,14 +112,20 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
         return self.db.run_short_sync(self._insert_with_events, tasks, rows)
 
     def _insert_with_events(self, tasks: Sequence[Task], event_rows: list[tuple[Any, ...]]) -> int:
-        """Tasks and the events of those added, in one transaction (ids already in the queue
-        are looked up first: the write lock is held, so the rest will all be added)."""
+        """Tasks and the events of those added, in one transaction (ids already in the queue,
+        or earlier in the batch, are left out first: the write lock is held, so the rest will
+        all be added)."""
         if not tasks:
             return 0
         with self.db.write() as conn:
-            taken = _existing_ids(conn, [t.id for t in tasks])
-            if taken:
-                new = [i for i, task in enumerate(tasks) if task.id not in taken]
+            ids = [t.id for t in tasks]
+            taken = _existing_ids(conn, ids)
+            if taken or len(set(ids)) < len(ids):
+                new = []
+                for i, task_id in enumerate(ids):
+                    if task_id not in taken:
+                        taken.add(task_id)  # a later copy in this batch is not added either
+                        new.append(i)
                 tasks = [tasks[i] for i in new]
                 event_rows = [event_rows[i] for i in new]
             conn.executemany(_INSERT, [task_row(t) for t in tasks])
