@@ -227,13 +227,7 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
             if stored is None:
                 blobs.delete(f"{active}.lease")
                 continue
-            lease = Lease(
-                task_id=task_id,
-                token=token,
-                expires_at=from_timestamp(expires_us / 1_000_000),
-                attempt=attempt + 1,
-                worker_id=worker_id,
-            )
+            lease = _new_lease(task_id, token, expires_us, attempt + 1, worker_id)
             claimed.append(ClaimedTask(task=stored.task, lease=lease))
 
     def _claim_batch(
@@ -269,13 +263,7 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
                     active = f"{q.active}/{task_id}.{attempt + 1}.{nonce}"
                     files[f"{active}.task"] = data
                     files[f"{active}.lease"] = _lease_data(expires_us, worker_id)
-                    lease = Lease(
-                        task_id=task_id,
-                        token=token,
-                        expires_at=from_timestamp(expires_us / 1_000_000),
-                        attempt=attempt + 1,
-                        worker_id=worker_id,
-                    )
+                    lease = _new_lease(task_id, token, expires_us, attempt + 1, worker_id)
                     claimed.append(ClaimedTask(task=stored.task, lease=lease))
                 blobs.write_many(files)
                 blobs.delete_many([f"{q.pending}/{name}" for name, _, _ in chosen])
@@ -704,6 +692,16 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
                 self._listings.forget(q.pending)
                 count += 1
         return count
+
+
+def _new_lease(task_id: str, token: str, expires_us: int, attempt: int, worker_id: str) -> Lease:
+    return Lease(
+        task_id=task_id,
+        token=token,
+        expires_at=from_timestamp(expires_us / 1_000_000),
+        attempt=attempt,
+        worker_id=worker_id,
+    )
 
 
 def _parse_pending(name: str) -> tuple[str, int, int] | None:
