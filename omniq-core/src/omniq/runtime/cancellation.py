@@ -8,8 +8,12 @@ __all__ = ["being_cancelled"]
 
 
 def being_cancelled() -> bool:
-    """Whether the running task was asked to stop. A ``CancelledError`` raised while this is
-    false leaked from a library's own timeout handling (redis-py has had such bugs); the
-    runtime's background loops treat it as a failed call instead of ending."""
+    """Whether the running task has a cancellation request.
+
+    A ``CancelledError`` raised while this is false did not come from a cancel at all (a
+    library raised it); the runtime's background loops count it as a failed call and go on.
+    While it is true the error may be a real cancel or a library's timeout that cancelled the
+    task and failed to take it back: the two look alike, so the loop ends and its supervisor
+    (which knows whether its owner is stopping) starts it again or lets it go."""
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0

@@ -26,6 +26,10 @@ __all__ = ["EventSink"]
 log = get_logger(__name__)
 
 
+WRITER_RESTART_PAUSE = 0.5
+"""Seconds before a writer that ended unexpectedly is started again."""
+
+
 class EventSink:
     """Batches events into ``storage.append_many`` calls."""
 
@@ -52,6 +56,8 @@ class EventSink:
         self._closed = False
         self.dropped = 0
         """Events dropped because the store kept failing and the buffer was full."""
+        self.writer_restarts = 0
+        """How often the background writer ended unexpectedly and was started again."""
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -64,11 +70,35 @@ class EventSink:
         self._wake = asyncio.Event()
         self._write_lock = asyncio.Lock()
         self._closed = False
-        self._writer = asyncio.create_task(
-            self._run(self._wake, self._write_lock), name="omniq-event-sink"
-        )
+        self._writer = self._start_writer()
         if self._buffer:
             self._wake.set()
+
+    def _start_writer(self) -> asyncio.Task[None]:
+        """The background writer, supervised: if it ends before :meth:`close` (an error its
+        own handling let through, or a cancellation leaked from a storage's client), that is
+        logged and a new writer starts after a pause, so events never pile up unwritten."""
+        wake, lock = self._wake, self._write_lock
+        assert wake is not None
+        assert lock is not None
+        writer = asyncio.create_task(self._run(wake, lock), name="omniq-event-sink")
+        writer.add_done_callback(self._writer_ended)
+        return writer
+
+    def _writer_ended(self, writer: asyncio.Task[None]) -> None:
+        if self._closed or writer is not self._writer:
+            return
+        error = "cancelled" if writer.cancelled() else repr(writer.exception())
+        log.error("event writer ended unexpectedly, restarting it", error=error)
+        self.writer_restarts += 1
+
+        def restart() -> None:
+            if not self._closed and self._writer is writer:
+                self._writer = self._start_writer()
+                assert self._wake is not None
+                self._wake.set()
+
+        asyncio.get_running_loop().call_later(WRITER_RESTART_PAUSE, restart)
 
     async def close(self) -> None:
         """Stop the writer and store every buffered event.

@@ -128,6 +128,8 @@ class Worker:
         """Tasks finished by this worker (any outcome but ``lost``/``shutdown``)."""
         self.loop_restarts = 0
         """How often one of the worker's loops ended unexpectedly and was started again."""
+        self._loops_cancelled = False
+        """Set by :meth:`stop` when it ends the finishing, lease and recovery loops itself."""
         self._executor = _make_executor(self.settings)
         self._running: dict[str, _Running] = {}
         self._held: dict[str, Lease] = {}
@@ -187,6 +189,7 @@ class Worker:
         if jobs:
             await asyncio.gather(*jobs, return_exceptions=True)
         await self._outcomes.join()
+        self._loops_cancelled = True
         for loop in self._loops:
             loop.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
@@ -206,17 +209,23 @@ class Worker:
         task.add_done_callback(lambda ended: self._loop_ended(name, body, ended))
         return task
 
+    def _ended_on_purpose(self, name: str) -> bool:
+        """Whether loop ``name`` was meant to end: the claim loop once the worker stops; the
+        others only when :meth:`stop` cancels them, after the running tasks are finished (so
+        a finishing or lease loop that dies during a shutdown is started again too)."""
+        return self._loops_cancelled or (name == "omniq-claim" and self._stop.is_set())
+
     def _loop_ended(
         self, name: str, body: Callable[[], Awaitable[None]], ended: asyncio.Task[None]
     ) -> None:
-        if self._stop.is_set():
+        if self._ended_on_purpose(name):
             return
         error = "cancelled" if ended.cancelled() else repr(ended.exception())
         self._log.error("worker loop ended unexpectedly, restarting it", loop=name, error=error)
         self.loop_restarts += 1
 
         def restart() -> None:
-            if self._stop.is_set():
+            if self._ended_on_purpose(name):
                 return
             task = self._supervised(name, body)
             if name == "omniq-claim":
@@ -346,7 +355,9 @@ class Worker:
                 batch.append(outcomes.get_nowait())
             try:
                 await self._finish(batch)
-            except Exception as exc:
+            except (Exception, asyncio.CancelledError) as exc:
+                if isinstance(exc, asyncio.CancelledError) and being_cancelled():
+                    raise  # the supervisor starts the loop again unless stop() ended it
                 # nothing acked: the leases run out and the tasks are run again elsewhere
                 self._log.error("could not finish tasks", error=repr(exc), tasks=len(batch))
             finally:
@@ -521,7 +532,9 @@ class Worker:
                 continue
             try:
                 renewed = await self.queue.extend(held, self.settings.lease_seconds)
-            except Exception as exc:
+            except (Exception, asyncio.CancelledError) as exc:
+                if isinstance(exc, asyncio.CancelledError) and being_cancelled():
+                    raise
                 self._log.warning("could not extend leases", error=repr(exc), leases=len(held))
                 continue
             for old, new in zip(held, renewed, strict=True):
@@ -559,7 +572,9 @@ class Worker:
                 if time.monotonic() - last_purge > 60:
                     last_purge = time.monotonic()
                     await self.results.purge_expired()
-            except Exception as exc:
+            except (Exception, asyncio.CancelledError) as exc:
+                if isinstance(exc, asyncio.CancelledError) and being_cancelled():
+                    raise
                 self._log.warning("could not recover expired leases", error=repr(exc))
             await asyncio.sleep(self.settings.recover_interval)
 

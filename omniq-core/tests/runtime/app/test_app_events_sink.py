@@ -17,6 +17,7 @@ class Recorder(EventStorage):
         self.batches: list[list[TaskEvent]] = []
         self.fail = 0
         self.leak = 0
+        self.cancel_self = 0
         self.write_time = 0.0
         self.writing = asyncio.Event()
         self.cancelled_writes = 0
@@ -31,6 +32,12 @@ class Recorder(EventStorage):
         if self.leak:  # a library's timeout bug: cancelled, though nobody cancelled the writer
             self.leak -= 1
             raise asyncio.CancelledError
+        if self.cancel_self:  # the usual form: a timeout cancels the task and never takes it back
+            self.cancel_self -= 1
+            task = asyncio.current_task()
+            assert task is not None
+            task.cancel()
+            await asyncio.sleep(1)
         if self.write_time:
             self.writing.set()
             try:
@@ -123,6 +130,21 @@ async def test_a_leaked_cancellation_is_retried_and_the_writer_keeps_going() -> 
     sink.emit(event(2))
     assert await written(2) == ["t1", "t2"]
     await sink.close()
+
+
+async def test_a_writer_ended_by_a_leaked_cancel_is_restarted() -> None:
+    store = Recorder()
+    store.cancel_self = 1
+    sink = EventSink(store, flush_interval=0.001)
+    await sink.start()
+    sink.emit(event(1))
+    for _ in range(400):  # no flush(): a restarted background writer must store it
+        if store.stored:
+            break
+        await asyncio.sleep(0.01)
+    assert store.stored == ["t1"] and sink.writer_restarts == 1
+    await sink.close()
+    assert sink.writer_restarts == 1  # closing ends the writer on purpose: no restart
 
 
 async def test_close_stores_everything_emitted_from_threads() -> None:

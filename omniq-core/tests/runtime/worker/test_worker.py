@@ -306,11 +306,9 @@ class FailingOnce(EventSink):
     """An event sink whose first ``started`` event raises: an error the claim loop does not
     expect, which used to end it for good."""
 
-    failed = False
-
     def emit(self, event: TaskEvent) -> None:
-        if event.event_type is EventType.STARTED and not FailingOnce.failed:
-            FailingOnce.failed = True
+        if event.event_type is EventType.STARTED and not getattr(self, "failed", False):
+            self.failed = True
             raise RuntimeError("an unexpected bug")
         super().emit(event)
 
@@ -330,4 +328,73 @@ async def test_a_worker_loop_that_dies_is_logged_and_restarted(tasks: ModuleType
             assert EventType.EXPIRED in await event_types(oq, task_id)
         finally:
             await worker.stop(1)
-    assert FailingOnce.failed and worker.loop_restarts == 1
+    assert getattr(sink, "failed", False) and worker.loop_restarts == 1
+
+
+class CancelsItselfOnce:
+    """A queue whose ``method`` cancels the calling task once and never takes it back, as a
+    library's mishandled timeout does, once ``armed``."""
+
+    def __init__(self, queue: Any, method: str) -> None:
+        self._queue = queue
+        self._method = method
+        self.armed = True
+        self.leaked = False
+
+    def __getattr__(self, name: str) -> Any:
+        real = getattr(self._queue, name)
+        if name != self._method:
+            return real
+
+        async def leaky(*args: Any, **kwargs: Any) -> Any:
+            if self.armed and not self.leaked:
+                self.leaked = True
+                task = asyncio.current_task()
+                assert task is not None
+                task.cancel()
+                await asyncio.sleep(1)
+            return await real(*args, **kwargs)
+
+        return leaky
+
+
+async def test_stop_finishes_when_the_finishing_loop_dies_during_it(tasks: ModuleType) -> None:
+    async with app(workers=0) as oq:
+        queue = CancelsItselfOnce(oq.stores.task_queue, "ack")
+        worker = Worker(
+            queue, oq.stores.results, oq.event_sink, oq.registry, WorkerSettings(**FAST)
+        )  # type: ignore[arg-type]
+        await worker.start()
+        first = await oq.enqueue(tasks.async_sleep_then, 0.3, 1)
+        second = await oq.enqueue(tasks.async_sleep_then, 0.8, 2)
+        await asyncio.sleep(0.1)
+        await asyncio.wait_for(worker.stop(5), 10)  # hung in outcomes.join() before the fix
+        assert queue.leaked and worker.loop_restarts == 1
+        assert await oq.get_result(second, timeout=5) == 2
+        assert first
+
+
+async def test_leases_are_kept_when_the_lease_loop_dies_during_a_stop(tasks: ModuleType) -> None:
+    async with app(workers=0) as oq:
+        queue = CancelsItselfOnce(oq.stores.task_queue, "extend")
+        queue.armed = False
+        settings = WorkerSettings(**{**FAST, "lease_seconds": 2.0})  # outlasts a restart's pause
+        worker = Worker(queue, oq.stores.results, oq.event_sink, oq.registry, settings)  # type: ignore[arg-type]
+        other = Worker(
+            oq.stores.task_queue,
+            oq.stores.results,
+            oq.event_sink,
+            oq.registry,
+            WorkerSettings(**FAST),
+        )
+        await worker.start()
+        task_id = await oq.enqueue(tasks.async_sleep_then, 2.5, 1)
+        await asyncio.sleep(0.2)
+        queue.armed = True
+        stopping = asyncio.create_task(worker.stop(5))
+        await other.start()  # would recover the task if its lease ran out
+        await stopping
+        await other.stop(5)
+        kinds = await event_types(oq, task_id)
+    assert queue.leaked and worker.loop_restarts == 1
+    assert EventType.EXPIRED not in kinds and kinds[-1] is EventType.COMPLETED
