@@ -12,10 +12,13 @@ from typing import Any
 
 import omniq
 import pytest
+from omniq.errors import InvalidNameError
 from omniq.models import EventType, Task, TaskEvent, TaskState
 from omniq.models.event import EventQuery
 from omniq.models.task import Lease
 from omniq.storage import EventStorage, TaskQueueStorage
+from omniq_file import listing
+from omniq_file.blobs import LocalBlobs
 from omniq_file.event_index import shard_of
 from omniq_file.store import EventBatch, StoredTask
 
@@ -170,3 +173,48 @@ async def test_a_data_dir_of_the_first_layout_is_still_read(tmp_path: Path) -> N
         assert list(legacy.iterdir()) == []
     finally:
         await backend.close()
+
+
+async def test_a_task_added_during_a_claim_waits_at_most_the_listing_age(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(listing, "MAX_AGE", 0.05)
+    worker = omniq.load_backend("file", base_dir=str(tmp_path)).task_queue()
+    other = omniq.load_backend("file", base_dir=str(tmp_path)).task_queue()
+    low = [Task(func="m:f", priority=1) for _ in range(3)]
+    await worker.enqueue_many(low)
+    await worker.claim(["default"], limit=1, lease_seconds=30, worker_id="w")
+    high = Task(func="m:f", priority=9)
+    assert await other.enqueue(high) is True
+    # as if it had been added while the worker claimed: the worker recorded the folder after it
+    cached = worker._listings._cached["queues/default/pending"]
+    cached.version = worker.files.blobs.version("queues/default/pending")
+    (hidden,) = await worker.claim(["default"], limit=1, lease_seconds=30, worker_id="w")
+    assert hidden.task.id == low[1].id  # behind the cached, lower-priority names...
+    await asyncio.sleep(0.06)
+    (next_one,) = await worker.claim(["default"], limit=1, lease_seconds=30, worker_id="w")
+    assert next_one.task.id == high.id  # ...until the listing is too old to reuse
+
+
+def _names_under(directory: Path) -> list[str]:
+    return [path.name for path in directory.rglob("*")]
+
+
+async def test_event_ids_that_are_not_one_safe_file_name_are_refused(
+    storages: tuple[Any, Any], tmp_path: Path
+) -> None:
+    _, events = storages
+    for bad in ("../../escaped", "a.b", "/abs"):
+        with pytest.raises(InvalidNameError, match="event id"):
+            await events.append(TaskEvent(event_type=EventType.ENQUEUED, task_id="t1", id=bad))
+    assert not [name for name in _names_under(tmp_path.parent) if "escaped" in name]
+    assert await events.query(EventQuery(task_id="t1")) == []
+
+
+def test_a_failed_link_leaves_the_name_free(tmp_path: Path) -> None:
+    blobs = LocalBlobs(str(tmp_path / "data"), fsync=False)
+    blobs.write("pending/b", b"in the way")
+    with pytest.raises(FileExistsError):
+        blobs.create_linked("index/a", b"task", "pending/b")
+    assert not blobs.exists("index/a")  # the id can be enqueued again
+    assert blobs.create_linked("index/a", b"task", "pending/c") is True

@@ -112,7 +112,7 @@ class LocalBlobs:
         os.replace(temp, full)
 
     def create(self, path: str, data: bytes) -> bool:
-        return self._write_new(self._path(path), data, sync=False)
+        return self._write_new(self._path(path), data, sync=self.fsync)
 
     def create_linked(self, path: str, data: bytes, alias: str) -> bool:
         """Create ``path`` exclusively with ``data``, then hard-link it as ``alias``; ``False``
@@ -124,10 +124,14 @@ class LocalBlobs:
             return False
         target = self._path(alias)
         try:
-            os.link(full, target)
-        except FileNotFoundError:
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            os.link(full, target)
+            try:
+                os.link(full, target)
+            except FileNotFoundError:
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                os.link(full, target)
+        except BaseException:
+            os.unlink(full)  # or the name stays taken with no alias (a full disk, ...)
+            raise
         return True
 
     def append(self, path: str, data: bytes) -> None:

@@ -48,6 +48,7 @@ class FileEventStorage(FileStorageMixin, EventStorage):
         by_hour: dict[str, list[TaskEvent]] = defaultdict(list)
         for event in events:
             component(event.task_id, "task id")
+            component(event.id, "event id")  # part of a batch's file name
             by_hour[_hour(event.timestamp)].append(event)
         for hour, members in by_hour.items():
             folder = f"events/hours/{hour}"
