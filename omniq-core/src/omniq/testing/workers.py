@@ -47,6 +47,10 @@ class WorkerProcessesConformance:
     processes: ClassVar[int] = 4
     concurrency: ClassVar[int] = 8
     lease_seconds: ClassVar[float] = 2.0
+    """Leases in the SIGKILL test: short, so killed workers' tasks come back soon."""
+    steady_lease_seconds: ClassVar[float] = 30.0
+    """Leases in the run-once test: long, so that on a starved machine (CI, other load) a late
+    extension cannot let a lease run out and a task run twice, which at-least-once allows."""
 
     @pytest.fixture
     def worker_env(self, tmp_path: Path) -> dict[str, str]:
@@ -77,6 +81,7 @@ class WorkerProcessesConformance:
         self, e2e: tuple[dict[str, str], Path, ModuleType], tmp_path: Path
     ) -> None:
         env, runs, tasks = e2e
+        env = {**env, "OMNIQ_LEASE_SECONDS": str(self.steady_lease_seconds)}
         count = self.task_count
         with OmniQ(workers=0) as oq:
             ids = oq.enqueue_many([(tasks.record, (n,)) for n in range(count)])
