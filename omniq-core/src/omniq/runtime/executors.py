@@ -75,16 +75,24 @@ class LocalExecutor:
             return encode_value(task.serializer, value)
         pool = self._pool
         assert pool is not None, "executor not started"
+        call = functools.partial(func, *args, **kwargs)
         try:
-            async with asyncio.timeout(timeout):
-                call = functools.partial(func, *args, **kwargs)
-                value = await asyncio.get_running_loop().run_in_executor(pool, call)
-                if inspect.isawaitable(value):
-                    value = await value
+            if timeout is None:
+                value = await self._in_thread(pool, call)
+            else:
+                async with asyncio.timeout(timeout):
+                    value = await self._in_thread(pool, call)
         except (TimeoutError, asyncio.CancelledError):
             self._abandon(pool)
             raise
         return encode_value(task.serializer, value)
+
+    @staticmethod
+    async def _in_thread(pool: ThreadPoolExecutor, call: Callable[[], Any]) -> Any:
+        value = await asyncio.get_running_loop().run_in_executor(pool, call)
+        if inspect.isawaitable(value):
+            value = await value
+        return value
 
     def _abandon(self, pool: ThreadPoolExecutor) -> None:
         """A thread of ``pool`` runs a task nobody waits for any more: new tasks go to a fresh
