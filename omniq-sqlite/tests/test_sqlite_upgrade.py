@@ -7,7 +7,9 @@ import sqlite3
 from pathlib import Path
 
 import omniq
-from omniq.models import EventQuery, EventType, ResultStatus
+import pytest
+from omniq.models import EventQuery, EventType, ResultStatus, TaskEvent
+from omniq_sqlite.database import SchemaVersionError
 from omniq_sqlite.rebuild import Rebuild
 from omniq_sqlite.schema import SCHEMA_VERSION, UPGRADES
 
@@ -91,3 +93,24 @@ def test_a_second_rebuild_changes_nothing(tmp_path: Path) -> None:
         again = table_sql(path), db.execute("SELECT name, rootpage FROM sqlite_master").fetchall()
         assert again == first
         assert db.execute("SELECT * FROM omniq_events ORDER BY id").fetchall() == rows
+
+
+async def test_a_process_whose_file_a_newer_omniq_upgraded_gets_a_clear_error(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "omniq.db"
+    backend = omniq.load_backend("sqlite", database_path=str(path))
+    event_log = backend.event_storage()
+    try:
+        await event_log.connect()
+        event = TaskEvent(event_type=EventType.ENQUEUED, task_id="t1")
+        await event_log.append(event)
+        with sqlite3.connect(path) as db:  # what a later schema version might do
+            db.execute("ALTER TABLE omniq_events RENAME COLUMN details TO details_v4")
+            db.execute("UPDATE omniq_schema SET version = 99")
+        with pytest.raises(SchemaVersionError, match="upgraded to schema version 99") as caught:
+            await event_log.append(TaskEvent(event_type=EventType.STARTED, task_id="t1"))
+        assert "pip install -U omniq-sqlite" in str(caught.value)
+        assert str(path) in str(caught.value)
+    finally:
+        await backend.close()  # type: ignore[attr-defined]

@@ -64,6 +64,10 @@ class SchemaVersionError(StorageError):
     """The database was written by a newer OmniQ whose schema this one does not know."""
 
 
+_SCHEMA_CHANGED = ("no such table", "no such column", "has no column named")
+"""What SQLite says when a statement meets tables of another shape than it was written for."""
+
+
 class _Busy(Exception):
     """Another connection holds the lock: an attempt that must not wait gives up."""
 
@@ -346,7 +350,34 @@ class Database:
         if executor is None:
             raise StorageError(f"SQLite database {self.label!r} is not open (call connect())")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(executor, lambda: fn(*args, **kwargs))
+        return await loop.run_in_executor(executor, lambda: self._guarded(fn, args, kwargs))
+
+    def _guarded(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+        """``fn(*args, **kwargs)``; a statement that fails because a table or column is not
+        what this process expects raises :class:`SchemaVersionError` if a newer OmniQ has
+        upgraded the file since this process opened it."""
+        try:
+            return fn(*args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            if any(sign in str(exc) for sign in _SCHEMA_CHANGED):
+                newer = self._newer_schema()
+                if newer is not None:
+                    raise SchemaVersionError(
+                        f"SQLite database {self.label!r} was upgraded to schema version {newer} "
+                        f"by a newer OmniQ while this process had it open; this omniq-sqlite "
+                        f"understands up to {SCHEMA_VERSION}. Restart this process with "
+                        "omniq-sqlite upgraded (pip install -U omniq-sqlite)."
+                    ) from exc
+            raise
+
+    def _newer_schema(self) -> int | None:
+        """The file's schema version if it is newer than this process's, else ``None``."""
+        try:
+            row = self.connection().execute("SELECT max(version) FROM omniq_schema").fetchone()
+        except sqlite3.Error:
+            return None
+        found = None if row is None or row[0] is None else int(row[0])
+        return found if found is not None and found > SCHEMA_VERSION else None
 
     async def run_short(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn``, a short statement or transaction that may be retried from the start,
@@ -405,7 +436,7 @@ class Database:
         changes = connection.total_changes
         local.attempting = connection
         try:
-            return True, fn(*args, **kwargs)
+            return True, self._guarded(fn, args, kwargs)
         except _Busy:
             return False, None
         except sqlite3.OperationalError as exc:
