@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import omniq
 import pytest
 from omniq.models import Task
+from omniq_sqlite import database
 from omniq_sqlite.database import CHECKPOINT_EVERY, Database
 from omniq_sqlite.task_queue import SQLiteTaskQueue
 
@@ -114,3 +116,67 @@ async def test_a_sync_enqueue_waits_out_another_writer_and_then_succeeds(
         other.close()
     assert added is True
     assert (await queue.get("waited")) is not None
+
+
+class _CountingTime:
+    """The database module's ``time``, counting the sleeps of its busy retries."""
+
+    def __init__(self) -> None:
+        self.sleeps = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps += 1
+        time.sleep(seconds)
+
+
+async def test_a_sync_enqueue_queues_behind_this_processs_writer_without_polling(
+    queue: SQLiteTaskQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counting = _CountingTime()
+    monkeypatch.setattr(database, "time", counting)
+    db, entered, release = queue.db, threading.Event(), threading.Event()
+
+    def hold_a_write() -> None:
+        with db.write():
+            entered.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold_a_write)
+    holder.start()
+    try:
+        assert entered.wait(5)
+        enqueue = asyncio.ensure_future(
+            asyncio.to_thread(queue.enqueue_sync, Task(func="app:f", id="queued"))
+        )
+        await asyncio.sleep(0.1)
+        assert not enqueue.done()  # waiting for the writer...
+        release.set()
+        assert await enqueue is True
+    finally:
+        release.set()
+        holder.join()
+    assert counting.sleeps == 0  # ...on the lock, woken as it ended, not in busy sleeps
+    assert (await queue.get("queued")) is not None
+
+
+async def test_a_read_on_the_loop_is_not_held_up_by_a_writer_of_this_process(
+    queue: SQLiteTaskQueue, tmp_path: Path
+) -> None:
+    await queue.enqueue(Task(func="app:f", id="there"))
+    other = sqlite3.connect(tmp_path / "omniq.db", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # another process writes...
+    claim = asyncio.ensure_future(
+        queue.claim(["default"], limit=1, lease_seconds=30, worker_id="w")
+    )
+    try:
+        await asyncio.sleep(0.1)  # ...so the claim waits on the database's thread, in write()
+        assert not claim.done()
+        info = await asyncio.wait_for(queue.get("there"), 2)  # WAL: a read need not wait
+    finally:
+        other.execute("COMMIT")
+        other.close()
+    assert info is not None and info.task.id == "there"
+    assert [c.task.id for c in await claim] == ["there"]

@@ -313,8 +313,14 @@ class Database:
     def write(self) -> Iterator[sqlite3.Connection]:
         """A ``BEGIN IMMEDIATE`` transaction on this thread's connection, committed at the end
         (rolled back on error); waits out other writers within the configured timeout."""
-        with self._writing:
-            conn = self.connection()
+        conn = self.connection()  # first: never wait for another lock holding _writing
+        if not self._writing.acquire(timeout=self.options.timeout):
+            raise StorageError(
+                f"SQLite database {self.label!r}: another writer of this process held it for "
+                f"{self.options.timeout} s; raise the backend's timeout option if this load "
+                "is expected"
+            )
+        try:
             self._begin(conn)
             try:
                 yield conn
@@ -322,6 +328,8 @@ class Database:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+        finally:
+            self._writing.release()
 
     def _begin(self, conn: sqlite3.Connection) -> None:
         deadline = time.monotonic() + self.options.timeout
@@ -424,30 +432,35 @@ class Database:
     ) -> tuple[bool, T | None]:
         """``(True, fn(...))`` run on this thread's no-wait connection, or ``(False, None)``
         if another connection held the lock (what ``fn`` did is rolled back)."""
+        connection = self._no_wait_connection(on_loop=on_loop)  # before _writing: it locks
         writing = self._writing
+        # The loop never waits for the lock: without it a read still runs (WAL) and a write
+        # meets SQLite's own lock and goes to the database's thread, as before the lock.
         if on_loop:
-            acquired = writing.acquire(blocking=False)
+            held = writing.acquire(blocking=False)
+        elif not writing.acquire(timeout=self.options.timeout):
+            return False, None
         else:
-            acquired = writing.acquire(timeout=self.options.timeout)
-        if not acquired:
-            return False, None
-        connection = self._no_wait_connection(on_loop=on_loop)
-        local = self._local
-        changes = connection.total_changes
-        local.attempting = connection
+            held = True
         try:
-            return True, self._guarded(fn, args, kwargs)
-        except _Busy:
-            return False, None
-        except sqlite3.OperationalError as exc:
-            if not _is_busy(exc):
-                raise
-            return False, None
+            local = self._local
+            changes = connection.total_changes
+            local.attempting = connection
+            try:
+                return True, self._guarded(fn, args, kwargs)
+            except _Busy:
+                return False, None
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise
+                return False, None
+            finally:
+                local.attempting = None
+                if on_loop and connection.total_changes != changes:
+                    self._wrote_on_loop()
         finally:
-            local.attempting = None
-            writing.release()
-            if on_loop and connection.total_changes != changes:
-                self._wrote_on_loop()
+            if held:
+                writing.release()
 
     def _wrote_on_loop(self) -> None:
         """Count a write made on an event loop; every :data:`CHECKPOINT_EVERY`, checkpoint on
