@@ -178,7 +178,6 @@ async def test_a_data_dir_of_the_first_layout_is_still_read(tmp_path: Path) -> N
 async def test_a_task_added_during_a_claim_waits_at_most_the_listing_age(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(listing, "MAX_AGE", 0.05)
     worker = omniq.load_backend("file", base_dir=str(tmp_path)).task_queue()
     other = omniq.load_backend("file", base_dir=str(tmp_path)).task_queue()
     low = [Task(func="m:f", priority=1) for _ in range(3)]
@@ -189,9 +188,10 @@ async def test_a_task_added_during_a_claim_waits_at_most_the_listing_age(
     # as if it had been added while the worker claimed: the worker recorded the folder after it
     cached = worker._listings._cached["queues/default/pending"]
     cached.version = worker.files.blobs.version("queues/default/pending")
+    monkeypatch.setattr(listing, "MAX_AGE", 3600.0)
     (hidden,) = await worker.claim(["default"], limit=1, lease_seconds=30, worker_id="w")
     assert hidden.task.id == low[1].id  # behind the cached, lower-priority names...
-    await asyncio.sleep(0.06)
+    monkeypatch.setattr(listing, "MAX_AGE", 0.0)
     (next_one,) = await worker.claim(["default"], limit=1, lease_seconds=30, worker_id="w")
     assert next_one.task.id == high.id  # ...until the listing is too old to reuse
 

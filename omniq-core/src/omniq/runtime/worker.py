@@ -526,19 +526,21 @@ class Worker:
     async def _keep_leases(self) -> None:
         period = self.settings.lease_seconds / 3
         while True:
+            held = list(self._held.values())  # extend first: a restarted loop at once
+            if held:
+                await self._extend(held)
             await asyncio.sleep(period)
-            held = list(self._held.values())
-            if not held:
-                continue
-            try:
-                renewed = await self.queue.extend(held, self.settings.lease_seconds)
-            except (Exception, asyncio.CancelledError) as exc:
-                if isinstance(exc, asyncio.CancelledError) and being_cancelled():
-                    raise
-                self._log.warning("could not extend leases", error=repr(exc), leases=len(held))
-                continue
-            for old, new in zip(held, renewed, strict=True):
-                self._on_renewed(old, new)
+
+    async def _extend(self, held: list[Lease]) -> None:
+        try:
+            renewed = await self.queue.extend(held, self.settings.lease_seconds)
+        except (Exception, asyncio.CancelledError) as exc:
+            if isinstance(exc, asyncio.CancelledError) and being_cancelled():
+                raise
+            self._log.warning("could not extend leases", error=repr(exc), leases=len(held))
+            return
+        for old, new in zip(held, renewed, strict=True):
+            self._on_renewed(old, new)
 
     def _on_renewed(self, old: Lease, new: Lease | None) -> None:
         running = self._running.get(old.task_id)
