@@ -12,7 +12,7 @@ from typing import Any
 
 import omniq
 import pytest
-from omniq.errors import InvalidNameError
+from omniq.errors import InvalidNameError, StorageError
 from omniq.models import EventType, Task, TaskEvent, TaskState
 from omniq.models.event import EventQuery
 from omniq.models.task import Lease
@@ -20,6 +20,7 @@ from omniq.storage import EventStorage, TaskQueueStorage
 from omniq_file import listing
 from omniq_file.blobs import LocalBlobs
 from omniq_file.event_index import shard_of
+from omniq_file.layout import LAYOUT, LAYOUT_FILE, LayoutVersionError
 from omniq_file.store import EventBatch, StoredTask
 
 
@@ -218,3 +219,32 @@ def test_a_failed_link_leaves_the_name_free(tmp_path: Path) -> None:
         blobs.create_linked("index/a", b"task", "pending/b")
     assert not blobs.exists("index/a")  # the id can be enqueued again
     assert blobs.create_linked("index/a", b"task", "pending/c") is True
+
+
+async def test_a_data_dir_records_its_layout_and_a_newer_one_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    queue = omniq.load_backend("file", base_dir=str(data)).task_queue()
+    await queue.connect()
+    await queue.enqueue(Task(func="m:f", id="kept"))
+    assert _read(data / LAYOUT_FILE) == f"{LAYOUT}\n"
+    _write(data / LAYOUT_FILE, f"{LAYOUT + 1}\n")
+    newer = omniq.load_backend("file", base_dir=str(data)).task_queue()
+    with pytest.raises(LayoutVersionError, match="newer omniq-file") as caught:
+        await newer.connect()
+    assert "pip install -U omniq-file" in str(caught.value) and str(data) in str(caught.value)
+    _write(data / LAYOUT_FILE, "not a number")
+    with pytest.raises(StorageError, match="layout number"):
+        await omniq.load_backend("file", base_dir=str(data)).task_queue().connect()
+    _write(data / LAYOUT_FILE, f"{LAYOUT}\n")
+    again = omniq.load_backend("file", base_dir=str(data)).task_queue()
+    await again.connect()
+    info = await again.get("kept")  # nothing was changed meanwhile
+    assert info is not None
+
+
+def _read(path: Path) -> str:
+    return path.read_text()
+
+
+def _write(path: Path, text: str) -> None:
+    path.write_text(text)

@@ -16,6 +16,7 @@ from omniq.storage.wakeup import Waiters
 
 from omniq_file.blobs import Blobs, open_blobs
 from omniq_file.codec import CorruptFileError, RecordCodec
+from omniq_file.layout import check_layout
 from omniq_file.options import FileOptions
 
 __all__ = ["EventBatch", "FileStore", "StoredTask", "store_for"]
@@ -50,12 +51,14 @@ class FileStore:
     def blobs(self) -> Blobs:
         if self._blobs is None:
             protocol, root = self.options.location()
-            self._blobs = open_blobs(
+            blobs = open_blobs(
                 protocol,
                 root,
                 storage_options=dict(self.options.storage_options),
                 fsync=self.options.fsync,
             )
+            check_layout(blobs)
+            self._blobs = blobs
         return self._blobs
 
     def load(self, path: str, cls: type[T]) -> T | None:
