@@ -19,6 +19,7 @@ from redis.backoff import ExponentialBackoff
 
 from omniq_redis.keys import Keys
 from omniq_redis.options import RedisOptions
+from omniq_redis.packing import with_hiredis_packing
 
 __all__ = ["RedisConnection", "connection_for", "storage_errors"]
 
@@ -77,6 +78,7 @@ class RedisConnection:
                 )
             else:
                 client = aioredis.Redis(retry=retry, retry_on_error=list(_RETRIED), **kwargs)
+            with_hiredis_packing(client.connection_pool)
             try:
                 await storage_errors(self.where, client.ping)
                 await self._check_server(client)
