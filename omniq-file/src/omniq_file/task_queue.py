@@ -48,7 +48,7 @@ from omniq_file.base import FileStorageMixin
 from omniq_file.blobs import LocalBlobs
 from omniq_file.codec import CorruptFileError
 from omniq_file.listing import PendingListings
-from omniq_file.paths import component
+from omniq_file.paths import component, is_component
 from omniq_file.store import FileStore, StoredTask
 
 __all__ = ["FileTaskQueue"]
@@ -59,7 +59,6 @@ _LOCATE_PASSES = 3
 _NONCE = 24
 """Hex digits of a lease token's random part (the rest is the queue's name)."""
 _NONCE_RE = re.compile(r"[0-9a-f]{24}")
-_QUEUE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 
 
 def _us(moment: datetime) -> int:
@@ -81,7 +80,7 @@ def _split_token(token: str) -> tuple[str, str | None] | None:
     """``(nonce, queue)`` of a lease token; the queue is ``None`` for the first layout's tokens
     (the nonce alone). ``None`` for a token this backend never made: no file can match it."""
     nonce, queue = token[:_NONCE], token[_NONCE:]
-    if _NONCE_RE.fullmatch(nonce) is None or (queue and _QUEUE_RE.fullmatch(queue) is None):
+    if _NONCE_RE.fullmatch(nonce) is None or (queue and not is_component(queue)):
         return None
     return nonce, queue or None
 
@@ -316,7 +315,7 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
         data = self.files.blobs.read(f"index/{component(task_id, 'task id')}")
         if not data:
             return None
-        if _QUEUE_RE.fullmatch(data.decode(errors="replace")):
+        if is_component(data.decode(errors="replace")):
             return data.decode()
         try:
             stored = self.files.codec.loads(data, StoredTask, where=f"index/{task_id}")
