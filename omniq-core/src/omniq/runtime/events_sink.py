@@ -18,16 +18,12 @@ from collections.abc import Sequence
 
 from omniq.logging import get_logger
 from omniq.models.event import TaskEvent
-from omniq.runtime.cancellation import being_cancelled
+from omniq.runtime.supervision import raise_if_cancelled, supervise
 from omniq.storage.events import EventStorage
 
 __all__ = ["EventSink"]
 
 log = get_logger(__name__)
-
-
-WRITER_RESTART_PAUSE = 0.5
-"""Seconds before a writer that ended unexpectedly is started again."""
 
 
 class EventSink:
@@ -75,30 +71,25 @@ class EventSink:
             self._wake.set()
 
     def _start_writer(self) -> asyncio.Task[None]:
-        """The background writer, supervised: if it ends before :meth:`close` (an error its
-        own handling let through, or a cancellation leaked from a storage's client), that is
-        logged and a new writer starts after a pause, so events never pile up unwritten."""
+        """The background writer, started again if it ends before :meth:`close` (see
+        :mod:`omniq.runtime.supervision`), so events never pile up unwritten."""
         wake, lock = self._wake, self._write_lock
         assert wake is not None
         assert lock is not None
-        writer = asyncio.create_task(self._run(wake, lock), name="omniq-event-sink")
-        writer.add_done_callback(self._writer_ended)
-        return writer
+        return supervise(
+            "omniq-event-sink",
+            lambda: self._run(wake, lock),
+            wanted=lambda writer: not self._closed and writer is self._writer,
+            restarted=self._restarted,
+            log=log,
+            event="event writer ended unexpectedly, restarting it",
+        )
 
-    def _writer_ended(self, writer: asyncio.Task[None]) -> None:
-        if self._closed or writer is not self._writer:
-            return
-        error = "cancelled" if writer.cancelled() else repr(writer.exception())
-        log.error("event writer ended unexpectedly, restarting it", error=error)
+    def _restarted(self, _old: asyncio.Task[None], new: asyncio.Task[None]) -> None:
         self.writer_restarts += 1
-
-        def restart() -> None:
-            if not self._closed and self._writer is writer:
-                self._writer = self._start_writer()
-                assert self._wake is not None
-                self._wake.set()
-
-        asyncio.get_running_loop().call_later(WRITER_RESTART_PAUSE, restart)
+        self._writer = new
+        assert self._wake is not None
+        self._wake.set()
 
     async def close(self) -> None:
         """Stop the writer and store every buffered event.
@@ -206,8 +197,7 @@ class EventSink:
                     await self._drain()
                 delay = 0.05
             except (Exception, asyncio.CancelledError) as exc:
-                if isinstance(exc, asyncio.CancelledError) and being_cancelled():
-                    raise
+                raise_if_cancelled(exc)
                 log.warning(
                     "event storage append failed; will retry",
                     buffered=len(self._buffer),

@@ -16,7 +16,7 @@ import os
 import random
 import socket
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -33,10 +33,10 @@ from omniq.models.result import ResultStatus, TaskError, TaskResult
 from omniq.models.task import ClaimedTask, Lease, RecoveredTask, Task, backoff_delay
 from omniq.models.unchecked import unchecked_event
 from omniq.plugins.lifecycle import LifecycleHooks
-from omniq.runtime.cancellation import being_cancelled
 from omniq.runtime.events_sink import EventSink
 from omniq.runtime.executors import Executor, LocalExecutor, describe_exception
 from omniq.runtime.registry import FunctionRegistry
+from omniq.runtime.supervision import raise_if_cancelled, supervise
 from omniq.storage import Capability, ResultStorage, TaskQueueStorage
 
 __all__ = ["Worker", "WorkerSettings"]
@@ -97,10 +97,6 @@ class _Outcome:
     error: TaskError | None = None
     duration: float = 0.0
     retryable: bool = True
-
-
-LOOP_RESTART_PAUSE = 0.5
-"""Seconds before a worker loop that ended unexpectedly is started again."""
 
 
 class Worker:
@@ -197,17 +193,20 @@ class Worker:
         self._log.info("worker stopped", processed=self.processed)
         self._stopped.set()
 
-    def _supervised(self, name: str, body: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
-        """Run one of the worker's loops; if it ends while the worker is not stopping (an error
-        its own handling let through, or a cancellation leaked from a library), log why and
-        start it again after a pause: a worker must never stop claiming or finishing silently."""
-
-        async def run() -> None:
-            await body()
-
-        task = asyncio.create_task(run(), name=name)
-        task.add_done_callback(lambda ended: self._loop_ended(name, body, ended))
-        return task
+    def _supervised(
+        self, name: str, body: Callable[[], Coroutine[Any, Any, None]]
+    ) -> asyncio.Task[None]:
+        """Run one of the worker's loops, started again if it ends before the worker meant it
+        to (see :mod:`omniq.runtime.supervision`): a worker never stops claiming or finishing
+        silently."""
+        return supervise(
+            name,
+            body,
+            wanted=lambda _: not self._ended_on_purpose(name),
+            restarted=self._restarted,
+            log=self._log,
+            event="worker loop ended unexpectedly, restarting it",
+        )
 
     def _ended_on_purpose(self, name: str) -> bool:
         """Whether loop ``name`` was meant to end: the claim loop once the worker stops; the
@@ -215,25 +214,12 @@ class Worker:
         a finishing or lease loop that dies during a shutdown is started again too)."""
         return self._loops_cancelled or (name == "omniq-claim" and self._stop.is_set())
 
-    def _loop_ended(
-        self, name: str, body: Callable[[], Awaitable[None]], ended: asyncio.Task[None]
-    ) -> None:
-        if self._ended_on_purpose(name):
-            return
-        error = "cancelled" if ended.cancelled() else repr(ended.exception())
-        self._log.error("worker loop ended unexpectedly, restarting it", loop=name, error=error)
+    def _restarted(self, old: asyncio.Task[None], new: asyncio.Task[None]) -> None:
         self.loop_restarts += 1
-
-        def restart() -> None:
-            if self._ended_on_purpose(name):
-                return
-            task = self._supervised(name, body)
-            if name == "omniq-claim":
-                self._claiming = task
-            else:
-                self._loops = [task if t is ended else t for t in self._loops]
-
-        asyncio.get_running_loop().call_later(LOOP_RESTART_PAUSE, restart)
+        if old is self._claiming:
+            self._claiming = new
+        else:
+            self._loops = [new if task is old else task for task in self._loops]
 
     # -- claiming --------------------------------------------------------------------------------
 
@@ -255,8 +241,7 @@ class Worker:
                 )
                 failures = 0
             except (Exception, asyncio.CancelledError) as exc:
-                if isinstance(exc, asyncio.CancelledError) and being_cancelled():
-                    raise
+                raise_if_cancelled(exc)
                 failures += 1
                 pause = min(0.1 * 2**failures, 10.0)
                 self._log.warning("claim failed, pausing", error=repr(exc), pause=pause)
@@ -356,8 +341,7 @@ class Worker:
             try:
                 await self._finish(batch)
             except (Exception, asyncio.CancelledError) as exc:
-                if isinstance(exc, asyncio.CancelledError) and being_cancelled():
-                    raise  # the supervisor starts the loop again unless stop() ended it
+                raise_if_cancelled(exc)  # then its supervisor restarts it, unless stop() ended it
                 # nothing acked: the leases run out and the tasks are run again elsewhere
                 self._log.error("could not finish tasks", error=repr(exc), tasks=len(batch))
             finally:
@@ -535,8 +519,7 @@ class Worker:
         try:
             renewed = await self.queue.extend(held, self.settings.lease_seconds)
         except (Exception, asyncio.CancelledError) as exc:
-            if isinstance(exc, asyncio.CancelledError) and being_cancelled():
-                raise
+            raise_if_cancelled(exc)
             self._log.warning("could not extend leases", error=repr(exc), leases=len(held))
             return
         for old, new in zip(held, renewed, strict=True):
@@ -575,8 +558,7 @@ class Worker:
                     last_purge = time.monotonic()
                     await self.results.purge_expired()
             except (Exception, asyncio.CancelledError) as exc:
-                if isinstance(exc, asyncio.CancelledError) and being_cancelled():
-                    raise
+                raise_if_cancelled(exc)
                 self._log.warning("could not recover expired leases", error=repr(exc))
             await asyncio.sleep(self.settings.recover_interval)
 
