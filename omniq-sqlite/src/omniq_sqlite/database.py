@@ -315,11 +315,7 @@ class Database:
         (rolled back on error); waits out other writers within the configured timeout."""
         conn = self.connection()  # first: never wait for another lock holding _writing
         if not self._writing.acquire(timeout=self.options.timeout):
-            raise StorageError(
-                f"SQLite database {self.label!r}: another writer of this process held it for "
-                f"{self.options.timeout} s; raise the backend's timeout option if this load "
-                "is expected"
-            )
+            raise self._locked_too_long("another writer of this process held it")
         try:
             self._begin(conn)
             try:
@@ -330,6 +326,12 @@ class Database:
             conn.execute("COMMIT")
         finally:
             self._writing.release()
+
+    def _locked_too_long(self, what: str) -> StorageError:
+        return StorageError(
+            f"SQLite database {self.label!r}: {what} for {self.options.timeout} s; raise the "
+            "backend's timeout option if this load is expected"
+        )
 
     def _begin(self, conn: sqlite3.Connection) -> None:
         deadline = time.monotonic() + self.options.timeout
@@ -344,11 +346,7 @@ class Database:
                 if getattr(self._local, "attempting", None) is not None:
                     raise _Busy from exc
                 if time.monotonic() >= deadline:
-                    raise StorageError(
-                        f"SQLite database {self.label!r} stayed locked by another writer for "
-                        f"{self.options.timeout} s; raise the backend's timeout option if this "
-                        "load is expected"
-                    ) from exc
+                    raise self._locked_too_long("it stayed locked by another writer") from exc
                 time.sleep(delay)
                 delay = min(delay * 2, 0.05)
 
