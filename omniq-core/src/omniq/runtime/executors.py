@@ -13,12 +13,12 @@ import functools
 import inspect
 import traceback as traceback_module
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from omniq.models.result import TaskError
 from omniq.models.task import Task
 from omniq.runtime.codec import decode_call, encode_value
+from omniq.runtime.threads import TaskThreads
 
 __all__ = ["Executor", "LocalExecutor", "TaskRaisedError", "describe_exception"]
 
@@ -54,15 +54,15 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """Coroutine functions on the event loop, plain functions in a thread pool."""
+    """Coroutine functions on the event loop, plain functions in :class:`TaskThreads`."""
 
     def __init__(self, threads: int) -> None:
         self._threads = max(threads, 1)
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: TaskThreads | None = None
 
     async def start(self) -> None:
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="omniq-task")
+            self._pool = TaskThreads(self._threads)
 
     async def run(self, func: Callable[..., Any], task: Task, timeout: float | None) -> bytes:
         args, kwargs = decode_call(task.serializer, task.payload)
@@ -75,34 +75,22 @@ class LocalExecutor:
             return encode_value(task.serializer, value)
         pool = self._pool
         assert pool is not None, "executor not started"
-        call = functools.partial(func, *args, **kwargs)
+        call = pool.submit(functools.partial(func, *args, **kwargs))
         try:
             if timeout is None:
-                value = await self._in_thread(pool, call)
+                value = await call.future
             else:
                 async with asyncio.timeout(timeout):
-                    value = await self._in_thread(pool, call)
+                    value = await call.future
         except (TimeoutError, asyncio.CancelledError):
-            self._abandon(pool)
+            # a thread cannot be stopped: stop waiting, and keep the pool's full concurrency
+            pool.abandon(call)
             raise
-        return encode_value(task.serializer, value)
-
-    @staticmethod
-    async def _in_thread(pool: ThreadPoolExecutor, call: Callable[[], Any]) -> Any:
-        value = await asyncio.get_running_loop().run_in_executor(pool, call)
         if inspect.isawaitable(value):
             value = await value
-        return value
-
-    def _abandon(self, pool: ThreadPoolExecutor) -> None:
-        """A thread of ``pool`` runs a task nobody waits for any more: new tasks go to a fresh
-        pool, so the worker keeps its full concurrency while that thread runs on."""
-        if self._pool is pool:
-            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="omniq-task")
-            pool.shutdown(wait=False)
+        return encode_value(task.serializer, value)
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:
-            # threads of timed-out tasks may still run: do not wait for them
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.close()  # threads of timed-out tasks may still run: do not wait for them

@@ -1,0 +1,154 @@
+"""TaskThreads: plain calls on threads, outcomes handed back to the event loop in batches."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import threading
+import time
+
+import pytest
+from omniq.runtime.threads import TaskThreads
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def live_threads(prefix: str) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith(prefix)]
+
+
+async def wait_until(condition: object, seconds: float = 5) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+async def test_values_and_exceptions_reach_the_awaiting_coroutine() -> None:
+    pool = TaskThreads(4)
+    try:
+        values = await asyncio.gather(
+            *(pool.submit(functools.partial(pow, i, 2)).future for i in range(500))
+        )
+
+        def fail() -> None:
+            raise ValueError("from a thread")
+
+        with pytest.raises(ValueError, match="from a thread"):
+            await pool.submit(fail).future
+    finally:
+        pool.close()
+    assert values == [i * i for i in range(500)]
+
+
+async def test_calls_run_side_by_side_up_to_the_size_and_no_further() -> None:
+    pool = TaskThreads(3, name="omniq-test-size")
+    lock = threading.Lock()
+    running = peak = 0
+    release = threading.Event()
+
+    def blocking() -> None:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        release.wait(10)
+        with lock:
+            running -= 1
+
+    try:
+        calls = [pool.submit(blocking) for _ in range(7)]
+        await wait_until(lambda: running == 3)
+        await asyncio.sleep(0.1)  # a fourth thread would have started by now
+        assert peak == 3
+        release.set()
+        await asyncio.gather(*(c.future for c in calls))
+        assert len(live_threads("omniq-test-size")) == 3
+    finally:
+        pool.close()
+
+
+async def test_an_abandoned_running_call_gives_its_place_to_a_fresh_thread() -> None:
+    pool = TaskThreads(1, name="omniq-test-abandon")
+    release = threading.Event()
+    started = threading.Event()
+
+    def stuck() -> str:
+        started.set()
+        release.wait(10)
+        return "late"
+
+    try:
+        call = pool.submit(stuck)
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2):
+                await call.future
+        pool.abandon(call)
+        assert started.is_set()
+        # the only thread is stuck, yet the next call runs at once on a replacement
+        assert await asyncio.wait_for(pool.submit(lambda: "next").future, 5) == "next"
+        assert len(live_threads("omniq-test-abandon")) == 2
+        release.set()
+        # the stuck thread ends with its call instead of serving more
+        await wait_until(lambda: len(live_threads("omniq-test-abandon")) == 1)
+        assert await pool.submit(lambda: "again").future == "again"
+    finally:
+        pool.close()
+
+
+async def test_an_abandoned_queued_call_never_runs() -> None:
+    pool = TaskThreads(1)
+    release = threading.Event()
+    ran: list[str] = []
+    try:
+        first = pool.submit(lambda: release.wait(10))
+        skipped = pool.submit(lambda: ran.append("skipped"))
+        skipped.future.cancel()
+        pool.abandon(skipped)
+        release.set()
+        await first.future
+        assert await pool.submit(lambda: ran.append("after")).future is None
+    finally:
+        pool.close()
+    assert ran == ["after"]
+
+
+async def test_calls_see_the_submitting_context() -> None:
+    request = contextvars.ContextVar[str]("request")
+    request.set("r-1")
+    pool = TaskThreads(2)
+    try:
+        assert await pool.submit(request.get).future == "r-1"
+    finally:
+        pool.close()
+
+
+async def test_close_ends_the_threads_and_refuses_new_calls() -> None:
+    pool = TaskThreads(4, name="omniq-test-close")
+    await asyncio.gather(*(pool.submit(lambda: time.sleep(0.05)).future for _ in range(4)))
+    assert len(live_threads("omniq-test-close")) == 4
+    pool.close()
+    await wait_until(lambda: not live_threads("omniq-test-close"))
+    with pytest.raises(RuntimeError, match="closed"):
+        pool.submit(lambda: None)
+
+
+async def test_a_call_finishing_after_its_loop_closed_raises_nothing() -> None:
+    pool = TaskThreads(1, name="omniq-test-orphan")
+    release = threading.Event()
+    errors: list[BaseException | None] = []
+    hook = threading.excepthook
+    threading.excepthook = lambda args: errors.append(args.exc_value)
+    try:
+
+        async def submit_and_leave() -> None:
+            pool.submit(lambda: release.wait(10))
+
+        await asyncio.to_thread(asyncio.run, submit_and_leave())  # that loop closes at once
+        release.set()
+        pool.close()
+        await wait_until(lambda: not live_threads("omniq-test-orphan"))
+    finally:
+        threading.excepthook = hook
+    assert errors == []
