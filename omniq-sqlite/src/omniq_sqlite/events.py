@@ -16,6 +16,7 @@ from omniq.models.unchecked import unchecked_event
 from omniq.storage import Capability, EventStorage
 
 from omniq_sqlite.base import SQLiteStorageMixin
+from omniq_sqlite.inserts import insert_many
 from omniq_sqlite.rows import from_micros, micros
 
 __all__ = ["INSERT_EVENT", "SQLiteEventStorage", "event_from_row", "event_row"]
@@ -74,7 +75,7 @@ class SQLiteEventStorage(SQLiteStorageMixin, EventStorage):
 
     def _insert(self, rows: list[tuple[Any, ...]]) -> None:
         with self.db.write() as conn:
-            conn.executemany(INSERT_EVENT, rows)
+            insert_many(conn, INSERT_EVENT, rows)
 
     async def query(self, query: EventQuery) -> list[TaskEvent]:
         return await self.db.run(self._query, query)

@@ -12,6 +12,7 @@ from omniq.serialization.records import dumps_record, loads_record
 from omniq.storage import Capability, ResultStorage
 
 from omniq_sqlite.base import SQLiteStorageMixin
+from omniq_sqlite.inserts import insert_many
 from omniq_sqlite.rows import micros
 
 __all__ = ["SQLiteResultStorage"]
@@ -39,7 +40,7 @@ class SQLiteResultStorage(SQLiteStorageMixin, ResultStorage):
 
     def _store(self, rows: list[tuple[Any, ...]]) -> None:
         with self.db.write() as conn:
-            conn.executemany(_UPSERT, rows)
+            insert_many(conn, _UPSERT, rows)
 
     async def get(self, task_id: str) -> TaskResult | None:
         return await self.db.run_short(self.get_sync, task_id)

@@ -25,6 +25,7 @@ from omniq.storage import Capability, EventStorage, TaskQueueStorage
 
 from omniq_sqlite.base import SQLiteStorageMixin
 from omniq_sqlite.events import INSERT_EVENT, SQLiteEventStorage, event_row
+from omniq_sqlite.inserts import insert_many
 from omniq_sqlite.rows import TASK_COLUMNS, from_micros, micros, task_from_row, task_row
 
 __all__ = ["SQLiteTaskQueue"]
@@ -128,8 +129,8 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
                         new.append(i)
                 tasks = [tasks[i] for i in new]
                 event_rows = [event_rows[i] for i in new]
-            conn.executemany(_INSERT, [task_row(t) for t in tasks])
-            conn.executemany(INSERT_EVENT, event_rows)
+            insert_many(conn, _INSERT, [task_row(t) for t in tasks])
+            insert_many(conn, INSERT_EVENT, event_rows)
         for queue in {t.queue for t in tasks}:
             self.db.waiters.wake(f"q:{queue}")
         return len(tasks)
@@ -145,9 +146,7 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
         if not tasks:
             return 0
         with self.db.write() as conn:
-            before = conn.total_changes
-            conn.executemany(_INSERT, [task_row(t) for t in tasks])
-            added = conn.total_changes - before
+            added = insert_many(conn, _INSERT, [task_row(t) for t in tasks])
         for queue in {t.queue for t in tasks}:
             self.db.waiters.wake(f"q:{queue}")
         return added
