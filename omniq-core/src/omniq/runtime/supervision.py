@@ -3,12 +3,15 @@
 A loop must never end silently. Some client libraries leak a ``CancelledError`` from their own
 timeouts, so a loop re-raises only what may be a real cancel (:func:`raise_if_cancelled`), and
 a loop that ends anyway is logged and started again (:func:`supervise`) unless its owner meant
-it to end.
+it to end, or the event loop itself is ending (``asyncio.run`` returning with the app still
+open cancels every task: that is not a loop to restart, and restarting it would leave a task on
+a dying event loop).
 """
 
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -16,6 +19,16 @@ __all__ = ["RESTART_PAUSE", "raise_if_cancelled", "supervise"]
 
 RESTART_PAUSE = 0.5
 """Seconds before a loop that ended unexpectedly is started again."""
+
+
+_warned_loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+
+
+def _event_loop_ending() -> bool:
+    """Whether every unfinished task of the running loop has a cancellation request, as when
+    ``asyncio.run`` ends: it cancels them all before any of them finishes. While a program runs,
+    its main task (or whatever else it runs) is not being cancelled."""
+    return all(task.cancelling() > 0 for task in asyncio.all_tasks() if not task.done())
 
 
 def raise_if_cancelled(exc: BaseException) -> None:
@@ -54,11 +67,21 @@ def supervise(
     def ended(task: asyncio.Task[None]) -> None:
         if not wanted(task):
             return
+        if task.cancelled() and _event_loop_ending():
+            loop = asyncio.get_running_loop()
+            if loop not in _warned_loops:
+                _warned_loops.add(loop)
+                log.warning(
+                    "event loop ended with an OmniQ app still open: close it before the loop "
+                    "ends (async with AsyncOmniQ(...), or await app.close())",
+                    loop=name,
+                )
+            return
         cause = "cancelled" if task.cancelled() else repr(task.exception())
         log.error(event, loop=name, error=cause)
 
         def restart() -> None:
-            if wanted(task):
+            if wanted(task) and not _event_loop_ending():
                 restarted(task, start())
 
         asyncio.get_running_loop().call_later(RESTART_PAUSE, restart)
