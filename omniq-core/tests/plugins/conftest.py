@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import structlog
 from omniq.plugins.manager import clear_cache
 
 THROWAWAY_PREFIX = "omniq_throwaway_"
@@ -29,17 +28,6 @@ def fresh_plugin_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     clear_cache()
     for name in [name for name in sys.modules if name.startswith(THROWAWAY_PREFIX)]:
         del sys.modules[name]
-
-
-@pytest.fixture(autouse=True)
-def unconfigured_structlog() -> Iterator[None]:
-    """``structlog.testing.capture_logs`` restores the processors but leaves structlog marked as
-    configured, which would make OmniQ's loggers print structlog's default debug lines to stdout
-    in every later test (and into ``omniq status --json``). Put structlog back as it was."""
-    was_configured = structlog.is_configured()
-    yield
-    if not was_configured:
-        structlog.reset_defaults()
 
 
 @pytest.fixture
