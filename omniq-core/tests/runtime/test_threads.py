@@ -152,3 +152,64 @@ async def test_a_call_finishing_after_its_loop_closed_raises_nothing() -> None:
     finally:
         threading.excepthook = hook
     assert errors == []
+
+
+async def test_calls_queued_beyond_the_size_still_run_after_an_abandon() -> None:
+    pool = TaskThreads(1, name="omniq-test-queued")
+    release = threading.Event()
+    try:
+        first = pool.submit(lambda: "first")
+        stuck = pool.submit(lambda: release.wait(10))  # queued: the only thread is busy
+        assert await first.future == "first"
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.2):
+                await stuck.future
+        pool.abandon(stuck)  # running: its thread leaves the pool
+        after = pool.submit(lambda: "after")
+        assert await asyncio.wait_for(after.future, 5) == "after"
+    finally:
+        release.set()
+        pool.close()
+
+
+async def test_stop_iteration_fails_its_call_and_strands_no_other() -> None:
+    pool = TaskThreads(4)
+    gate = threading.Barrier(3)
+
+    def stop() -> None:
+        gate.wait(5)
+        raise StopIteration("nothing matched")
+
+    def value(n: int) -> int:
+        gate.wait(5)
+        return n
+
+    try:  # the three finish together, so their outcomes go back in one batch
+        calls = [pool.submit(stop), pool.submit(functools.partial(value, 1))]
+        calls.append(pool.submit(functools.partial(value, 2)))
+        outcomes = await asyncio.wait_for(
+            asyncio.gather(*(c.future for c in calls), return_exceptions=True), 5
+        )
+    finally:
+        pool.close()
+    assert isinstance(outcomes[0], RuntimeError) and "StopIteration" in str(outcomes[0])
+    assert outcomes[1:] == [1, 2]
+
+
+def test_a_pool_outliving_its_event_loop_serves_the_next_one() -> None:
+    pool = TaskThreads(2)
+    release = threading.Event()
+
+    async def leave_a_call_running() -> None:
+        pool.submit(lambda: release.wait(10))
+
+    async def call_again() -> str:
+        return await asyncio.wait_for(pool.submit(lambda: "served").future, 5)
+
+    try:
+        asyncio.run(leave_a_call_running())
+        release.set()  # it finishes with nobody's loop to wake
+        time.sleep(0.2)
+        assert asyncio.run(call_again()) == "served"
+    finally:
+        pool.close()

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from omniq.models.result import TaskError
 from omniq.models.task import Task
 from omniq.runtime.codec import decode_call, encode_value
-from omniq.runtime.threads import TaskThreads
+from omniq.runtime.threads import TaskThreads, ThreadCall
 
 __all__ = ["Executor", "LocalExecutor", "TaskRaisedError", "describe_exception"]
 
@@ -78,17 +78,24 @@ class LocalExecutor:
         call = pool.submit(functools.partial(func, *args, **kwargs))
         try:
             if timeout is None:
-                value = await call.future
+                value = await self._outcome(call)
             else:
                 async with asyncio.timeout(timeout):
-                    value = await call.future
+                    value = await self._outcome(call)
         except (TimeoutError, asyncio.CancelledError):
             # a thread cannot be stopped: stop waiting, and keep the pool's full concurrency
             pool.abandon(call)
             raise
+        return encode_value(task.serializer, value)
+
+    @staticmethod
+    async def _outcome(call: ThreadCall) -> Any:
+        """The call's return value, awaited too if it is awaitable (a plain function that
+        returns a coroutine, an object with an ``async def __call__``): under the same timeout."""
+        value = await call.future
         if inspect.isawaitable(value):
             value = await value
-        return encode_value(task.serializer, value)
+        return value
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None

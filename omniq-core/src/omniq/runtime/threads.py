@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import contextvars
 import enum
 import queue
@@ -58,7 +57,8 @@ class TaskThreads:
         )
         self._lock = threading.Lock()
         self._serving = 0  # threads that take calls (abandoned ones do not)
-        self._idle = 0  # of those, waiting for a call nobody has reserved
+        self._waiting = 0  # of those, the ones not running a call (started, or between calls)
+        self._queued = 0  # calls in the queue that are still wanted
         self._drain_due = False
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -71,13 +71,13 @@ class TaskThreads:
         with self._lock:
             if self._closed:
                 raise RuntimeError("TaskThreads is closed")
-            self._loop = loop
-            if self._idle:
-                self._idle -= 1
-                spawn = False
-            else:
-                spawn = self._serving < self._size
-                self._serving += spawn
+            if loop is not self._loop:  # a drain due on another loop will never run here
+                self._loop, self._drain_due = loop, False
+            self._queued += 1
+            spawn = self._queued > self._waiting and self._serving < self._size
+            if spawn:
+                self._serving += 1
+                self._waiting += 1
         if spawn:
             self._spawn()
         self._calls.put(item)
@@ -89,7 +89,7 @@ class TaskThreads:
         with self._lock:
             if item.state is _State.QUEUED:
                 item.state = _State.ABANDONED
-                self._idle += 1  # the thread reserved for it will find nothing to run
+                self._queued -= 1  # the thread that takes it skips it
             elif item.state is _State.RUNNING:
                 item.state = _State.ABANDONED
                 self._serving -= 1
@@ -114,8 +114,10 @@ class TaskThreads:
         while (item := calls.get()) is not None:
             with lock:
                 if item.state is _State.ABANDONED:
-                    continue
+                    continue  # still waiting: it ran nothing
                 item.state = _State.RUNNING
+                self._queued -= 1
+                self._waiting -= 1
             try:
                 value, error = item.context.run(item.call), None
             except BaseException as exc:  # handed to whoever awaits the call
@@ -124,7 +126,7 @@ class TaskThreads:
                 abandoned = item.state is _State.ABANDONED
                 item.state = _State.DONE
                 if not abandoned:
-                    self._idle += 1
+                    self._waiting += 1
             if abandoned:
                 return  # replaced: this thread no longer counts towards the pool's size
             self._hand_back(item, value, error)
@@ -138,8 +140,11 @@ class TaskThreads:
             loop = self._loop
         if loop is None:
             return
-        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is left to wait
+        try:
             loop.call_soon_threadsafe(self._drain)
+        except RuntimeError:  # a closed loop: nobody is left to wait
+            with self._lock:
+                self._drain_due = False
 
     # -- on the event loop -------------------------------------------------------------------
 
@@ -152,7 +157,16 @@ class TaskThreads:
             future = item.future
             if future.done():
                 continue
-            if error is None:
-                future.set_result(value)
-            else:
-                future.set_exception(error)
+            try:
+                if error is None:
+                    future.set_result(value)
+                elif isinstance(error, StopIteration):
+                    # a future cannot hold StopIteration (before 3.13 it raises TypeError)
+                    wrapped = RuntimeError(f"the task raised StopIteration: {error!r}")
+                    wrapped.__cause__ = error
+                    future.set_exception(wrapped)
+                else:
+                    future.set_exception(error)
+            except Exception as exc:  # never strand the outcomes queued behind this one
+                message = "TaskThreads could not hand back a call's outcome"
+                future.get_loop().call_exception_handler({"message": message, "exception": exc})
