@@ -3,6 +3,9 @@ it refuses, with the serializer's error."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import threading
 from typing import Any
 
 import pytest
@@ -44,3 +47,42 @@ def circular() -> list[Any]:
 def test_what_json_cannot_hold_raises_the_serializers_error(value: Any) -> None:
     with pytest.raises(SerializationError, match="json"):
         encode_value("json", value)
+
+
+def test_a_circular_value_is_refused_under_a_raised_recursion_limit() -> None:
+    """Without a check for cycles, the C encoder would recurse until the C stack overflows."""
+    script = (
+        "import sys; sys.setrecursionlimit(100_000)\n"
+        "from omniq.errors import SerializationError\n"
+        "from omniq.runtime.codec import encode_value\n"
+        "value = []; value.append(value)\n"
+        "try:\n"
+        "    encode_value('json', value)\n"
+        "except SerializationError as exc:\n"
+        "    print('refused:', exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "refused:" in done.stdout and "Circular reference" in done.stdout
+
+
+def test_values_shared_by_threads_are_not_taken_for_cycles() -> None:
+    shared = [list(range(50)) for _ in range(50)]
+    expected = get_serializer("json").dumps(shared)
+    failures: list[BaseException] = []
+
+    def encode_many() -> None:
+        try:
+            for _ in range(300):
+                assert encode_value("json", shared) == expected
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=encode_many) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
