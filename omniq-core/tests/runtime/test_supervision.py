@@ -4,6 +4,7 @@ loop itself is ending with the app still open."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import structlog
@@ -75,3 +76,37 @@ def test_an_app_left_open_when_asyncio_run_ends_logs_one_hint_and_no_restarts() 
         assert asyncio.run(main()) == 42
     levels = [entry["log_level"] for entry in logs]
     assert "error" not in levels and levels.count("warning") == 1
+
+
+def double_it(x: int) -> int:
+    return 2 * x
+
+
+def test_the_sync_apps_event_writer_is_restarted_after_a_leaked_cancel() -> None:
+    """The sync API's event loop runs with no main task: a producer-only app's event writer may
+    be its only task, and must still be restarted."""
+    from omniq import OmniQ
+
+    with OmniQ(task_queue_url="memory://", workers=0) as oq:
+        sink = oq.event_sink
+        storage: Any = sink.storage
+        append_many = storage.append_many
+        leaks = [1]
+
+        async def leaking_append_many(events: Any) -> None:
+            if leaks:  # what a library's timeout that never takes its cancel back does
+                leaks.pop()
+                task = asyncio.current_task()
+                assert task is not None
+                task.cancel()
+                await asyncio.sleep(1)
+            await append_many(events)
+
+        storage.append_many = leaking_append_many
+        task_id = oq.enqueue(double_it, 1)
+        deadline = time.monotonic() + 10
+        while len(sink) and time.monotonic() < deadline:  # written without a flush
+            time.sleep(0.05)
+        assert sink.writer_restarts == 1
+        assert len(sink) == 0
+        assert [e.task_id for e in oq.get_events(task_id)] == [task_id]

@@ -8,6 +8,8 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from omniq.runtime import supervision
+
 __all__ = ["LoopThread"]
 
 T = TypeVar("T")
@@ -40,8 +42,11 @@ class LoopThread:
                 try:
                     loop.run_forever()
                 finally:
+                    supervision.ending(loop)  # what is cancelled now is not to be restarted
                     _cancel_leftovers(loop)
                     loop.close()
+
+            supervision.run_by_omniq(loop)
 
             thread = threading.Thread(target=main, name=self.name, daemon=True)
             thread.start()

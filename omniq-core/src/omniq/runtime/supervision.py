@@ -15,19 +15,36 @@ import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-__all__ = ["RESTART_PAUSE", "raise_if_cancelled", "supervise"]
+__all__ = ["RESTART_PAUSE", "ending", "raise_if_cancelled", "run_by_omniq", "supervise"]
 
 RESTART_PAUSE = 0.5
 """Seconds before a loop that ended unexpectedly is started again."""
 
 
 _warned_loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+_own_loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+_ending_loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+
+
+def run_by_omniq(loop: asyncio.AbstractEventLoop) -> None:
+    """``loop`` is run by OmniQ (the sync API's loop thread), which calls
+    :func:`ending` before it cancels what is left on it."""
+    _own_loops.add(loop)
+
+
+def ending(loop: asyncio.AbstractEventLoop) -> None:
+    """OmniQ's ``loop`` is ending: loops cancelled from now on are not restarted."""
+    _ending_loops.add(loop)
 
 
 def _event_loop_ending() -> bool:
-    """Whether every unfinished task of the running loop has a cancellation request, as when
-    ``asyncio.run`` ends: it cancels them all before any of them finishes. While a program runs,
-    its main task (or whatever else it runs) is not being cancelled."""
+    """Whether the running event loop is ending. OmniQ's own loops say so (:func:`ending`).
+    Another is taken to be ending when every unfinished task has a cancellation request, as
+    when ``asyncio.run`` ends: it cancels them all before any of them finishes, while in a
+    running program its main task (or whatever else it runs) is not being cancelled."""
+    loop = asyncio.get_running_loop()
+    if loop in _own_loops:
+        return loop in _ending_loops
     return all(task.cancelling() > 0 for task in asyncio.all_tasks() if not task.done())
 
 
