@@ -33,12 +33,13 @@ def from_micros(value: int) -> datetime:
 
 def task_row(task: Task) -> tuple[Any, ...]:
     """The values of :data:`TASK_COLUMNS` for ``task``."""
+    enqueued_at = micros(task.enqueued_at)
     return (
         task.id,
         task.queue,
         task.priority,
-        micros(task.eta),
-        micros(task.enqueued_at),
+        enqueued_at if task.eta is task.enqueued_at else micros(task.eta),  # a task due at once
+        enqueued_at,
         task.func,
         task.payload,
         task.serializer,

@@ -53,15 +53,21 @@ _ORDER = {
 _HELD = "id = ? AND token = ? AND state = 'active'"
 
 
-def _existing_ids(conn: Any, ids: list[str]) -> set[str]:
-    """Which of ``ids`` are in the queue (looked up in chunks under SQLite's 999 variables)."""
-    found: set[str] = set()
+def _new_positions(conn: Any, ids: list[str]) -> list[int]:
+    """The positions in ``ids`` of ids not in the queue and not earlier in ``ids`` (the queue
+    is looked up in chunks under SQLite's 999 variables)."""
+    taken: set[str] = set()
     for offset in range(0, len(ids), 500):
         chunk = ids[offset : offset + 500]
         marks = ", ".join("?" * len(chunk))
         rows = conn.execute(f"SELECT id FROM omniq_tasks WHERE id IN ({marks})", chunk)
-        found.update(row[0] for row in rows)
-    return found
+        taken.update(row[0] for row in rows)
+    new = []
+    for position, task_id in enumerate(ids):
+        if task_id not in taken:
+            taken.add(task_id)  # a later copy in this batch is not added either
+            new.append(position)
+    return new
 
 
 def _info(row: Any) -> TaskInfo:
@@ -118,18 +124,19 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
         all be added)."""
         if not tasks:
             return 0
+        task_rows = [task_row(t) for t in tasks]
         with self.db.write() as conn:
-            ids = [t.id for t in tasks]
-            taken = _existing_ids(conn, ids)
-            if taken or len(set(ids)) < len(ids):
-                new = []
-                for i, task_id in enumerate(ids):
-                    if task_id not in taken:
-                        taken.add(task_id)  # a later copy in this batch is not added either
-                        new.append(i)
-                tasks = [tasks[i] for i in new]
+            # Usually every task is new: insert them and see. If some were not, take the batch
+            # back and leave out the ids already queued (or earlier in the batch) and their events.
+            conn.execute("SAVEPOINT omniq_batch")
+            if insert_many(conn, _INSERT, task_rows) < len(tasks):
+                conn.execute("ROLLBACK TO omniq_batch")
+                new = _new_positions(conn, [t.id for t in tasks])
+                task_rows = [task_rows[i] for i in new]
                 event_rows = [event_rows[i] for i in new]
-            insert_many(conn, _INSERT, [task_row(t) for t in tasks])
+                tasks = [tasks[i] for i in new]
+                insert_many(conn, _INSERT, task_rows)
+            conn.execute("RELEASE omniq_batch")
             insert_many(conn, INSERT_EVENT, event_rows)
         for queue in {t.queue for t in tasks}:
             self.db.waiters.wake(f"q:{queue}")
