@@ -320,10 +320,14 @@ class Database:
             self._begin(conn)
             try:
                 yield conn
+                conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                # A COMMIT can fail too (a rollback journal with a reader still on the file):
+                # the transaction is then still open, holding the lock. Close it, so that a
+                # retry, or the next write on this connection, starts clean.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
         finally:
             self._writing.release()
 
