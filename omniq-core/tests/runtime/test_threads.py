@@ -213,3 +213,18 @@ def test_a_pool_outliving_its_event_loop_serves_the_next_one() -> None:
         assert asyncio.run(call_again()) == "served"
     finally:
         pool.close()
+
+
+async def test_a_call_queued_behind_an_abandoned_one_runs_at_once() -> None:
+    pool = TaskThreads(1)
+    release = threading.Event()
+    try:
+        stuck = pool.submit(lambda: release.wait(10))
+        behind = pool.submit(lambda: "behind")  # queued: the only thread is busy
+        await asyncio.sleep(0.05)
+        pool.abandon(stuck)  # a fresh thread takes its place, and the queued call
+        assert await asyncio.wait_for(behind.future, 5) == "behind"
+        assert not release.is_set()
+    finally:
+        release.set()
+        pool.close()

@@ -86,6 +86,7 @@ class TaskThreads:
     def abandon(self, item: ThreadCall) -> None:
         """Nobody waits for ``item`` any more: skip it if it has not started, else let its thread
         end with it and serve further calls with a fresh one."""
+        spawn = False
         with self._lock:
             if item.state is _State.QUEUED:
                 item.state = _State.ABANDONED
@@ -93,6 +94,13 @@ class TaskThreads:
             elif item.state is _State.RUNNING:
                 item.state = _State.ABANDONED
                 self._serving -= 1
+                # calls queued behind it get a thread now, not at the next submit
+                spawn = self._queued > self._waiting and not self._closed
+                if spawn:
+                    self._serving += 1
+                    self._waiting += 1
+        if spawn:
+            self._spawn()
 
     def close(self) -> None:
         """Let every thread end after its current call; later submits raise."""
