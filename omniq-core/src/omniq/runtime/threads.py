@@ -74,10 +74,7 @@ class TaskThreads:
             if loop is not self._loop:  # a drain due on another loop will never run here
                 self._loop, self._drain_due = loop, False
             self._queued += 1
-            spawn = self._queued > self._waiting and self._serving < self._size
-            if spawn:
-                self._serving += 1
-                self._waiting += 1
+            spawn = self._reserve_thread()
         if spawn:
             self._spawn()
         self._calls.put(item)
@@ -95,10 +92,7 @@ class TaskThreads:
                 item.state = _State.ABANDONED
                 self._serving -= 1
                 # calls queued behind it get a thread now, not at the next submit
-                spawn = self._queued > self._waiting and not self._closed
-                if spawn:
-                    self._serving += 1
-                    self._waiting += 1
+                spawn = not self._closed and self._reserve_thread()
         if spawn:
             self._spawn()
 
@@ -109,6 +103,15 @@ class TaskThreads:
             serving = self._serving
         for _ in range(serving):
             self._calls.put(None)
+
+    def _reserve_thread(self) -> bool:
+        """Whether a thread must be started for the queued calls (with the lock held): more are
+        queued than threads wait, and the pool is below its size. If so, it is counted now."""
+        if self._queued > self._waiting and self._serving < self._size:
+            self._serving += 1
+            self._waiting += 1
+            return True
+        return False
 
     # -- in the threads ----------------------------------------------------------------------
 
@@ -146,8 +149,7 @@ class TaskThreads:
                 return
             self._drain_due = True
             loop = self._loop
-        if loop is None:
-            return
+        assert loop is not None, "set by submit, before any call reaches a thread"
         try:
             loop.call_soon_threadsafe(self._drain)
         except RuntimeError:  # a closed loop: nobody is left to wait
