@@ -4,7 +4,7 @@ immediate transaction, so processes sharing the file get disjoint tasks."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -70,6 +70,11 @@ def _new_positions(conn: Any, ids: list[str]) -> list[int]:
     return new
 
 
+def _ready_key(queue: str) -> str:
+    """The key :meth:`SQLiteTaskQueue.wait_for_work` waits on for ``queue`` in this process."""
+    return f"q:{queue}"
+
+
 def _info(row: Any) -> TaskInfo:
     return TaskInfo(
         task=task_from_row(row),
@@ -119,9 +124,9 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
         return self.db.run_short_sync(self._insert_with_events, tasks, rows)
 
     def _insert_with_events(self, tasks: Sequence[Task], event_rows: list[tuple[Any, ...]]) -> int:
-        """Tasks and the events of those added, in one transaction (ids already in the queue,
-        or earlier in the batch, are left out first: the write lock is held, so the rest will
-        all be added)."""
+        """Tasks and the events of those added, in one transaction. The tasks are inserted
+        first; only if some ids were taken (already queued, or earlier in the batch) is the
+        insert undone and redone without them, so that no event is stored for them."""
         if not tasks:
             return 0
         task_rows = [task_row(t) for t in tasks]
@@ -138,15 +143,14 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
                 insert_many(conn, _INSERT, task_rows)
             conn.execute("RELEASE omniq_batch")
             insert_many(conn, INSERT_EVENT, event_rows)
-        for queue in {t.queue for t in tasks}:
-            self.db.waiters.wake(f"q:{queue}")
+        self._wake({t.queue for t in tasks})
         return len(tasks)
 
     def _insert(self, task: Task) -> bool:
         # one autocommit statement
         added = self.db.connection().execute(_INSERT, task_row(task)).rowcount == 1
         if added:
-            self.db.waiters.wake(f"q:{task.queue}")
+            self._wake((task.queue,))
         return added
 
     def _insert_many(self, tasks: Sequence[Task]) -> int:
@@ -154,9 +158,13 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
             return 0
         with self.db.write() as conn:
             added = insert_many(conn, _INSERT, [task_row(t) for t in tasks])
-        for queue in {t.queue for t in tasks}:
-            self.db.waiters.wake(f"q:{queue}")
+        self._wake({t.queue for t in tasks})
         return added
+
+    def _wake(self, queues: Iterable[str]) -> None:
+        """Wake this process's workers waiting on ``queues``: they have tasks ready."""
+        for queue in queues:
+            self.db.waiters.wake(_ready_key(queue))
 
     # -- consuming ---------------------------------------------------------------------------
 
@@ -197,7 +205,7 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
 
     async def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
         db = self.db
-        keys = [f"q:{q}" for q in queues]
+        keys = [_ready_key(q) for q in queues]
         future = db.waiters.register(keys)
         try:
             deadline = time.monotonic() + timeout
@@ -291,7 +299,7 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
         if changed:
             queue = await self.db.run_short(self._queue_of, lease.task_id)
             if queue is not None:
-                self.db.waiters.wake(f"q:{queue}")
+                self._wake((queue,))
         return changed
 
     def _queue_of(self, task_id: str) -> str | None:
@@ -344,8 +352,7 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
                 recovered.append(
                     RecoveredTask(task_id=task_id, queue=queue, attempt=attempt, dead=dead)
                 )
-        for queue in {r.queue for r in recovered if not r.dead}:
-            self.db.waiters.wake(f"q:{queue}")
+        self._wake({r.queue for r in recovered if not r.dead})
         return recovered
 
     # -- inspecting and managing -------------------------------------------------------------
@@ -433,5 +440,5 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
             params = (*params, *ids)
         count = await self.db.run(self._count_changes, sql, params)
         if count:
-            self.db.waiters.wake(f"q:{queue}")
+            self._wake((queue,))
         return count
