@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -19,7 +20,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -33,7 +34,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from nullstore import null_storages  # noqa: E402
 from omniq import AsyncOmniQ, OmniQ  # noqa: E402
 from omniq.models import Task  # noqa: E402
-from omniq.runtime.building import enqueued_event  # noqa: E402
+from omniq.runtime.async_app import ENQUEUE_BATCH, outbox_batches  # noqa: E402
 from omniq.runtime.codec import encode_call  # noqa: E402
 from omniq.storage import EventOutbox  # noqa: E402
 from tasks import anoop, noop  # noqa: E402  (bench/tasks.py: importable task functions)
@@ -163,28 +164,9 @@ async def bench_bulk_enqueue(fresh: Fresh, n: int, batch: int = 1000) -> dict[st
     return {**rate(n, seconds), "batch": batch}
 
 
-async def bench_raw_enqueue(fresh: Fresh, n: int) -> dict[str, Any]:
-    """The storage's enqueue with prebuilt tasks: no runtime, no events."""
-    kwargs = fresh.app()
-    backend = kwargs.get("backend")
-    storage = backend.task_queue() if backend is not None else kwargs["task_queue"]
-    await storage.connect()
-    try:
-        tasks = [Task(func="tasks:noop", payload=encode_call("json", (i,), {})) for i in range(n)]
-        start = time.perf_counter()
-        for task in tasks:
-            await storage.enqueue(task)
-        seconds = time.perf_counter() - start
-    finally:
-        if backend is not None:
-            await backend.close()
-    return rate(n, seconds)
-
-
-async def bench_raw_bulk(fresh: Fresh, n: int, batch: int = 1000) -> dict[str, Any]:
-    """The storages' part of *bulk*: prebuilt tasks and their ``enqueued`` events written in
-    batches the way the app writes them (together when the queue is an event outbox for the
-    event storage, else the tasks then the events), without the runtime."""
+@contextlib.asynccontextmanager
+async def raw_storages(fresh: Fresh) -> AsyncIterator[tuple[Any, Any]]:
+    """A fresh task queue and event storage, connected, without an app around them."""
     kwargs = fresh.app()
     backend = kwargs.get("backend")
     queue = backend.task_queue() if backend is not None else kwargs["task_queue"]
@@ -192,9 +174,33 @@ async def bench_raw_bulk(fresh: Fresh, n: int, batch: int = 1000) -> dict[str, A
     await queue.connect()
     await events.connect()
     try:
-        tasks = [Task(func="tasks:noop", payload=encode_call("json", (i,), {})) for i in range(n)]
-        batches = [tasks[i : i + batch] for i in range(0, n, batch)]
-        pairs = [(b, [enqueued_event(t) for t in b]) for b in batches]
+        yield queue, events
+    finally:
+        if backend is not None:
+            await backend.close()
+
+
+def prebuilt_tasks(n: int) -> list[Task]:
+    return [Task(func="tasks:noop", payload=encode_call("json", (i,), {})) for i in range(n)]
+
+
+async def bench_raw_enqueue(fresh: Fresh, n: int) -> dict[str, Any]:
+    """The storage's enqueue with prebuilt tasks: no runtime, no events."""
+    async with raw_storages(fresh) as (queue, _):
+        tasks = prebuilt_tasks(n)
+        start = time.perf_counter()
+        for task in tasks:
+            await queue.enqueue(task)
+        seconds = time.perf_counter() - start
+    return rate(n, seconds)
+
+
+async def bench_raw_bulk(fresh: Fresh, n: int) -> dict[str, Any]:
+    """The storages' part of *bulk*: prebuilt tasks and their ``enqueued`` events written in
+    the app's batches (together when the queue is an event outbox for the event storage, else
+    the tasks then the events), without the runtime."""
+    async with raw_storages(fresh) as (queue, events):
+        pairs = list(outbox_batches(prebuilt_tasks(n)))
         together = isinstance(queue, EventOutbox) and queue.shares_events_with(events)
         start = time.perf_counter()
         for tasks_batch, events_batch in pairs:
@@ -204,10 +210,7 @@ async def bench_raw_bulk(fresh: Fresh, n: int, batch: int = 1000) -> dict[str, A
                 await queue.enqueue_many(tasks_batch)
                 await events.append_many(events_batch)
         seconds = time.perf_counter() - start
-    finally:
-        if backend is not None:
-            await backend.close()
-    return {**rate(n, seconds), "batch": batch, "outbox": together}
+    return {**rate(n, seconds), "batch": ENQUEUE_BATCH, "outbox": together}
 
 
 def bench_raw_client(name: str, fresh: Fresh, n: int) -> dict[str, Any] | None:
