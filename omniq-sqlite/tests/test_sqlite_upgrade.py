@@ -29,6 +29,18 @@ def table_sql(path: Path) -> dict[str, str]:
         return dict(db.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'"))
 
 
+def test_the_version_2_dump_holds_no_time_that_can_run_out(tmp_path: Path) -> None:
+    """A fixture with an expiry or lease time stops passing on the day it passes (the result
+    in this dump expired on 2026-11-30 once, and CI was red from then on)."""
+    path = tmp_path / "omniq.db"
+    version_2_database(path)
+    with sqlite3.connect(path) as db:
+        expiries = db.execute("SELECT expires_at FROM omniq_results").fetchall()
+        leases = db.execute("SELECT lease_expires FROM omniq_tasks").fetchall()
+    assert expiries and all(value is None for (value,) in expiries)
+    assert leases and all(value is None for (value,) in leases)
+
+
 async def test_a_version_2_database_is_rebuilt_without_losing_anything(tmp_path: Path) -> None:
     path = tmp_path / "omniq.db"
     counts = version_2_database(path)
