@@ -38,16 +38,23 @@ class MemoryResultStorage(MemoryStorageMixin, ResultStorage):
     def __init__(self, ctx: BackendContext) -> None:
         self._state = self._data(ctx, "result_storage", ResultData)
 
-    async def store(self, result: TaskResult) -> None:
-        await self.store_many((result,))
+    async def store(self, result: TaskResult) -> bool:
+        return (await self.store_many((result,)))[0]
 
-    async def store_many(self, results: Sequence[TaskResult]) -> None:
+    async def store_many(self, results: Sequence[TaskResult]) -> list[bool]:
         self._check_open()
+        stored: list[bool] = []
         with self._state.lock:
             for result in results:
-                self._state.results[result.task_id] = result
-        for result in results:
-            self._state.waiters.wake(result.task_id)
+                held = self._state.results.get(result.task_id)
+                accepted = held is None or held.delivery <= result.delivery
+                if accepted:
+                    self._state.results[result.task_id] = result
+                stored.append(accepted)
+        for result, accepted in zip(results, stored, strict=True):
+            if accepted:
+                self._state.waiters.wake(result.task_id)
+        return stored
 
     async def get(self, task_id: str) -> TaskResult | None:
         return self.get_sync(task_id)

@@ -21,6 +21,7 @@ from attrs import define, field
 from omniq._time import from_timestamp
 from omniq.memory.base import MemoryStorageMixin
 from omniq.models.task import (
+    DEFAULT_MAX_DELIVERIES,
     CancelOutcome,
     ClaimedTask,
     Lease,
@@ -29,6 +30,7 @@ from omniq.models.task import (
     Task,
     TaskInfo,
     TaskState,
+    expired_reason,
 )
 from omniq.plugins.specs import BackendContext
 from omniq.storage import Capability, TaskQueueStorage
@@ -49,6 +51,7 @@ class _Entry:
     ready_ts: float
     version: int = 0
     attempt: int = 0
+    deliveries: int = 0
     token: str | None = None
     lease_expires_ts: float | None = None
     worker_id: str | None = None
@@ -69,6 +72,7 @@ class _Entry:
             worker_id=self.worker_id,
             last_error=self.last_error,
             cancel_requested=self.cancel_requested,
+            deliveries=self.deliveries,
         )
 
 
@@ -180,6 +184,7 @@ class MemoryTaskQueue(MemoryStorageMixin, TaskQueueStorage):
                     queue.moved(TaskState.PENDING, TaskState.ACTIVE)
                     entry.version += 1
                     entry.attempt += 1
+                    entry.deliveries += 1
                     entry.token = secrets.token_hex(12)
                     entry.lease_expires_ts = expires_ts
                     entry.worker_id = worker_id
@@ -194,6 +199,7 @@ class MemoryTaskQueue(MemoryStorageMixin, TaskQueueStorage):
                                 expires_at=expires_at,
                                 attempt=entry.attempt,
                                 worker_id=worker_id,
+                                delivery=entry.deliveries,
                             ),
                         )
                     )
@@ -297,7 +303,9 @@ class MemoryTaskQueue(MemoryStorageMixin, TaskQueueStorage):
             entry.last_error = reason
             return True
 
-    async def recover_expired(self, *, limit: int = 1000) -> list[RecoveredTask]:
+    async def recover_expired(
+        self, *, limit: int = 1000, max_deliveries: int = DEFAULT_MAX_DELIVERIES
+    ) -> list[RecoveredTask]:
         self._check_open()
         now = time.time()
         recovered: list[RecoveredTask] = []
@@ -309,17 +317,20 @@ class MemoryTaskQueue(MemoryStorageMixin, TaskQueueStorage):
             ]
             expired.sort(key=lambda entry: entry.lease_expires_ts or 0.0)
             for entry in expired[:limit]:
-                dead = entry.attempt >= entry.task.max_attempts
+                dead = entry.deliveries >= max_deliveries
                 self._release(entry, TaskState.DEAD if dead else TaskState.PENDING, now)
-                entry.last_error = "lease expired"
+                entry.last_error = expired_reason(entry.deliveries, dead)
                 recovered.append(
                     RecoveredTask(
                         task_id=entry.task.id,
                         queue=entry.task.queue,
                         attempt=entry.attempt,
                         dead=dead,
+                        delivery=entry.deliveries,
                     )
                 )
+                if not dead:
+                    entry.attempt -= 1
         for queue_name in {r.queue for r in recovered if not r.dead}:
             self._state.waiters.wake(queue_name)
         return recovered

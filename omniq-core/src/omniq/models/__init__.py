@@ -3,10 +3,12 @@
 Configuration records live in :mod:`omniq.models.config`.
 """
 
+from omniq.models.completion import Completion, CompletionAction
 from omniq.models.event import EventQuery, EventType, TaskEvent
 from omniq.models.result import ResultStatus, TaskError, TaskResult
 from omniq.models.schedule import MisfirePolicy, Schedule, TriggerKind
 from omniq.models.task import (
+    DEFAULT_MAX_DELIVERIES,
     DEFAULT_QUEUE,
     CancelOutcome,
     ClaimedTask,
@@ -20,9 +22,12 @@ from omniq.models.task import (
 )
 
 __all__ = [
+    "DEFAULT_MAX_DELIVERIES",
     "DEFAULT_QUEUE",
     "CancelOutcome",
     "ClaimedTask",
+    "Completion",
+    "CompletionAction",
     "EventQuery",
     "EventType",
     "Lease",

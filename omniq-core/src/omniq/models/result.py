@@ -43,6 +43,10 @@ class TaskResult:
     """When the result may be dropped; ``None`` keeps it until deleted."""
     attempt: int = 1
     worker_id: str | None = None
+    delivery: int = 0
+    """The delivery (:attr:`~omniq.models.Lease.delivery`) that produced this result: a result
+    store refuses a result of a lower delivery than the one it holds, so a stale worker never
+    replaces a newer outcome. 0 for results not made by a worker run."""
 
     def is_expired(self, now: datetime) -> bool:
         return self.expires_at is not None and self.expires_at <= now

@@ -18,6 +18,8 @@ from omniq._time import as_utc, utcnow
 from omniq.ids import new_id
 
 __all__ = [
+    "CORRUPT_RECORD",
+    "DEFAULT_MAX_DELIVERIES",
     "DEFAULT_QUEUE",
     "CancelOutcome",
     "ClaimedTask",
@@ -28,9 +30,15 @@ __all__ = [
     "TaskInfo",
     "TaskState",
     "backoff_delay",
+    "expired_reason",
 ]
 
 DEFAULT_QUEUE = "default"
+
+DEFAULT_MAX_DELIVERIES = 20
+"""Deliveries after which a task whose lease keeps running out is dead-lettered (a poison pill:
+it crashes or hangs every worker that runs it). Large enough that a few crashed workers never
+cost a task; ``recover_expired`` and the worker setting of the same name take it."""
 
 
 def _queue(_: object, __: object, value: str) -> None:
@@ -101,16 +109,23 @@ class Lease:
 
     ``token`` is a fencing token, new for every claim: ``ack``, ``nack``, ``extend`` and
     ``dead_letter`` must present it, and fail once the task has been re-claimed by another worker.
+    ``delivery`` orders the claims of one task: results carry it, so a result store can refuse a
+    stale worker's write (see :class:`~omniq.storage.ResultStorage`).
     """
 
     task_id: str
     token: str
     expires_at: datetime = field(converter=as_utc)
     attempt: int
-    """1 for the first run, incremented by every claim."""
+    """The attempt counted against ``max_retries``: 1 for the first run. A claim increments it;
+    a release at shutdown and a recovered expiry give it back (neither is the task's failure)."""
     worker_id: str = ""
     cancel_requested: bool = False
     """Set on leases returned by ``extend`` once someone asked to cancel the running task."""
+    delivery: int = 0
+    """How many times the task has been claimed, this claim included: 1 for the first, never
+    reset (not by ``requeue_dead`` either), so it only grows. 0 means the backend does not
+    count deliveries (it then cannot pass the fencing conformance tests)."""
 
 
 @frozen(kw_only=True)
@@ -128,11 +143,13 @@ class TaskInfo:
     task: Task
     state: TaskState
     attempt: int
-    """Attempts started so far (claims); 0 if it never ran."""
+    """The current attempt counted against ``max_retries``; 0 if it never ran."""
     lease_expires_at: datetime | None = None
     worker_id: str | None = None
     last_error: str | None = None
     cancel_requested: bool = False
+    deliveries: int = 0
+    """Claims so far (each crash's re-delivery included); see :attr:`Lease.delivery`."""
 
 
 @frozen(kw_only=True)
@@ -169,7 +186,25 @@ class RecoveredTask:
     queue: str
     attempt: int
     dead: bool
-    """True when the task had no attempts left and went to the dead letters."""
+    """True when the task had been delivered ``max_deliveries`` times and went to the dead
+    letters (a poison pill), instead of back to pending."""
+    delivery: int = 0
+    """The delivery whose lease expired."""
+
+
+CORRUPT_RECORD = "corrupt record"
+"""The dead-letter reason of a stored task that could not be decoded: a backend moves it aside
+(kept for inspection) instead of failing the claims of every other task."""
+
+
+def expired_reason(deliveries: int, dead: bool) -> str:
+    """The ``last_error`` :meth:`~omniq.storage.TaskQueueStorage.recover_expired` records."""
+    if dead:
+        return (
+            f"its lease ran out on each of its {deliveries} deliveries (max_deliveries): its "
+            "workers crashed or hung every time it ran"
+        )
+    return "its lease ran out (the worker died or hung); delivered again"
 
 
 def backoff_delay(task: Task, attempt: int, *, jitter: float = 0.0) -> timedelta:

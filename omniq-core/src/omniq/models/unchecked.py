@@ -90,8 +90,9 @@ def _slot_setters(cls: type, *names: str) -> tuple[Setter, ...]:
     _lease_attempt,
     _lease_worker_id,
     _lease_cancel_requested,
+    _lease_delivery,
 ) = _slot_setters(
-    Lease, "task_id", "token", "expires_at", "attempt", "worker_id", "cancel_requested"
+    Lease, "task_id", "token", "expires_at", "attempt", "worker_id", "cancel_requested", "delivery"
 )
 _claimed_task, _claimed_lease = _slot_setters(ClaimedTask, "task", "lease")
 
@@ -155,7 +156,13 @@ def unchecked_event(
 
 
 def unchecked_claim(
-    task: Task, *, token: str, expires_at: datetime, attempt: int, worker_id: str
+    task: Task,
+    *,
+    token: str,
+    expires_at: datetime,
+    attempt: int,
+    worker_id: str,
+    delivery: int = 0,
 ) -> ClaimedTask:
     """A :class:`ClaimedTask` holding ``task`` under a new lease (``expires_at`` aware UTC)."""
     lease = _new(Lease)
@@ -165,6 +172,7 @@ def unchecked_claim(
     _lease_attempt(lease, attempt)
     _lease_worker_id(lease, worker_id)
     _lease_cancel_requested(lease, False)
+    _lease_delivery(lease, delivery)
     claimed = _new(ClaimedTask)
     _claimed_task(claimed, task)
     _claimed_lease(claimed, lease)

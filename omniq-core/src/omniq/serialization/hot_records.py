@@ -88,6 +88,7 @@ def result_fields(result: TaskResult) -> dict[str, Any]:
         "expires_at": None if expires_at is None else expires_at.isoformat(),
         "attempt": result.attempt,
         "worker_id": result.worker_id,
+        "delivery": result.delivery,
     }
 
 
@@ -157,4 +158,5 @@ def result_from(doc: dict[str, Any]) -> TaskResult:
         expires_at=None if expires_at is None else _moment(expires_at),
         attempt=int(doc["attempt"]),
         worker_id=_optional_str(doc["worker_id"]),
+        delivery=int(doc.get("delivery", 0)),
     )

@@ -5,9 +5,15 @@ from omniq.storage.capabilities import Capability, Role
 from omniq.storage.events import EventStorage
 from omniq.storage.results import ResultStorage, SyncResultReader
 from omniq.storage.schedules import ScheduleStorage
-from omniq.storage.task_queue import EventOutbox, SyncTaskProducer, TaskQueueStorage
+from omniq.storage.task_queue import (
+    AtomicCompletion,
+    EventOutbox,
+    SyncTaskProducer,
+    TaskQueueStorage,
+)
 
 __all__ = [
+    "AtomicCompletion",
     "Capability",
     "EventOutbox",
     "EventStorage",

@@ -3,6 +3,12 @@
 A result is written once a task finished (success, final failure or cancellation) and read by
 task id. Results past ``expires_at`` are never returned, whether or not the store has dropped
 them yet.
+
+**Fencing.** Every result carries the :attr:`~omniq.models.TaskResult.delivery` that produced
+it. A store refuses a result whose delivery is lower than the stored one's (compare-and-set,
+atomic against concurrent writers): a worker that was paused past its lease and wakes after a
+newer delivery finished can never replace the newer outcome. An equal or higher delivery
+replaces the stored result (a worker retrying its own write is harmless).
 """
 
 from __future__ import annotations
@@ -23,13 +29,14 @@ class ResultStorage(Storage):
     """Task results by id, with TTL expiry and waiting."""
 
     @abstractmethod
-    async def store(self, result: TaskResult) -> None:
-        """Store or replace the result of ``result.task_id``."""
+    async def store(self, result: TaskResult) -> bool:
+        """Store the result of ``result.task_id``, replacing a stored one of an equal or lower
+        delivery; ``False`` (and no change) if the stored result is of a higher delivery."""
 
-    async def store_many(self, results: Sequence[TaskResult]) -> None:
-        """Store several results; backends should do it in one round trip."""
-        for result in results:
-            await self.store(result)
+    async def store_many(self, results: Sequence[TaskResult]) -> list[bool]:
+        """Store several results (each as :meth:`store` does); backends should do it in one
+        round trip. Returns, in order, whether each was stored."""
+        return [await self.store(result) for result in results]
 
     @abstractmethod
     async def get(self, task_id: str) -> TaskResult | None:

@@ -6,15 +6,24 @@ Guarantees every backend gives (the conformance suite proves them):
   order listed: every ready task of the first queue before any of the second. Within a queue,
   higher ``priority`` first, then earlier ``eta``, then smaller id (so FIFO for tasks enqueued
   one after another without a delay).
-* **Leases and fencing.** Every claim makes a new lease token and increments ``attempt``.
+* **Leases and fencing.** Every claim makes a new lease token, increments ``attempt`` and
+  increments the task's delivery count (:attr:`~omniq.models.Lease.delivery`, never reset).
   ``ack``, ``nack``, ``extend`` and ``dead_letter`` must present the token and do nothing (they
   return ``False``/``None``) once it no longer matches: after the lease expired and the task was
   recovered or claimed by another worker. A lease that expired but whose task nobody touched yet
   may still be acked.
+* **A crash is not a failure.** :meth:`recover_expired` returns a task whose lease ran out to
+  pending and gives its attempt back, whatever ``max_retries`` says: only an exception the task
+  raised counts against ``max_retries``. A task is dead-lettered on expiry only once it was
+  delivered ``max_deliveries`` times (a poison pill that kills every worker running it).
 * **At-least-once.** A task leaves the queue only by ``ack``, ``cancel``, ``purge`` or as a dead
-  letter. A worker that dies loses nothing: :meth:`recover_expired` returns its tasks to the queue
-  (or to the dead letters once out of attempts). Duplicates happen only for work that was in
-  flight when a worker died or let its lease run out.
+  letter. A worker that dies loses nothing: its tasks come back when their leases expire.
+  Duplicates happen only for work that was in flight when a worker died or let its lease run out.
+* **Fenced completion.** The runtime finishes a task in the order result, terminal events, queue
+  change (ack, dead letter or retry), and each step is refused for a lease that is no longer
+  current: results by their delivery (see :mod:`omniq.storage.results`), events by being written
+  only for a stored result or an accepted queue change. A queue that can do all three in one
+  atomic step implements :class:`AtomicCompletion`.
 * **Idempotent enqueue.** Enqueuing an id that is still in the queue (pending, active or dead) is
   a no-op that reports ``False``.
 """
@@ -27,8 +36,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from omniq.models.completion import Completion
 from omniq.models.event import TaskEvent
 from omniq.models.task import (
+    DEFAULT_MAX_DELIVERIES,
     CancelOutcome,
     ClaimedTask,
     Lease,
@@ -40,8 +51,9 @@ from omniq.models.task import (
 )
 from omniq.storage.base import Storage
 from omniq.storage.events import EventStorage
+from omniq.storage.results import ResultStorage
 
-__all__ = ["SyncTaskProducer", "TaskQueueStorage"]
+__all__ = ["AtomicCompletion", "EventOutbox", "SyncTaskProducer", "TaskQueueStorage"]
 
 
 class TaskQueueStorage(Storage):
@@ -120,9 +132,12 @@ class TaskQueueStorage(Storage):
         lost."""
 
     @abstractmethod
-    async def recover_expired(self, *, limit: int = 1000) -> list[RecoveredTask]:
-        """Return tasks whose lease expired to pending (ready now), or dead-letter those that
-        used all ``max_retries + 1`` attempts. Invalidates their old lease tokens."""
+    async def recover_expired(
+        self, *, limit: int = 1000, max_deliveries: int = DEFAULT_MAX_DELIVERIES
+    ) -> list[RecoveredTask]:
+        """Return up to ``limit`` tasks whose lease expired to pending (ready now), giving their
+        attempt back; dead-letter instead those delivered ``max_deliveries`` times or more.
+        Invalidates their old lease tokens."""
 
     # -- inspecting and managing -------------------------------------------------------------
 
@@ -193,3 +208,23 @@ class EventOutbox(Protocol):
     def enqueue_with_events_sync(
         self, tasks: Sequence[Task], events: Sequence[TaskEvent]
     ) -> int: ...
+
+
+@runtime_checkable
+class AtomicCompletion(Protocol):
+    """Optional: a task queue that applies a batch of completions in one atomic step per task,
+    when the app's result and event storages live in the same store (one transaction, one
+    script).
+
+    At start-up the runtime asks :meth:`completes_with` about the app's result and event
+    storages. If the answer is ``True``, the worker finishes tasks through :meth:`complete`
+    instead of calling the three storages in turn. For each completion, and only if its lease
+    token is still the task's current one: store the result (with the delivery compare of
+    :class:`~omniq.storage.ResultStorage`; a refused result refuses the whole completion),
+    append the events, then ack, dead-letter or retry the task. A completion whose lease is
+    lost changes nothing. Returns, in order, whether each completion was applied.
+    """
+
+    def completes_with(self, results: ResultStorage, events: EventStorage) -> bool: ...
+
+    async def complete(self, completions: Sequence[Completion]) -> list[bool]: ...

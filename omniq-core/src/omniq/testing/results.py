@@ -30,6 +30,7 @@ def make_result(**changes: object) -> TaskResult:
         "payload": b'{"answer": 42}',
         "attempt": 2,
         "worker_id": "w-1",
+        "delivery": 3,
         "expires_at": soon(3600),
     }
     fields.update(changes)
@@ -62,15 +63,50 @@ class ResultStorageConformance(ConformanceBase):
     async def test_result_store_replaces(self, result_storage: ResultStorage) -> None:
         first = make_result(status=ResultStatus.FAILURE, payload=None)
         second = make_result(task_id=first.task_id, payload=b"2")
-        await result_storage.store(first)
-        await result_storage.store(second)
+        assert await result_storage.store(first) is True
+        assert await result_storage.store(second) is True  # the same delivery writes again
         assert await result_storage.get(first.task_id) == second
+        newer = make_result(task_id=first.task_id, payload=b"3", delivery=4)
+        assert await result_storage.store(newer) is True
+        assert await result_storage.get(first.task_id) == newer
+
+    @pytest.mark.asyncio
+    async def test_result_of_an_older_delivery_is_refused(
+        self, result_storage: ResultStorage
+    ) -> None:
+        """Fencing: a worker paused past its lease cannot replace the newer delivery's result."""
+        newer = make_result(delivery=5, worker_id="w-new")
+        assert await result_storage.store(newer) is True
+        stale = make_result(task_id=newer.task_id, delivery=4, worker_id="w-stale", payload=b"0")
+        assert await result_storage.store(stale) is False
+        assert await result_storage.store_many([stale]) == [False]
+        assert await result_storage.get(newer.task_id) == newer
 
     @pytest.mark.asyncio
     async def test_result_store_many(self, result_storage: ResultStorage) -> None:
         results = [make_result(payload=str(i).encode()) for i in range(50)]
-        await result_storage.store_many(results)
+        assert await result_storage.store_many(results) == [True] * 50
         assert [await result_storage.get(r.task_id) for r in results] == results
+        held = make_result(delivery=9)
+        await result_storage.store(held)
+        stale = make_result(task_id=held.task_id, delivery=1)
+        fresh = make_result()
+        assert await result_storage.store_many([stale, fresh]) == [False, True]
+        assert await result_storage.get(held.task_id) == held
+        assert await result_storage.get(fresh.task_id) == fresh
+
+    @pytest.mark.asyncio
+    async def test_result_concurrent_writers_keep_the_highest_delivery(
+        self, result_storage: ResultStorage
+    ) -> None:
+        task_id = new_id()
+        writes = [
+            make_result(task_id=task_id, delivery=d, payload=str(d).encode())
+            for d in (3, 7, 1, 6, 2, 5, 4)
+        ]
+        await asyncio.gather(*(result_storage.store(w) for w in writes))
+        stored = await result_storage.get(task_id)
+        assert stored is not None and stored.delivery == 7 and stored.payload == b"7"
 
     @pytest.mark.asyncio
     async def test_result_delete(self, result_storage: ResultStorage) -> None:

@@ -174,11 +174,13 @@ class TaskQueueConformance(ConformanceBase):
         lease = claimed[0].lease
         assert claimed[0].task == task
         assert (lease.task_id, lease.attempt, lease.worker_id) == (task.id, 1, "w-9")
+        assert lease.delivery == 1
         assert lease.token
         assert before + _seconds(59) <= lease.expires_at <= utcnow() + _seconds(61)
         info = await task_queue.get(task.id)
         assert info is not None
         assert (info.state, info.attempt, info.worker_id) == (TaskState.ACTIVE, 1, "w-9")
+        assert info.deliveries == 1
 
     @pytest.mark.asyncio
     async def test_queue_ack_removes_the_task_once(
@@ -237,13 +239,14 @@ class TaskQueueConformance(ConformanceBase):
     async def test_queue_stale_lease_is_fenced_off(
         self, task_queue: TaskQueueStorage, queue_name: str
     ) -> None:
-        await task_queue.enqueue(make_task(queue_name, max_retries=3))
+        await task_queue.enqueue(make_task(queue_name))  # the defaults: max_retries=0
         stale = (await self._claim_one(task_queue, queue_name, lease=LEASE)).lease
         await asyncio.sleep(PAST_LEASE)
         recovered = await task_queue.recover_expired()
-        assert [(r.task_id, r.dead) for r in recovered] == [(stale.task_id, False)]
+        assert [(r.task_id, r.dead, r.delivery) for r in recovered] == [(stale.task_id, False, 1)]
         fresh = (await self._claim_one(task_queue, queue_name)).lease
-        assert fresh.attempt == 2
+        assert (stale.delivery, fresh.delivery) == (1, 2)
+        assert fresh.attempt == stale.attempt == 1  # the crash did not count as a failure
         assert await task_queue.ack([stale]) == [False]
         assert await task_queue.nack(stale, retry_at=utcnow()) is False
         assert await task_queue.extend([stale], 30) == [None]
@@ -255,30 +258,63 @@ class TaskQueueConformance(ConformanceBase):
         assert await task_queue.ack([fresh]) == [True]
 
     @pytest.mark.asyncio
-    async def test_queue_expired_leases_come_back_then_go_dead(
+    async def test_queue_an_expired_lease_is_not_a_failed_attempt(
         self, task_queue: TaskQueueStorage, queue_name: str
     ) -> None:
-        task = make_task(queue_name, max_retries=1)
+        task = make_task(queue_name)  # max_retries=0: one failure would be its last
+        await task_queue.enqueue(task)
+        for delivery in (1, 2, 3):
+            claimed = await self._claim_one(task_queue, queue_name, lease=LEASE)
+            assert (claimed.lease.attempt, claimed.lease.delivery) == (1, delivery)
+            await asyncio.sleep(PAST_LEASE)
+            (recovered,) = await task_queue.recover_expired()
+            assert (recovered.task_id, recovered.queue, recovered.dead) == (
+                task.id,
+                queue_name,
+                False,
+            )
+            assert recovered.delivery == delivery
+            info = await task_queue.get(task.id)
+            assert info is not None and info.state is TaskState.PENDING
+            assert (info.attempt, info.deliveries) == (0, delivery)
+
+    @pytest.mark.asyncio
+    async def test_queue_a_task_delivered_max_deliveries_times_goes_dead(
+        self, task_queue: TaskQueueStorage, queue_name: str
+    ) -> None:
+        task = make_task(queue_name, max_retries=5)
         await task_queue.enqueue(task)
         await self._claim_one(task_queue, queue_name, lease=LEASE)
         await asyncio.sleep(PAST_LEASE)
-        (first,) = await task_queue.recover_expired()
-        assert (first.task_id, first.queue, first.attempt, first.dead) == (
-            task.id,
-            queue_name,
-            1,
-            False,
-        )
-        info = await task_queue.get(task.id)
-        assert info is not None and info.state is TaskState.PENDING
-        again = await self._claim_one(task_queue, queue_name, lease=LEASE)
-        assert again.lease.attempt == 2
+        (first,) = await task_queue.recover_expired(max_deliveries=2)
+        assert (first.delivery, first.dead) == (1, False)
+        await self._claim_one(task_queue, queue_name, lease=LEASE)
         await asyncio.sleep(PAST_LEASE)
-        (second,) = await task_queue.recover_expired()
-        assert (second.attempt, second.dead) == (2, True)
+        (second,) = await task_queue.recover_expired(max_deliveries=2)
+        assert (second.delivery, second.dead) == (2, True)
         info = await task_queue.get(task.id)
         assert info is not None and info.state is TaskState.DEAD
+        assert info.last_error and "max_deliveries" in info.last_error
         assert await task_queue.recover_expired() == []
+
+    @pytest.mark.asyncio
+    async def test_queue_deliveries_only_grow(
+        self, task_queue: TaskQueueStorage, queue_name: str
+    ) -> None:
+        """The delivery number fences results, so nothing may reset it: not a release, not a
+        retry, not a requeue of the dead letter."""
+        await task_queue.enqueue(make_task(queue_name, max_retries=1))
+        first = await self._claim_one(task_queue, queue_name)
+        assert await task_queue.nack(first.lease, retry_at=utcnow(), count_attempt=False)
+        second = await self._claim_one(task_queue, queue_name)
+        assert await task_queue.nack(second.lease, retry_at=utcnow(), error="boom")
+        third = await self._claim_one(task_queue, queue_name)
+        assert await task_queue.dead_letter(third.lease, reason="test")
+        assert await task_queue.requeue_dead(queue_name) == 1
+        fourth = await self._claim_one(task_queue, queue_name)
+        deliveries = [c.lease.delivery for c in (first, second, third, fourth)]
+        assert deliveries == [1, 2, 3, 4]
+        assert [c.lease.attempt for c in (first, second, third, fourth)] == [1, 1, 2, 1]
 
     @pytest.mark.asyncio
     async def test_queue_concurrent_claimers_get_disjoint_tasks(
