@@ -1,11 +1,14 @@
 """The worker: claims tasks in batches under leases, runs them, and finishes them safely.
 
 Finishing order is what makes a crash harmless: the result is stored, then the terminal event is
-written, then the task is acked with its lease token. A crash anywhere before the ack leaves the
-task claimed; its lease expires and another worker (or this one, restarted) runs it again, so a
-task is never completed without its result (at-least-once). While a task runs, a lease keeper
-extends every lease this worker holds in one call; a lease found lost stops the task here
-(someone else owns it now), and a cancel request seen on renewal cancels it cooperatively.
+written, then the task is acked with its lease token, each step fenced by the lease (see
+:mod:`omniq.runtime.completion`). A crash anywhere before the ack leaves the task claimed; its
+lease expires and another worker (or this one, restarted) runs it again, so a task is never
+completed without its result (at-least-once), and a crash never counts as a failed attempt.
+While a task runs, a lease keeper extends every lease this worker holds in one call; a lease
+found lost stops the task here (someone else owns it now), and a cancel request seen on renewal
+cancels it cooperatively. An outcome the worker cannot store (the store is away) is kept and
+retried with a backoff, its lease still extended, and the worker claims nothing new meanwhile.
 """
 
 from __future__ import annotations
@@ -27,12 +30,22 @@ from omniq._time import utcnow
 from omniq.errors import FunctionNotAllowedError, SerializationError
 from omniq.ids import new_id
 from omniq.logging import get_logger
+from omniq.models.completion import Completion, CompletionAction
 from omniq.models.config import WORKER_TYPES
 from omniq.models.event import EventType, TaskEvent
 from omniq.models.result import ResultStatus, TaskError, TaskResult
-from omniq.models.task import ClaimedTask, Lease, RecoveredTask, Task, backoff_delay
+from omniq.models.task import (
+    DEFAULT_MAX_DELIVERIES,
+    ClaimedTask,
+    Lease,
+    RecoveredTask,
+    Task,
+    backoff_delay,
+    expired_reason,
+)
 from omniq.models.unchecked import unchecked_event
 from omniq.plugins.lifecycle import LifecycleHooks
+from omniq.runtime.completion import Finisher, PendingCompletion
 from omniq.runtime.events_sink import EventSink
 from omniq.runtime.executors import Executor, LocalExecutor, describe_exception
 from omniq.runtime.registry import FunctionRegistry
@@ -79,6 +92,14 @@ class WorkerSettings:
     """Up to this fraction is added at random to each retry's backoff."""
     max_batch: int = field(default=500, validator=_positive)
     """Most tasks finished (results, events, acks) in one round of storage calls."""
+    max_deliveries: int = field(default=DEFAULT_MAX_DELIVERIES, validator=_positive)
+    """Deliveries after which a task whose lease keeps running out goes to the dead letters
+    (a poison pill that crashes or hangs its workers). Crashes never count as failed attempts."""
+    event_retention: float | None = field(default=7 * 86400.0)
+    """Events older than this many seconds are purged by the worker (once a minute); ``None``
+    keeps them forever."""
+    purge_interval: float = field(default=60.0, validator=_positive)
+    """Seconds between purges of expired results and of events past ``event_retention``."""
 
 
 @define(eq=False)
@@ -130,6 +151,14 @@ class Worker:
         self._running: dict[str, _Running] = {}
         self._held: dict[str, Lease] = {}
         self._outcomes: asyncio.Queue[_Outcome] = asyncio.Queue()
+        self._finisher = Finisher(
+            queue, results, event_sink, lease_seconds=self.settings.lease_seconds
+        )
+        self._can_claim = asyncio.Event()
+        """Cleared while outcomes wait for a store that is away: claim nothing more then."""
+        self._can_claim.set()
+        self._give_up_at: float | None = None
+        """Set by :meth:`stop`: when a stopping worker stops retrying outcomes it cannot store."""
         self._slot_free = asyncio.Event()
         self._stop = asyncio.Event()
         self._stopped = asyncio.Event()
@@ -184,6 +213,7 @@ class Worker:
                 running.job.cancel()
         if jobs:
             await asyncio.gather(*jobs, return_exceptions=True)
+        self._give_up_at = time.monotonic() + max(grace, 0.0)
         await self._outcomes.join()
         self._loops_cancelled = True
         for loop in self._loops:
@@ -227,6 +257,9 @@ class Worker:
         settings = self.settings
         failures = 0
         while not self._stop.is_set():
+            if not self._can_claim.is_set():
+                await self._until_stopped(self._can_claim.wait())
+                continue
             free = settings.concurrency - len(self._running)
             if free <= 0:
                 self._slot_free.clear()
@@ -340,90 +373,137 @@ class Worker:
                 batch.append(outcomes.get_nowait())
             try:
                 await self._finish(batch)
-            except (Exception, asyncio.CancelledError) as exc:
-                raise_if_cancelled(exc)  # then its supervisor restarts it, unless stop() ended it
-                # nothing acked: the leases run out and the tasks are run again elsewhere
-                self._log.error("could not finish tasks", error=repr(exc), tasks=len(batch))
             finally:
                 for outcome in batch:
                     self._held.pop(outcome.claimed.task.id, None)
                     outcomes.task_done()
 
     async def _finish(self, batch: Sequence[_Outcome]) -> None:
-        results: list[TaskResult] = []
-        terminal: list[TaskEvent] = []
-        acks: list[_Outcome] = []
-        dead: list[_Outcome] = []
-        retries: list[_Outcome] = []
+        finishing: list[tuple[_Outcome, PendingCompletion]] = []
         for outcome in batch:
-            kind = outcome.kind
-            if kind == "success" or kind == "cancelled":
-                results.append(self._result(outcome))
-                event = EventType.COMPLETED if kind == "success" else EventType.CANCELLED
-                terminal.append(self._event(event, outcome.claimed, outcome.duration))
-                acks.append(outcome)
-            elif kind == "failure" and outcome.retryable and self._attempts_left(outcome):
-                retries.append(outcome)
-            elif kind in ("failure", "refused"):
-                results.append(self._result(outcome))
-                terminal.append(self._failure_event(outcome, will_retry=False))
-                terminal.append(self._dead_event(outcome))
-                dead.append(outcome)
-            elif kind == "shutdown":
+            completion = self._completion(outcome)
+            if completion is not None:
+                finishing.append((outcome, PendingCompletion(completion)))
+            elif outcome.kind == "shutdown":
                 await self._release(outcome)
             else:
                 self._log.warning("lease lost; task left to its new owner", task_id=_id(outcome))
-        if results:
-            await self.results.store_many(results)
-        if terminal:
-            await self.events.write_now(terminal)
-        if acks:
-            acked = await self.queue.ack([o.claimed.lease for o in acks])
-            self._report_lost(o for o, ok in zip(acks, acked, strict=True) if not ok)
-        for outcome in dead:
-            reason = outcome.error.message if outcome.error else "failed"
-            if not await self.queue.dead_letter(outcome.claimed.lease, reason=reason):
+        pending = [p for _, p in finishing]
+        await self._until_finished(pending)
+        for outcome, item in finishing:
+            if item.applied:
+                self.processed += item.completion.action is not CompletionAction.RETRY
+            elif item.applied is False:
                 self._report_lost([outcome])
-        for outcome in retries:
-            await self._retry(outcome)
-        self.processed += len(results)
         if self.hooks.active:
-            self._call_finish_hooks(batch, retries)
+            self._call_finish_hooks([o for o, p in finishing if p.applied])
 
-    def _attempts_left(self, outcome: _Outcome) -> bool:
-        return outcome.claimed.lease.attempt < outcome.claimed.task.max_attempts
+    async def _until_finished(self, pending: Sequence[PendingCompletion]) -> None:
+        """Apply ``pending``, retrying with a backoff while the store is away (the leases are
+        still extended meanwhile, and nothing new is claimed); a stopping worker gives up after
+        its grace period, and the tasks are run again once their leases expire."""
+        delay = 0.1
+        try:
+            while True:
+                try:
+                    await self._finisher.finish(pending)
+                    return
+                except (Exception, asyncio.CancelledError) as exc:
+                    raise_if_cancelled(exc)
+                    undecided = sum(p.applied is None for p in pending)
+                    if self._give_up_at is not None and time.monotonic() >= self._give_up_at:
+                        self._log.error(
+                            "could not finish tasks before shutdown; they run again once their "
+                            "leases expire",
+                            error=repr(exc),
+                            tasks=undecided,
+                        )
+                        return
+                    if self._can_claim.is_set():
+                        self._can_claim.clear()
+                        self._log.warning(
+                            "could not finish tasks; keeping their outcomes and retrying, "
+                            "claiming nothing new meanwhile",
+                            error=repr(exc),
+                            tasks=undecided,
+                        )
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+        finally:
+            if not self._can_claim.is_set():
+                self._log.info("finishing tasks again; claiming resumes")
+                self._can_claim.set()
 
-    async def _retry(self, outcome: _Outcome) -> None:
-        claimed = outcome.claimed
-        jitter = random.random() * self.settings.retry_jitter
-        retry_at = utcnow() + backoff_delay(claimed.task, claimed.lease.attempt, jitter=jitter)
-        error = outcome.error
-        message = f"{error.type}: {error.message}" if error else None
-        if not await self.queue.nack(claimed.lease, retry_at=retry_at, error=message):
-            self._report_lost([outcome])
-            return
-        self.events.emit_many(
-            [
-                self._failure_event(outcome, will_retry=True),
-                self._event(
-                    EventType.RETRYING, claimed, details={"retry_at": retry_at.isoformat()}
+    def _completion(self, outcome: _Outcome) -> Completion | None:
+        """What finishing ``outcome`` means, or ``None`` for a task this worker gives up."""
+        kind, claimed = outcome.kind, outcome.claimed
+        if kind == "success" or kind == "cancelled":
+            event = EventType.COMPLETED if kind == "success" else EventType.CANCELLED
+            return Completion(
+                lease=claimed.lease,
+                action=CompletionAction.ACK,
+                result=self._result(outcome),
+                events=(self._event(event, claimed, outcome.duration),),
+            )
+        if kind == "failure" and self._retries(outcome):
+            jitter = random.random() * self.settings.retry_jitter
+            retry_at = utcnow() + backoff_delay(claimed.task, claimed.lease.attempt, jitter=jitter)
+            error = outcome.error
+            failed = self._failure_event(outcome, will_retry=True)
+            retrying = self._event(
+                EventType.RETRYING, claimed, details={"retry_at": retry_at.isoformat()}
+            )
+            return Completion(
+                lease=claimed.lease,
+                action=CompletionAction.RETRY,
+                events=(failed, retrying),
+                retry_at=retry_at,
+                error=f"{error.type}: {error.message}" if error else None,
+            )
+        if kind in ("failure", "refused"):
+            return Completion(
+                lease=claimed.lease,
+                action=CompletionAction.DEAD_LETTER,
+                result=self._result(outcome),
+                events=(
+                    self._failure_event(outcome, will_retry=False),
+                    self._dead_event(outcome),
                 ),
-            ]
-        )
+                reason=outcome.error.message if outcome.error else "failed",
+            )
+        return None
+
+    def _retries(self, outcome: _Outcome) -> bool:
+        """Whether a failed ``outcome`` is retried (its attempts counted against max_retries)."""
+        attempts_left = outcome.claimed.lease.attempt < outcome.claimed.task.max_attempts
+        return outcome.retryable and attempts_left
 
     async def _release(self, outcome: _Outcome) -> None:
         """Give a task this worker did not finish back to the queue, ready now."""
         lease = outcome.claimed.lease
-        if await self.queue.nack(lease, retry_at=utcnow(), error=None, count_attempt=False):
+        try:
+            released = await self.queue.nack(
+                lease, retry_at=utcnow(), error=None, count_attempt=False
+            )
+        except (Exception, asyncio.CancelledError) as exc:
+            raise_if_cancelled(exc)
+            self._log.warning(
+                "could not release a task at shutdown; it runs again once its lease expires",
+                task_id=lease.task_id,
+                error=repr(exc),
+            )
+            return
+        if released:
             self._log.info("task released at shutdown", task_id=lease.task_id)
 
     def _report_lost(self, outcomes: Any) -> None:
         for outcome in outcomes:
-            self._log.warning("lease lost before finishing", task_id=_id(outcome))
+            self._log.warning(
+                "lease lost before finishing; the outcome was refused", task_id=_id(outcome)
+            )
 
-    def _call_finish_hooks(self, batch: Sequence[_Outcome], retries: Sequence[_Outcome]) -> None:
-        retrying = {id(o) for o in retries}
-        for outcome in batch:
+    def _call_finish_hooks(self, finished: Sequence[_Outcome]) -> None:
+        for outcome in finished:
             task, lease = outcome.claimed.task, outcome.claimed.lease
             common = {"task": task, "attempt": lease.attempt, "worker_id": self.worker_id}
             if outcome.kind == "success":
@@ -431,7 +511,7 @@ class Worker:
             elif outcome.kind == "cancelled":
                 self.hooks.call("omniq_task_cancelled", **common)
             elif outcome.kind in ("failure", "refused") and outcome.error is not None:
-                will_retry = id(outcome) in retrying
+                will_retry = outcome.kind == "failure" and self._retries(outcome)
                 self.hooks.call(
                     "omniq_task_failed", error=outcome.error, will_retry=will_retry, **common
                 )
@@ -463,6 +543,7 @@ class Worker:
             expires_at=_expiry(task, self.settings.result_ttl),
             attempt=lease.attempt,
             worker_id=self.worker_id,
+            delivery=lease.delivery,
         )
 
     def _event(
@@ -551,16 +632,35 @@ class Worker:
                 # it, and with inline SQLite claims may be made before this loop resumes) then
                 # sorts after EXPIRED
                 before = utcnow()
-                recovered = await self.queue.recover_expired()
+                recovered = await self.queue.recover_expired(
+                    max_deliveries=self.settings.max_deliveries
+                )
                 if recovered:
                     await self._recovered(recovered, before)
-                if time.monotonic() - last_purge > 60:
-                    last_purge = time.monotonic()
-                    await self.results.purge_expired()
             except (Exception, asyncio.CancelledError) as exc:
                 raise_if_cancelled(exc)
                 self._log.warning("could not recover expired leases", error=repr(exc))
+            if time.monotonic() - last_purge > self.settings.purge_interval:
+                last_purge = time.monotonic()
+                await self._purge()
             await asyncio.sleep(self.settings.recover_interval)
+
+    async def _purge(self) -> None:
+        """Drop expired results and events past the retention, so that stores stay bounded
+        without the user calling anything."""
+        try:
+            results = await self.results.purge_expired()
+            events = 0
+            retention = self.settings.event_retention
+            if retention is not None:
+                cutoff = utcnow() - timedelta(seconds=retention)
+                events = await self.events.storage.purge(cutoff)
+        except (Exception, asyncio.CancelledError) as exc:
+            raise_if_cancelled(exc)
+            self._log.warning("could not purge old results and events", error=repr(exc))
+            return
+        if results or events:
+            self._log.info("purged old records", results=results, events=events)
 
     async def _recovered(self, recovered: Sequence[RecoveredTask], at: datetime) -> None:
         """Record what happened to tasks whose worker let their lease expire (events at
@@ -570,7 +670,7 @@ class Worker:
         for item in recovered:
             events.append(_recovery_event(item, EventType.EXPIRED, at, {"dead": item.dead}))
             if item.dead:
-                reason = "its lease expired on its last attempt (the worker died or hung)"
+                reason = expired_reason(item.delivery, dead=True)
                 events.append(
                     _recovery_event(item, EventType.DEAD_LETTERED, at, {"reason": reason})
                 )
@@ -578,9 +678,10 @@ class Worker:
                     TaskResult(
                         task_id=item.task_id,
                         status=ResultStatus.FAILURE,
-                        error=TaskError(type="omniq.LeaseExpired", message=reason),
+                        error=TaskError(type="omniq.MaxDeliveries", message=reason),
                         attempt=item.attempt,
                         expires_at=_expiry(None, self.settings.result_ttl),
+                        delivery=item.delivery,
                     )
                 )
         if results:

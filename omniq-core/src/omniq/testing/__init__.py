@@ -23,6 +23,7 @@ markers, so no pytest configuration is required.
 
 from omniq.testing._base import ConformanceBase, StorageOpener, server_unavailable
 from omniq.testing.backend import BackendConformance
+from omniq.testing.completion import FencedCompletionConformance
 from omniq.testing.events import EventStorageConformance
 from omniq.testing.results import ResultStorageConformance
 from omniq.testing.schedules import ScheduleStorageConformance
@@ -32,6 +33,7 @@ __all__ = [
     "BackendConformance",
     "ConformanceBase",
     "EventStorageConformance",
+    "FencedCompletionConformance",
     "ResultStorageConformance",
     "ScheduleStorageConformance",
     "StorageOpener",

@@ -8,6 +8,7 @@ import pytest
 
 from omniq.backend.base import Backend
 from omniq.storage import Role
+from omniq.testing.completion import FencedCompletionConformance
 from omniq.testing.events import EventStorageConformance
 from omniq.testing.results import ResultStorageConformance
 from omniq.testing.schedules import ScheduleStorageConformance
@@ -21,6 +22,7 @@ class BackendConformance(
     ResultStorageConformance,
     EventStorageConformance,
     ScheduleStorageConformance,
+    FencedCompletionConformance,
 ):
     """For a backend that offers all four roles."""
 

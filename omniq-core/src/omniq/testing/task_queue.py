@@ -239,7 +239,7 @@ class TaskQueueConformance(ConformanceBase):
     async def test_queue_stale_lease_is_fenced_off(
         self, task_queue: TaskQueueStorage, queue_name: str
     ) -> None:
-        await task_queue.enqueue(make_task(queue_name))  # the defaults: max_retries=0
+        await task_queue.enqueue(make_task(queue_name, max_retries=0))  # the default
         stale = (await self._claim_one(task_queue, queue_name, lease=LEASE)).lease
         await asyncio.sleep(PAST_LEASE)
         recovered = await task_queue.recover_expired()
@@ -261,7 +261,7 @@ class TaskQueueConformance(ConformanceBase):
     async def test_queue_an_expired_lease_is_not_a_failed_attempt(
         self, task_queue: TaskQueueStorage, queue_name: str
     ) -> None:
-        task = make_task(queue_name)  # max_retries=0: one failure would be its last
+        task = make_task(queue_name, max_retries=0)  # the default: one failure is its last
         await task_queue.enqueue(task)
         for delivery in (1, 2, 3):
             claimed = await self._claim_one(task_queue, queue_name, lease=LEASE)

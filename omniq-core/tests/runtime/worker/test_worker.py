@@ -152,8 +152,9 @@ async def test_graceful_shutdown_releases_unfinished_tasks(tasks: ModuleType) ->
 
 
 async def test_a_worker_recovers_tasks_of_a_dead_worker(tasks: ModuleType) -> None:
+    """With the default max_retries=0: the crash was not the task's failure."""
     async with app(workers=0) as producer:
-        task_id = await producer.enqueue(tasks.add, 20, 22, max_retries=1)
+        task_id = await producer.enqueue(tasks.add, 20, 22)
         queue = producer.stores.task_queue
         # a worker that claims the task and dies without a word
         (claimed,) = await queue.claim(["default"], limit=1, lease_seconds=0.2, worker_id="dead")
@@ -323,7 +324,7 @@ async def test_a_worker_loop_that_dies_is_logged_and_restarted(tasks: ModuleType
         await worker.start()
         try:
             # claimed, lost with the loop, recovered when its lease runs out, then run again
-            task_id = await oq.enqueue(tasks.add, 2, 3, max_retries=1)
+            task_id = await oq.enqueue(tasks.add, 2, 3)
             assert await oq.get_result(task_id, timeout=20) == 5
             assert EventType.EXPIRED in await event_types(oq, task_id)
         finally:
@@ -399,3 +400,82 @@ async def test_leases_are_kept_when_the_lease_loop_dies_during_a_stop(tasks: Mod
         kinds = await event_types(oq, task_id)
     assert queue.leaked and worker.loop_restarts == 1
     assert EventType.EXPIRED not in kinds and kinds[-1] is EventType.COMPLETED
+
+
+class AwayWhileDown:
+    """A storage whose ``methods`` raise ``ConnectionError`` while ``down`` is set, as a
+    store that went away does."""
+
+    def __init__(self, storage: Any, *methods: str) -> None:
+        self._storage = storage
+        self._methods = methods
+        self.down = False
+        self.refused = 0
+
+    def __getattr__(self, name: str) -> Any:
+        real = getattr(self._storage, name)
+        if name not in self._methods:
+            return real
+
+        async def away(*args: Any, **kwargs: Any) -> Any:
+            if self.down:
+                self.refused += 1
+                raise ConnectionError("the store is away")
+            return await real(*args, **kwargs)
+
+        return away
+
+
+async def test_outcomes_are_kept_while_the_store_is_away(tasks: ModuleType) -> None:
+    async with app(workers=0) as oq:
+        results = AwayWhileDown(oq.stores.results, "store_many")
+        worker = Worker(
+            oq.stores.task_queue, results, oq.event_sink, oq.registry, WorkerSettings(**FAST)
+        )  # type: ignore[arg-type]
+        await worker.start()
+        try:
+            results.down = True
+            first = await oq.enqueue(tasks.async_sleep_then, 0.1, 1)
+            await asyncio.sleep(0.3)
+            second = await oq.enqueue(tasks.add, 1, 1)
+            await asyncio.sleep(1.5)  # past the 0.6 s lease: kept by its extensions
+            assert results.refused >= 2
+            info = await oq.get_task(second)
+            assert info is not None and info.state is TaskState.PENDING  # no claims meanwhile
+            results.down = False
+            assert await oq.get_result(first, timeout=10) == 1
+            assert await oq.get_result(second, timeout=10) == 2
+        finally:
+            await worker.stop(1)
+        assert await event_types(oq, first) == [
+            EventType.ENQUEUED,
+            EventType.STARTED,
+            EventType.COMPLETED,
+        ]
+
+
+async def test_the_worker_purges_events_past_their_retention(tasks: ModuleType) -> None:
+    async with app(workers=0) as oq:
+        events = oq.stores.events
+        old = TaskEvent(
+            event_type=EventType.COMPLETED,
+            task_id="old-task",
+            timestamp=datetime.now().astimezone() - timedelta(days=8),
+        )
+        await events.append(old)
+        settings = WorkerSettings(**{**FAST, "purge_interval": 0.2})  # the default retention
+        worker = Worker(
+            oq.stores.task_queue, oq.stores.results, oq.event_sink, oq.registry, settings
+        )
+        kept = await oq.enqueue(tasks.add, 1, 2)
+        await worker.start()
+        try:
+            assert await oq.get_result(kept, timeout=10) == 3
+            for _ in range(50):
+                if not await oq.get_events("old-task"):
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            await worker.stop(1)
+        assert await oq.get_events("old-task") == []
+        assert EventType.COMPLETED in await event_types(oq, kept)
