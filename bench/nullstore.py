@@ -76,7 +76,7 @@ class NullQueue(TaskQueueStorage):
     async def dead_letter(self, lease: Lease, *, reason: str) -> bool:
         return True
 
-    async def recover_expired(self, *, limit: int = 1000) -> list[RecoveredTask]:
+    async def recover_expired(self, *, limit: int = 1000, **_: Any) -> list[RecoveredTask]:
         return []
 
     async def get(self, task_id: str) -> TaskInfo | None:
@@ -99,7 +99,8 @@ class NullQueue(TaskQueueStorage):
 
 
 class NullResults(ResultStorage):
-    async def store(self, result: TaskResult) -> None: ...
+    async def store(self, result: TaskResult) -> bool:
+        return True
 
     async def get(self, task_id: str) -> TaskResult | None:
         return None

@@ -112,7 +112,9 @@ class ListQueue(TaskQueueStorage):
             self.infos[lease.task_id] = attrs.evolve(info, state=TaskState.DEAD, last_error=reason)
         return True
 
-    async def recover_expired(self, *, limit: int = 1000) -> list[RecoveredTask]:
+    async def recover_expired(
+        self, *, limit: int = 1000, max_deliveries: int = 20
+    ) -> list[RecoveredTask]:
         return []
 
     async def get(self, task_id: str) -> TaskInfo | None:
@@ -173,8 +175,12 @@ class DictResults(ResultStorage):
     def __init__(self) -> None:
         self.results: dict[str, TaskResult] = {}
 
-    async def store(self, result: TaskResult) -> None:
+    async def store(self, result: TaskResult) -> bool:
+        held = self.results.get(result.task_id)
+        if held is not None and held.delivery > result.delivery:
+            return False
         self.results[result.task_id] = result
+        return True
 
     async def get(self, task_id: str) -> TaskResult | None:
         result = self.results.get(task_id)
