@@ -1,11 +1,12 @@
-"""Rebuilding a table in its current shape, keeping its rows.
+"""Rebuilding a table in its current shape, keeping its rows; adding a column in place.
 
 SQLite cannot turn a table into a ``WITHOUT ROWID`` one or drop a column that an index uses in
 place; its documented way is to create the new table, copy the rows, drop the old one and rename
 the new one (https://www.sqlite.org/lang_altertable.html#otheralter). A :class:`Rebuild` does
 that inside the caller's write transaction, so another process either sees the old table or
 the new one, and it first checks the table's shape, so a second process upgrading the same file
-(or a fresh database) finds nothing to do.
+(or a fresh database) finds nothing to do. An :class:`AddColumn` adds a column at the end
+(``ALTER TABLE ADD COLUMN`` changes only the schema, whatever the rows), with the same check.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from collections.abc import Mapping
 import attrs
 from sqlalchemy import MetaData, Table
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.schema import CreateIndex, CreateTable
+from sqlalchemy.schema import CreateColumn, CreateIndex, CreateTable
 
-__all__ = ["Rebuild"]
+__all__ = ["AddColumn", "Rebuild"]
 
 _DIALECT = sqlite.dialect()
 
@@ -59,3 +60,24 @@ class Rebuild:
         without_rowid = ddl is not None and "WITHOUT ROWID" in ddl[0].upper()
         wanted_without = not self.table.dialect_options["sqlite"]["with_rowid"]
         return found == [c.name for c in self.table.columns] and without_rowid == wanted_without
+
+
+@attrs.frozen
+class AddColumn:
+    """Add ``table``'s column ``name`` (defined last) to an older table that lacks it; ``fill``
+    is the SQL that sets it in the rows already there (else the column's default)."""
+
+    table: Table
+    name: str
+    fill: str | None = None
+
+    def __call__(self, conn: sqlite3.Connection) -> None:
+        table = self.table.name
+        if self.name in [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]:
+            return
+        column = self.table.columns[self.name]
+        conn.execute(
+            f"ALTER TABLE {table} ADD COLUMN {CreateColumn(column).compile(dialect=_DIALECT)}"
+        )
+        if self.fill is not None:
+            conn.execute(f"UPDATE {table} SET {self.name} = {self.fill}")

@@ -1,9 +1,15 @@
-"""The SQLite result storage: one row per result, expired ones never returned."""
+"""The SQLite result storage: one row per result, expired ones never returned.
+
+Fencing: a row keeps the delivery of its result in a column, and a write replaces it only with
+an equal or higher delivery (``INSERT ... ON CONFLICT DO UPDATE ... WHERE``, one statement, so
+atomic against every other writer of the file); ``RETURNING`` tells which rows were written.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from itertools import chain
 from typing import Any, ClassVar
 
 from omniq._time import utcnow
@@ -12,12 +18,63 @@ from omniq.serialization.records import dumps_record, loads_record
 from omniq.storage import Capability, ResultStorage
 
 from omniq_sqlite.base import SQLiteStorageMixin
-from omniq_sqlite.inserts import insert_many
+from omniq_sqlite.database import Database
+from omniq_sqlite.inserts import ROWS_PER_STATEMENT
 from omniq_sqlite.rows import micros
 
-__all__ = ["SQLiteResultStorage"]
+__all__ = ["SQLiteResultStorage", "result_row", "store_results", "wake_results"]
 
-_UPSERT = "INSERT OR REPLACE INTO omniq_results (task_id, data, expires_at) VALUES (?, ?, ?)"
+
+def _upsert(rows: int) -> str:
+    values = ", ".join(["(?, ?, ?, ?)"] * rows)
+    return (
+        f"INSERT INTO omniq_results (task_id, data, expires_at, delivery) VALUES {values} "
+        "ON CONFLICT(task_id) DO UPDATE SET data = excluded.data, "
+        "expires_at = excluded.expires_at, delivery = excluded.delivery "
+        "WHERE excluded.delivery >= omniq_results.delivery RETURNING task_id"
+    )
+
+
+_UPSERT_ONE = _upsert(1)
+_UPSERT_FULL = _upsert(ROWS_PER_STATEMENT)
+
+
+def result_row(result: TaskResult) -> tuple[Any, ...]:
+    """The values one row of :func:`store_results` takes for ``result``."""
+    expires_at = result.expires_at
+    return (
+        result.task_id,
+        dumps_record(result),
+        None if expires_at is None else micros(expires_at),
+        result.delivery,
+    )
+
+
+def store_results(conn: Any, rows: Sequence[tuple[Any, ...]]) -> list[bool]:
+    """Write ``rows`` (of :func:`result_row`), each unless the stored result is of a higher
+    delivery; in order, whether each was written. Runs inside the caller's transaction.
+
+    Groups of :data:`~omniq_sqlite.inserts.ROWS_PER_STATEMENT` rows go through one statement
+    (as :func:`~omniq_sqlite.inserts.insert_many` does); a batch naming one task twice goes row
+    by row, so that each row's outcome is known."""
+    ids = [row[0] for row in rows]
+    if len(set(ids)) < len(ids):
+        return [bool(conn.execute(_UPSERT_ONE, row).fetchall()) for row in rows]
+    written: set[str] = set()
+    step = ROWS_PER_STATEMENT
+    full = len(rows) - len(rows) % step
+    for offset in range(0, full, step):
+        values = tuple(chain.from_iterable(rows[offset : offset + step]))
+        written.update(row[0] for row in conn.execute(_UPSERT_FULL, values))
+    for row in rows[full:]:
+        written.update(found[0] for found in conn.execute(_UPSERT_ONE, row))
+    return [task_id in written for task_id in ids]
+
+
+def wake_results(db: Database, task_ids: Iterable[str]) -> None:
+    """Wake this process's callers waiting for the results of ``task_ids``."""
+    for task_id in task_ids:
+        db.waiters.wake(f"r:{task_id}")
 
 
 class SQLiteResultStorage(SQLiteStorageMixin, ResultStorage):
@@ -26,21 +83,20 @@ class SQLiteResultStorage(SQLiteStorageMixin, ResultStorage):
         {Capability.PERSISTENT, Capability.MULTI_PROCESS, Capability.SYNC_PRODUCER}
     )
 
-    async def store(self, result: TaskResult) -> None:
-        await self.store_many((result,))
+    async def store(self, result: TaskResult) -> bool:
+        return (await self.store_many((result,)))[0]
 
-    async def store_many(self, results: Sequence[TaskResult]) -> None:
-        rows = [
-            (r.task_id, dumps_record(r), None if r.expires_at is None else micros(r.expires_at))
-            for r in results
-        ]  # made here, so the database thread only writes
-        await self.db.run_rows(len(rows), self._store, rows)
-        for result in results:
-            self.db.waiters.wake(f"r:{result.task_id}")
+    async def store_many(self, results: Sequence[TaskResult]) -> list[bool]:
+        if not results:
+            return []
+        rows = [result_row(r) for r in results]  # made here, so the database thread only writes
+        stored = await self.db.run_rows(len(rows), self._store, rows)
+        wake_results(self.db, [r.task_id for r, ok in zip(results, stored, strict=True) if ok])
+        return stored
 
-    def _store(self, rows: list[tuple[Any, ...]]) -> None:
+    def _store(self, rows: list[tuple[Any, ...]]) -> list[bool]:
         with self.db.write() as conn:
-            insert_many(conn, _UPSERT, rows)
+            return store_results(conn, rows)
 
     async def get(self, task_id: str) -> TaskResult | None:
         return await self.db.run_short(self.get_sync, task_id)

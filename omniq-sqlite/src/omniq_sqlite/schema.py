@@ -24,14 +24,14 @@ from sqlalchemy import (
     text,
 )
 
-from omniq_sqlite.rebuild import Rebuild
+from omniq_sqlite.rebuild import AddColumn, Rebuild
 
 __all__ = ["METADATA", "SCHEMA_VERSION", "TABLES_BY_ROLE", "UPGRADES", "Step"]
 
 Step = str | Callable[[sqlite3.Connection], None]
 """One upgrade step: a statement, or a callable run with the connection."""
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Bump when a table changes, and add its upgrade to :data:`UPGRADES`."""
 
 METADATA = MetaData()
@@ -67,6 +67,8 @@ tasks = Table(
     Column("last_error", Text),
     Column("cancel_requested", Integer, nullable=False, default=0),
     Column("finished_at", BigInteger),
+    # Last, as ALTER TABLE ADD COLUMN puts it (version 4): claims so far, never reset.
+    Column("deliveries", Integer, nullable=False, server_default=text("0")),
     sqlite_with_rowid=False,
 )
 # Partial indexes: a pending task is in the first only, a claimed one in the second only, so an
@@ -88,6 +90,7 @@ results = Table(
     Column("task_id", String, primary_key=True),
     Column("data", LargeBinary, nullable=False),
     Column("expires_at", BigInteger),
+    Column("delivery", Integer, nullable=False, server_default=text("0")),  # version 4
     sqlite_with_rowid=False,
 )
 Index("omniq_results_expiry", results.c.expires_at)
@@ -131,8 +134,10 @@ UPGRADES: dict[int, dict[str, tuple[Step, ...]]] = {
     # WITHOUT ROWID (one b-tree fewer per row) and events as columns instead of a JSON copy
     # of the whole event: 15-20% faster enqueues and event writes, measured.
     3: {
-        "task_queue": (Rebuild(tasks),),
-        "result_storage": (Rebuild(results),),
+        # A rebuild makes today's table, so it fills in the columns of later versions too
+        # (their own steps then find nothing to do).
+        "task_queue": (Rebuild(tasks, {"deliveries": "attempt"}),),
+        "result_storage": (Rebuild(results, {"delivery": "0"}),),
         "event_storage": (
             Rebuild(
                 events,
@@ -143,6 +148,13 @@ UPGRADES: dict[int, dict[str, tuple[Step, ...]]] = {
                 },
             ),
         ),
+    },
+    # Fencing: a task's claims are counted (the lease's delivery number) and a result keeps the
+    # delivery that made it, so a stale worker's result is refused. Claims made before the
+    # upgrade are counted as the attempts, their lower bound; stored results as delivery 0.
+    4: {
+        "task_queue": (AddColumn(tasks, "deliveries", "attempt"),),
+        "result_storage": (AddColumn(results, "delivery"),),
     },
 }
 """Per schema version, per role: the steps (SQL, or a callable given the connection) that

@@ -1,5 +1,10 @@
 """The SQLite task queue: one row per task; claims are one ``UPDATE ... RETURNING`` in an
-immediate transaction, so processes sharing the file get disjoint tasks."""
+immediate transaction, so processes sharing the file get disjoint tasks.
+
+A claimed row that cannot be decoded (damaged, or written by hand) is a poison record: it is
+moved to the dead letters with the reason :data:`~omniq.models.task.CORRUPT_RECORD`, kept for
+inspection, and the claim goes on with the other rows.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,12 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from omniq._time import utcnow
+from omniq.logging import get_logger
+from omniq.models.completion import Completion
 from omniq.models.event import TaskEvent
 from omniq.models.task import (
+    CORRUPT_RECORD,
+    DEFAULT_MAX_DELIVERIES,
     CancelOutcome,
     ClaimedTask,
     Lease,
@@ -19,31 +28,50 @@ from omniq.models.task import (
     Task,
     TaskInfo,
     TaskState,
+    expired_reason,
 )
 from omniq.models.unchecked import unchecked_claim
-from omniq.storage import Capability, EventStorage, TaskQueueStorage
+from omniq.storage import Capability, EventStorage, ResultStorage, TaskQueueStorage
 
 from omniq_sqlite.base import SQLiteStorageMixin
+from omniq_sqlite.completions import apply_completions, completion_rows
 from omniq_sqlite.events import INSERT_EVENT, SQLiteEventStorage, event_row
 from omniq_sqlite.inserts import insert_many
-from omniq_sqlite.rows import TASK_COLUMNS, from_micros, micros, task_from_row, task_row
+from omniq_sqlite.results import SQLiteResultStorage, wake_results
+from omniq_sqlite.rows import (
+    TASK_COLUMNS,
+    CorruptRowError,
+    from_micros,
+    micros,
+    task_from_row,
+    task_row,
+)
 
 __all__ = ["SQLiteTaskQueue"]
+
+log = get_logger(__name__)
 
 _INSERT = (
     f"INSERT OR IGNORE INTO omniq_tasks ({TASK_COLUMNS}, state, attempt, cancel_requested) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, 0)"
 )
+# A row whose eta is not an integer (damaged) is claimed too, to be set aside: it would never
+# be ready otherwise (text sorts after every number in SQLite).
 _CLAIM = (
     "UPDATE omniq_tasks SET state = 'active', attempt = attempt + 1, "
-    "token = lower(hex(randomblob(12))), lease_expires = ?, worker_id = ?, cancel_requested = 0 "
-    "WHERE id IN (SELECT id FROM omniq_tasks WHERE queue = ? AND state = 'pending' AND eta <= ? "
-    "ORDER BY priority DESC, eta, id LIMIT ?) "
-    f"RETURNING {TASK_COLUMNS}, attempt, token"
+    "deliveries = deliveries + 1, token = lower(hex(randomblob(12))), lease_expires = ?, "
+    "worker_id = ?, cancel_requested = 0 "
+    "WHERE id IN (SELECT id FROM omniq_tasks WHERE queue = ? AND state = 'pending' "
+    "AND (eta <= ? OR typeof(eta) != 'integer') ORDER BY priority DESC, eta, id LIMIT ?) "
+    f"RETURNING {TASK_COLUMNS}, attempt, token, deliveries"
+)
+_QUARANTINE = (
+    "UPDATE omniq_tasks SET state = 'dead', token = NULL, lease_expires = NULL, "
+    "worker_id = NULL, cancel_requested = 0, last_error = ?, finished_at = ? WHERE id = ?"
 )
 _INFO = (
     f"SELECT {TASK_COLUMNS}, state, attempt, lease_expires, worker_id, last_error, "
-    "cancel_requested FROM omniq_tasks"
+    "cancel_requested, deliveries FROM omniq_tasks"
 )
 _ORDER = {
     TaskState.PENDING: "priority DESC, eta, id",
@@ -76,14 +104,27 @@ def _ready_key(queue: str) -> str:
 
 
 def _info(row: Any) -> TaskInfo:
-    return TaskInfo(
-        task=task_from_row(row),
-        state=TaskState(row[13]),
-        attempt=row[14],
-        lease_expires_at=None if row[15] is None else from_micros(row[15]),
-        worker_id=row[16],
-        last_error=row[17],
-        cancel_requested=bool(row[18]),
+    """The task's info; :class:`CorruptRowError` if its row cannot be decoded."""
+    try:
+        return TaskInfo(
+            task=task_from_row(row),
+            state=TaskState(row[13]),
+            attempt=row[14],
+            lease_expires_at=None if row[15] is None else from_micros(row[15]),
+            worker_id=row[16],
+            last_error=row[17],
+            cancel_requested=bool(row[18]),
+            deliveries=row[19],
+        )
+    except (ValueError, TypeError, OverflowError) as exc:  # CorruptRowError is not one
+        raise CorruptRowError(str(exc)) from exc
+
+
+def _corrupt_row(task_id: object, exc: CorruptRowError) -> CorruptRowError:
+    return CorruptRowError(
+        f"The stored row of task {task_id!r} cannot be decoded ({exc}); it is kept as it is. "
+        "Inspect it with the sqlite3 shell (table omniq_tasks), then delete it or purge the "
+        "dead letters."
     )
 
 
@@ -185,23 +226,49 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
         claimed: list[ClaimedTask] = []
         with self.db.write() as conn:
             for queue in queues:
-                rows = conn.execute(
-                    _CLAIM, (expires_us, worker_id, queue, now_us, limit - len(claimed))
-                ).fetchall()
-                rows.sort(key=lambda r: (-r[2], r[3], r[0]))
-                claimed.extend(
-                    unchecked_claim(
-                        task_from_row(row),
-                        token=row[14],
-                        expires_at=expires_at,
-                        attempt=row[13],
-                        worker_id=worker_id,
-                    )
-                    for row in rows
-                )
+                corrupt = True
+                while corrupt and len(claimed) < limit:  # again if poison rows took places
+                    rows = conn.execute(
+                        _CLAIM, (expires_us, worker_id, queue, now_us, limit - len(claimed))
+                    ).fetchall()
+                    batch: list[ClaimedTask] = []
+                    corrupt = False
+                    for row in rows:
+                        try:
+                            task = task_from_row(row)
+                        except CorruptRowError as exc:
+                            self._quarantine(conn, row[0], queue, exc, now_us)
+                            corrupt = True
+                            continue
+                        batch.append(
+                            unchecked_claim(
+                                task,
+                                token=row[14],
+                                expires_at=expires_at,
+                                attempt=row[13],
+                                worker_id=worker_id,
+                                delivery=row[15],
+                            )
+                        )
+                    batch.sort(key=lambda c: (-c.task.priority, c.task.eta, c.task.id))
+                    claimed.extend(batch)
                 if len(claimed) >= limit:
                     break
         return claimed
+
+    @staticmethod
+    def _quarantine(
+        conn: Any, task_id: object, queue: str, exc: CorruptRowError, now_us: int
+    ) -> None:
+        """Move a claimed row that cannot be decoded to the dead letters, kept as it is."""
+        conn.execute(_QUARANTINE, (CORRUPT_RECORD, now_us, task_id))
+        log.warning(
+            "moved a task that cannot be decoded to the dead letters",
+            task_id=str(task_id),
+            queue=queue,
+            reason=CORRUPT_RECORD,
+            error=str(exc),
+        )
 
     async def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
         db = self.db
@@ -263,6 +330,7 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
                             attempt=lease.attempt,
                             worker_id=lease.worker_id,
                             cancel_requested=bool(row[0]),
+                            delivery=lease.delivery,
                         )
                     )
         return renewed
@@ -321,39 +389,75 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
         params = (reason, micros(utcnow()), lease.task_id, lease.token)
         return await self.db.run_short(self._changed, sql, params)
 
-    async def recover_expired(self, *, limit: int = 1000) -> list[RecoveredTask]:
-        return await self.db.run(self._recover, limit)
+    async def recover_expired(
+        self, *, limit: int = 1000, max_deliveries: int = DEFAULT_MAX_DELIVERIES
+    ) -> list[RecoveredTask]:
+        return await self.db.run(self._recover, limit, max_deliveries)
 
-    def _recover(self, limit: int) -> list[RecoveredTask]:
+    def _recover(self, limit: int, max_deliveries: int) -> list[RecoveredTask]:
         now_us = micros(utcnow())
         recovered: list[RecoveredTask] = []
         with self.db.write() as conn:
             rows = conn.execute(
-                "SELECT id, queue, attempt, max_retries FROM omniq_tasks WHERE state = 'active' "
+                "SELECT id, queue, attempt, deliveries FROM omniq_tasks WHERE state = 'active' "
                 "AND lease_expires <= ? ORDER BY lease_expires LIMIT ?",
                 (now_us, limit),
             ).fetchall()
-            for task_id, queue, attempt, max_retries in rows:
-                dead = attempt >= max_retries + 1
+            for task_id, queue, attempt, deliveries in rows:
+                dead = deliveries >= max_deliveries
                 if dead:
                     conn.execute(
                         "UPDATE omniq_tasks SET state = 'dead', token = NULL, "
                         "lease_expires = NULL, worker_id = NULL, cancel_requested = 0, "
-                        "last_error = 'lease expired', finished_at = ? WHERE id = ?",
-                        (now_us, task_id),
+                        "last_error = ?, finished_at = ? WHERE id = ?",
+                        (expired_reason(deliveries, True), now_us, task_id),
                     )
-                else:
+                else:  # a crash is not a failure: the attempt is given back
                     conn.execute(
                         "UPDATE omniq_tasks SET state = 'pending', eta = ?, token = NULL, "
                         "lease_expires = NULL, worker_id = NULL, cancel_requested = 0, "
-                        "last_error = 'lease expired' WHERE id = ?",
-                        (now_us, task_id),
+                        "attempt = max(attempt - 1, 0), last_error = ? WHERE id = ?",
+                        (now_us, expired_reason(deliveries, False), task_id),
                     )
                 recovered.append(
-                    RecoveredTask(task_id=task_id, queue=queue, attempt=attempt, dead=dead)
+                    RecoveredTask(
+                        task_id=task_id,
+                        queue=queue,
+                        attempt=attempt,
+                        dead=dead,
+                        delivery=deliveries,
+                    )
                 )
         self._wake({r.queue for r in recovered if not r.dead})
         return recovered
+
+    # -- completing under the lease (omniq.storage.AtomicCompletion) ----------------------------
+
+    def completes_with(self, results: ResultStorage, events: EventStorage) -> bool:
+        """Whether ``results`` and ``events`` write to this queue's database, so that
+        :meth:`complete` can apply a completion in one transaction."""
+        return (
+            isinstance(results, SQLiteResultStorage)
+            and results.db is self.db
+            and self.shares_events_with(events)
+        )
+
+    async def complete(self, completions: Sequence[Completion]) -> list[bool]:
+        """Apply each completion whose lease is current: result (delivery compared), events,
+        then ack, dead letter or retry; the whole batch in one transaction."""
+        if not completions:
+            return []
+        rows = completion_rows(completions)  # made here: the database thread only writes
+        size = sum(1 + len(c.events) for c in completions)
+        applied, retried = await self.db.run_rows(size, self._complete, rows)
+        stored = zip(completions, applied, strict=True)
+        wake_results(self.db, [c.result.task_id for c, ok in stored if ok and c.result])
+        self._wake(retried)
+        return applied
+
+    def _complete(self, rows: list[Any]) -> tuple[list[bool], set[str]]:
+        with self.db.write() as conn:
+            return apply_completions(conn, rows, micros(utcnow()))
 
     # -- inspecting and managing -------------------------------------------------------------
 
@@ -362,7 +466,12 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
 
     def _get(self, task_id: str) -> TaskInfo | None:
         row = self.db.connection().execute(f"{_INFO} WHERE id = ?", (task_id,)).fetchone()
-        return None if row is None else _info(row)
+        if row is None:
+            return None
+        try:
+            return _info(row)
+        except CorruptRowError as exc:
+            raise _corrupt_row(task_id, exc) from exc
 
     async def cancel(self, task_id: str) -> CancelOutcome:
         return await self.db.run_short(self._cancel, task_id)
@@ -409,7 +518,18 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
     async def list_tasks(self, queue: str, *, state: TaskState, limit: int = 100) -> list[TaskInfo]:
         sql = f"{_INFO} WHERE queue = ? AND state = ? ORDER BY {_ORDER[state]} LIMIT ?"
         rows = await self.db.run(self._rows, sql, (queue, state.value, limit))
-        return [_info(row) for row in rows]
+        infos: list[TaskInfo] = []
+        for row in rows:
+            try:
+                infos.append(_info(row))
+            except CorruptRowError as exc:
+                log.warning(
+                    "left out a task that cannot be decoded",
+                    task_id=str(row[0]),
+                    queue=queue,
+                    error=str(exc),
+                )
+        return infos
 
     def _rows(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
         return self.db.connection().execute(sql, params).fetchall()
