@@ -2,6 +2,11 @@
 
 An event is stored as columns, its ``details`` as JSON (NULL when empty): no second copy of
 the event in a blob, so a row is about a third the size and costs no record serialization.
+
+A row that cannot be decoded (damaged, or written by hand) is left out of queries and follows
+with a warning naming it, so one bad row never stops anyone from reading the others. Purging
+deletes in batches, each its own short write, so workers are not held up behind a purge of
+millions of rows.
 """
 
 from __future__ import annotations
@@ -11,15 +16,35 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 import orjson
+from omniq.logging import get_logger
 from omniq.models.event import EventQuery, EventType, TaskEvent
 from omniq.models.unchecked import unchecked_event
 from omniq.storage import Capability, EventStorage
 
 from omniq_sqlite.base import SQLiteStorageMixin
 from omniq_sqlite.inserts import insert_many
-from omniq_sqlite.rows import from_micros, micros
+from omniq_sqlite.rows import CorruptRowError, from_micros, micros
 
 __all__ = ["INSERT_EVENT", "SQLiteEventStorage", "event_from_row", "event_row"]
+
+log = get_logger(__name__)
+
+PURGE_BATCH = 5000
+"""Events deleted per write transaction by :meth:`SQLiteEventStorage.purge`."""
+
+_EVENT_TYPES = {kind.value: kind for kind in EventType}
+_TEXT = (str,)
+_OPTIONAL_TEXT = (str, type(None))
+_ROW_TYPES = (
+    ("id", _TEXT),
+    ("task_id", _TEXT),
+    ("event_type", _TEXT),
+    ("queue", _OPTIONAL_TEXT),
+    ("ts", (int,)),
+    ("worker_id", _OPTIONAL_TEXT),
+    ("attempt", (int, type(None))),
+    ("details", _OPTIONAL_TEXT),
+)
 
 EVENT_COLUMNS = "id, task_id, event_type, queue, ts, worker_id, attempt, details"
 INSERT_EVENT = (
@@ -44,18 +69,48 @@ def event_row(event: TaskEvent) -> tuple[Any, ...]:
 
 
 def event_from_row(row: Any) -> TaskEvent:
-    """The event in a row of :data:`EVENT_COLUMNS` (stored by this backend: not re-checked)."""
-    details = row[7]
+    """The event in a row of :data:`EVENT_COLUMNS` (stored by this backend: only the types
+    are checked); :class:`~omniq_sqlite.rows.CorruptRowError` if it cannot be decoded."""
+    for position, (name, allowed) in enumerate(_ROW_TYPES):
+        if type(row[position]) not in allowed:
+            value = row[position]
+            raise CorruptRowError(f"column {name} holds {type(value).__name__} {value!r:.40}")
+    kind = _EVENT_TYPES.get(row[2])
+    if kind is None:
+        raise CorruptRowError(f"unknown event type {row[2]!r:.40}")
+    try:
+        details = {} if row[7] is None else orjson.loads(row[7])
+        timestamp = from_micros(row[4])
+    except (orjson.JSONDecodeError, OverflowError) as exc:
+        raise CorruptRowError(str(exc)) from exc
+    if type(details) is not dict:
+        raise CorruptRowError("column details does not hold a JSON object")
     return unchecked_event(
-        EventType(row[2]),
+        kind,
         row[1],
         queue=row[3],
-        timestamp=from_micros(row[4]),
+        timestamp=timestamp,
         id=row[0],
         worker_id=row[5],
         attempt=row[6],
-        details={} if details is None else orjson.loads(details),
+        details=details,
     )
+
+
+def _decoded(rows: list[Any]) -> list[TaskEvent]:
+    """The events of ``rows``, leaving out (with a warning) those that cannot be decoded."""
+    events: list[TaskEvent] = []
+    for row in rows:
+        try:
+            events.append(event_from_row(row))
+        except CorruptRowError as exc:
+            log.warning(
+                "skipped an event that cannot be decoded",
+                event_id=str(row[0]),
+                task_id=str(row[1]),
+                error=str(exc),
+            )
+    return events
 
 
 class SQLiteEventStorage(SQLiteStorageMixin, EventStorage):
@@ -103,13 +158,32 @@ class SQLiteEventStorage(SQLiteStorageMixin, EventStorage):
             where.append("id > ?")
             params.append(query.after_id)
         clause = f"WHERE {' AND '.join(where)}" if where else ""
-        sql = f"SELECT {EVENT_COLUMNS} FROM omniq_events {clause} ORDER BY ts, id LIMIT ?"
-        rows = self.db.connection().execute(sql, (*params, query.limit)).fetchall()
-        return [event_from_row(row) for row in rows]
+        sql = f"SELECT {EVENT_COLUMNS} FROM omniq_events {clause} ORDER BY ts, id LIMIT ? OFFSET ?"
+        connection = self.db.connection()
+        events: list[TaskEvent] = []
+        offset = 0
+        while True:  # rows left out as undecodable are made up for, so that limit still holds
+            wanted = query.limit - len(events)
+            rows = connection.execute(sql, (*params, wanted, offset)).fetchall()
+            events.extend(_decoded(rows))
+            offset += len(rows)
+            if len(rows) < wanted or len(events) >= query.limit:
+                return events
 
     async def purge(self, before: datetime) -> int:
         return await self.db.run(self._purge, micros(before))
 
     def _purge(self, before_us: int) -> int:
-        sql = "DELETE FROM omniq_events WHERE ts < ?"
-        return int(self.db.connection().execute(sql, (before_us,)).rowcount)
+        """Delete, oldest first through the ``(ts, id)`` index, :data:`PURGE_BATCH` rows per
+        write, so that other writers get the lock between batches."""
+        sql = (
+            "DELETE FROM omniq_events WHERE id IN (SELECT id FROM omniq_events WHERE ts < ? "
+            "ORDER BY ts, id LIMIT ?)"
+        )
+        deleted = 0
+        while True:
+            with self.db.write() as conn:
+                count = int(conn.execute(sql, (before_us, PURGE_BATCH)).rowcount)
+            deleted += count
+            if count < PURGE_BATCH:
+                return deleted

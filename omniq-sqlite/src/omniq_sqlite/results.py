@@ -35,6 +35,9 @@ def _upsert(rows: int) -> str:
     )
 
 
+PURGE_BATCH = 5000
+"""Expired results deleted per write transaction by :meth:`SQLiteResultStorage.purge_expired`."""
+
 _UPSERT_ONE = _upsert(1)
 _UPSERT_FULL = _upsert(ROWS_PER_STATEMENT)
 
@@ -145,5 +148,17 @@ class SQLiteResultStorage(SQLiteStorageMixin, ResultStorage):
         return await self.db.run(self._purge)
 
     def _purge(self) -> int:
-        sql = "DELETE FROM omniq_results WHERE expires_at <= ?"
-        return int(self.db.connection().execute(sql, (micros(utcnow()),)).rowcount)
+        """Delete expired results through the ``expires_at`` index, :data:`PURGE_BATCH` per
+        write, so that other writers get the lock between batches."""
+        sql = (
+            "DELETE FROM omniq_results WHERE task_id IN (SELECT task_id FROM omniq_results "
+            "WHERE expires_at <= ? LIMIT ?)"
+        )
+        now_us = micros(utcnow())
+        deleted = 0
+        while True:
+            with self.db.write() as conn:
+                count = int(conn.execute(sql, (now_us, PURGE_BATCH)).rowcount)
+            deleted += count
+            if count < PURGE_BATCH:
+                return deleted
