@@ -6,21 +6,23 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import attrs
 import omniq
 import pytest
 from omniq.models import EventQuery, EventType, ResultStatus, TaskEvent
 from omniq_sqlite.database import SchemaVersionError
-from omniq_sqlite.rebuild import Rebuild
+from omniq_sqlite.rebuild import AddColumn, Rebuild
 from omniq_sqlite.schema import SCHEMA_VERSION, UPGRADES
 
 VERSION_2_DUMP = Path(__file__).parent / "data" / "schema_v2.sql"
+VERSION_3_DUMP = Path(__file__).parent / "data" / "schema_v3.sql"
 TABLES = ("omniq_tasks", "omniq_results", "omniq_events")
 
 
-def version_2_database(path: Path) -> dict[str, int]:
-    """Write the version 2 database; the number of rows in each table."""
+def version_2_database(path: Path, dump: Path = VERSION_2_DUMP) -> dict[str, int]:
+    """Write the version 2 database (or another dump); the number of rows in each table."""
     with sqlite3.connect(path) as db:
-        db.executescript(VERSION_2_DUMP.read_text())
+        db.executescript(dump.read_text())
         return {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
 
 
@@ -70,6 +72,7 @@ async def test_a_version_2_database_is_rebuilt_without_losing_anything(tmp_path:
 
         claimed = await queue.claim(["default"], limit=10, lease_seconds=30, worker_id="w")
         assert [c.task.priority for c in claimed] == [5, 1, 0]
+        assert [c.lease.delivery for c in claimed] == [1, 1, 1]
         done = (await event_log.query(EventQuery(event_types=[EventType.COMPLETED])))[0]
         result = await results.get(done.task_id)
         assert result is not None and result.status is ResultStatus.SUCCESS
@@ -86,6 +89,90 @@ async def test_a_version_2_database_is_rebuilt_without_losing_anything(tmp_path:
         assert trail[0].worker_id is None and trail[0].attempt is None
     finally:
         await backend.close()  # type: ignore[attr-defined]
+
+
+def test_the_version_3_dump_holds_no_time_that_can_run_out(tmp_path: Path) -> None:
+    """Its one lease ran out in 2020 (so it stays run out); no result expires."""
+    path = tmp_path / "omniq.db"
+    version_2_database(path, VERSION_3_DUMP)
+    with sqlite3.connect(path) as db:
+        expiries = db.execute("SELECT expires_at FROM omniq_results").fetchall()
+        (lease,) = db.execute("SELECT max(lease_expires) FROM omniq_tasks").fetchone()
+    assert expiries and all(value is None for (value,) in expiries)
+    assert lease == 1577836800000000
+
+
+async def test_a_version_3_database_gets_delivery_counts_without_losing_anything(
+    tmp_path: Path,
+) -> None:
+    """Version 4 adds the delivery columns in place: claims made before count as the attempts
+    (their lower bound), results as delivery 0, so any later delivery's result replaces them."""
+    path = tmp_path / "omniq.db"
+    counts = version_2_database(path, VERSION_3_DUMP)
+    assert counts == {"omniq_tasks": 4, "omniq_results": 1, "omniq_events": 1}
+    rootpages = dict(table_roots(path))
+    backend = omniq.load_backend("sqlite", database_path=str(path))
+    queue, results = backend.task_queue(), backend.result_storage()
+    try:
+        for storage in (queue, results, backend.event_storage()):
+            await storage.connect()
+        with sqlite3.connect(path) as db:
+            after = {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
+            versions = dict(db.execute("SELECT role, version FROM omniq_schema"))
+        assert after == counts
+        assert set(versions.values()) == {SCHEMA_VERSION} and SCHEMA_VERSION == 4
+        assert dict(table_roots(path)) == rootpages  # altered in place, not rebuilt
+
+        infos = {t: await queue.get(t) for t in ("crashed", "retried", "dead", "waiting")}
+        assert {t: (i.attempt, i.deliveries) for t, i in infos.items() if i} == {
+            "crashed": (2, 2),
+            "retried": (1, 1),
+            "dead": (1, 1),
+            "waiting": (0, 0),
+        }
+        (recovered,) = await queue.recover_expired()  # the 2020 lease
+        assert (recovered.task_id, recovered.delivery, recovered.dead) == ("crashed", 2, False)
+        claimed = await queue.claim(["default"], limit=10, lease_seconds=30, worker_id="w")
+        assert [(c.task.id, c.lease.attempt, c.lease.delivery) for c in claimed] == [
+            ("crashed", 2, 3),
+            ("retried", 2, 2),
+            ("waiting", 1, 1),
+        ]
+        old = await results.get("done")
+        assert old is not None and old.delivery == 0 and old.payload == b"2"
+        assert await results.store(attrs.evolve(old, delivery=1, payload=b"3"))
+        assert not await results.store(attrs.evolve(old, delivery=0, payload=b"4"))
+        again = await results.get("done")
+        assert again is not None and again.payload == b"3"
+    finally:
+        await backend.close()  # type: ignore[attr-defined]
+
+
+def table_roots(path: Path) -> list[tuple[str, int]]:
+    with sqlite3.connect(path) as db:
+        return db.execute(
+            "SELECT name, rootpage FROM sqlite_master WHERE type = 'table' ORDER BY name"
+        ).fetchall()
+
+
+def test_adding_the_version_4_columns_twice_changes_nothing(tmp_path: Path) -> None:
+    """What another process upgrading the same file at the same time would do."""
+    path = tmp_path / "omniq.db"
+    version_2_database(path, VERSION_3_DUMP)
+    steps = [step for steps in UPGRADES[4].values() for step in steps]
+    with sqlite3.connect(path) as db:
+        for step in steps:
+            assert isinstance(step, AddColumn)
+            step(db)
+        first = table_sql(path)
+        db.execute("UPDATE omniq_tasks SET deliveries = 7 WHERE id = 'waiting'")
+        for step in steps:
+            assert isinstance(step, AddColumn)
+            step(db)  # must not fill the column again
+        (deliveries,) = db.execute(
+            "SELECT deliveries FROM omniq_tasks WHERE id = 'waiting'"
+        ).fetchone()
+        assert table_sql(path) == first and deliveries == 7
 
 
 def test_a_second_rebuild_changes_nothing(tmp_path: Path) -> None:
