@@ -32,6 +32,12 @@ log = get_logger(__name__)
 PURGE_BATCH = 5000
 """Events deleted per write transaction by :meth:`SQLiteEventStorage.purge`."""
 
+PURGE = (
+    "DELETE FROM omniq_events WHERE id IN (SELECT id FROM omniq_events WHERE ts < ? "
+    "ORDER BY ts, id LIMIT ?)"
+)
+"""One batch of :meth:`SQLiteEventStorage.purge`: the oldest events, by the time index."""
+
 _EVENT_TYPES = {kind.value: kind for kind in EventType}
 _TEXT = (str,)
 _OPTIONAL_TEXT = (str, type(None))
@@ -176,14 +182,10 @@ class SQLiteEventStorage(SQLiteStorageMixin, EventStorage):
     def _purge(self, before_us: int) -> int:
         """Delete, oldest first through the ``(ts, id)`` index, :data:`PURGE_BATCH` rows per
         write, so that other writers get the lock between batches."""
-        sql = (
-            "DELETE FROM omniq_events WHERE id IN (SELECT id FROM omniq_events WHERE ts < ? "
-            "ORDER BY ts, id LIMIT ?)"
-        )
         deleted = 0
         while True:
             with self.db.write() as conn:
-                count = int(conn.execute(sql, (before_us, PURGE_BATCH)).rowcount)
+                count = int(conn.execute(PURGE, (before_us, PURGE_BATCH)).rowcount)
             deleted += count
             if count < PURGE_BATCH:
                 return deleted

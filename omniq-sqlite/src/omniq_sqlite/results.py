@@ -38,6 +38,12 @@ def _upsert(rows: int) -> str:
 PURGE_BATCH = 5000
 """Expired results deleted per write transaction by :meth:`SQLiteResultStorage.purge_expired`."""
 
+PURGE = (
+    "DELETE FROM omniq_results WHERE task_id IN (SELECT task_id FROM omniq_results "
+    "WHERE expires_at <= ? LIMIT ?)"
+)
+"""One batch of :meth:`SQLiteResultStorage.purge_expired`, by the expiry index."""
+
 _UPSERT_ONE = _upsert(1)
 _UPSERT_FULL = _upsert(ROWS_PER_STATEMENT)
 
@@ -150,15 +156,11 @@ class SQLiteResultStorage(SQLiteStorageMixin, ResultStorage):
     def _purge(self) -> int:
         """Delete expired results through the ``expires_at`` index, :data:`PURGE_BATCH` per
         write, so that other writers get the lock between batches."""
-        sql = (
-            "DELETE FROM omniq_results WHERE task_id IN (SELECT task_id FROM omniq_results "
-            "WHERE expires_at <= ? LIMIT ?)"
-        )
         now_us = micros(utcnow())
         deleted = 0
         while True:
             with self.db.write() as conn:
-                count = int(conn.execute(sql, (now_us, PURGE_BATCH)).rowcount)
+                count = int(conn.execute(PURGE, (now_us, PURGE_BATCH)).rowcount)
             deleted += count
             if count < PURGE_BATCH:
                 return deleted

@@ -1,0 +1,98 @@
+"""Retention: purging events older than a time and expired results deletes exactly those, in
+batches of short writes, found through the time indexes (no scan of the table)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import omniq
+import pytest
+from omniq._time import utcnow
+from omniq.backend.base import Backend
+from omniq.models import EventQuery, EventType, TaskEvent
+from omniq.testing.results import make_result
+from omniq_sqlite import events as sqlite_events
+from omniq_sqlite import results as sqlite_results
+
+
+@pytest.fixture
+async def backend(tmp_path: Path) -> AsyncIterator[Backend]:
+    backend = omniq.load_backend("sqlite", database_path=str(tmp_path / "omniq.db"))
+    yield backend
+    await backend.close()
+
+
+async def test_events_before_a_time_are_purged_in_batches(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_events, "PURGE_BATCH", 100)
+    event_log = backend.event_storage()
+    await event_log.connect()
+    now = utcnow()
+    old = [
+        TaskEvent(
+            event_type=EventType.COMPLETED,
+            task_id=f"old-{i}",
+            timestamp=now - timedelta(days=8, seconds=i),
+        )
+        for i in range(350)
+    ]
+    recent = [
+        TaskEvent(event_type=EventType.ENQUEUED, task_id=f"new-{i}", timestamp=now)
+        for i in range(20)
+    ]
+    await event_log.append_many([*old, *recent])
+    writes: list[str] = []
+    db = event_log.db  # type: ignore[attr-defined]
+    real_write = db.write
+
+    def counted_write():  # type: ignore[no-untyped-def]
+        writes.append("write")
+        return real_write()
+
+    monkeypatch.setattr(db, "write", counted_write)
+    assert await event_log.purge(now - timedelta(days=7)) == 350
+    assert len(writes) == 4  # 100 + 100 + 100 + 50 rows
+    left = await event_log.query(EventQuery(limit=1000))
+    assert sorted(e.id for e in left) == sorted(e.id for e in recent)
+    assert await event_log.purge(now - timedelta(days=7)) == 0
+
+
+async def test_expired_results_are_purged_and_the_others_kept(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_results, "PURGE_BATCH", 10)
+    results = backend.result_storage()
+    await results.connect()
+    now = utcnow()
+    expired = [make_result(expires_at=now - timedelta(seconds=1 + i)) for i in range(25)]
+    kept = [make_result(expires_at=now + timedelta(hours=1)), make_result(expires_at=None)]
+    await results.store_many([*expired, *kept])
+    assert await results.purge_expired() == 25
+    path = results.db.path  # type: ignore[attr-defined]
+    with sqlite3.connect(path) as conn:
+        stored = {row[0] for row in conn.execute("SELECT task_id FROM omniq_results")}
+    assert stored == {r.task_id for r in kept}
+
+
+@pytest.mark.parametrize(
+    ("statement", "index"),
+    [
+        (sqlite_events.PURGE, "omniq_events_time"),
+        (sqlite_results.PURGE, "omniq_results_expiry"),
+    ],
+)
+async def test_purges_find_their_rows_through_an_index(
+    backend: Backend, statement: str, index: str
+) -> None:
+    for storage in (backend.event_storage(), backend.result_storage()):
+        await storage.connect()
+    path = backend.event_storage().db.path  # type: ignore[attr-defined]
+    with sqlite3.connect(path) as conn:
+        plan = conn.execute(f"EXPLAIN QUERY PLAN {statement}", (1, 10)).fetchall()
+    details = [row[-1] for row in plan]
+    assert any(f"USING COVERING INDEX {index}" in d for d in details), details
+    assert not [d for d in details if d.startswith("SCAN")], details
