@@ -24,15 +24,18 @@ ROWS_PER_STATEMENT = 32
 
 @functools.cache
 def _widened(statement: str, rows: int) -> str:
-    head, separator, values = statement.partition(" VALUES ")
-    if not separator:
+    head, separator, rest = statement.partition(" VALUES ")
+    end = rest.find(")") + 1
+    if not separator or not rest.startswith("(") or not end:
         raise ValueError(f"not an INSERT ... VALUES (...) statement: {statement!r}")
-    return f"{head} VALUES {', '.join([values] * rows)}"
+    values, tail = rest[:end], rest[end:]
+    return f"{head} VALUES {', '.join([values] * rows)}{tail}"
 
 
 def insert_many(conn: sqlite3.Connection, statement: str, rows: Sequence[tuple[Any, ...]]) -> int:
-    """Run ``statement``, an ``INSERT ... VALUES (?, ...)`` of one row, for every row in
-    ``rows``, in order; the number of rows it changed."""
+    """Run ``statement``, an ``INSERT ... VALUES (?, ...)`` of one row (an ``ON CONFLICT``
+    clause may follow the values), for every row in ``rows``, in order; the number of rows it
+    changed."""
     before = conn.total_changes
     step = ROWS_PER_STATEMENT
     full = len(rows) - len(rows) % step

@@ -1,15 +1,14 @@
 """The SQLite result storage: one row per result, expired ones never returned.
 
 Fencing: a row keeps the delivery of its result in a column, and a write replaces it only with
-an equal or higher delivery (``INSERT ... ON CONFLICT DO UPDATE ... WHERE``, one statement, so
-atomic against every other writer of the file); ``RETURNING`` tells which rows were written.
+an equal or higher delivery (``INSERT ... ON CONFLICT DO UPDATE ... WHERE``, in the write
+transaction, so atomic against every other writer of the file).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from itertools import chain
 from typing import Any, ClassVar
 
 from omniq._time import utcnow
@@ -19,33 +18,26 @@ from omniq.storage import Capability, ResultStorage
 
 from omniq_sqlite.base import SQLiteStorageMixin
 from omniq_sqlite.database import Database
-from omniq_sqlite.inserts import ROWS_PER_STATEMENT
+from omniq_sqlite.inserts import insert_many
 from omniq_sqlite.rows import micros
 
 __all__ = ["SQLiteResultStorage", "result_row", "store_results", "wake_results"]
 
 
-def _upsert(rows: int) -> str:
-    values = ", ".join(["(?, ?, ?, ?)"] * rows)
-    return (
-        f"INSERT INTO omniq_results (task_id, data, expires_at, delivery) VALUES {values} "
-        "ON CONFLICT(task_id) DO UPDATE SET data = excluded.data, "
-        "expires_at = excluded.expires_at, delivery = excluded.delivery "
-        "WHERE excluded.delivery >= omniq_results.delivery RETURNING task_id"
-    )
-
-
-PURGE_BATCH = 5000
-"""Expired results deleted per write transaction by :meth:`SQLiteResultStorage.purge_expired`."""
-
+_UPSERT = (
+    "INSERT INTO omniq_results (task_id, data, expires_at, delivery) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT(task_id) DO UPDATE SET data = excluded.data, "
+    "expires_at = excluded.expires_at, delivery = excluded.delivery "
+    "WHERE excluded.delivery >= omniq_results.delivery"
+)
 PURGE = (
     "DELETE FROM omniq_results WHERE task_id IN (SELECT task_id FROM omniq_results "
     "WHERE expires_at <= ? LIMIT ?)"
 )
 """One batch of :meth:`SQLiteResultStorage.purge_expired`, by the expiry index."""
 
-_UPSERT_ONE = _upsert(1)
-_UPSERT_FULL = _upsert(ROWS_PER_STATEMENT)
+PURGE_BATCH = 5000
+"""Expired results deleted per write transaction by :meth:`SQLiteResultStorage.purge_expired`."""
 
 
 def result_row(result: TaskResult) -> tuple[Any, ...]:
@@ -63,21 +55,22 @@ def store_results(conn: Any, rows: Sequence[tuple[Any, ...]]) -> list[bool]:
     """Write ``rows`` (of :func:`result_row`), each unless the stored result is of a higher
     delivery; in order, whether each was written. Runs inside the caller's transaction.
 
-    Groups of :data:`~omniq_sqlite.inserts.ROWS_PER_STATEMENT` rows go through one statement
-    (as :func:`~omniq_sqlite.inserts.insert_many` does); a batch naming one task twice goes row
-    by row, so that each row's outcome is known."""
+    The rows go through :func:`~omniq_sqlite.inserts.insert_many` (32 per statement), and the
+    count of changed rows says whether all were written, as they nearly always are. If not,
+    a row was written if the stored delivery is now its own (a refused one's is higher). A
+    batch naming one task twice goes row by row."""
     ids = [row[0] for row in rows]
     if len(set(ids)) < len(ids):
-        return [bool(conn.execute(_UPSERT_ONE, row).fetchall()) for row in rows]
-    written: set[str] = set()
-    step = ROWS_PER_STATEMENT
-    full = len(rows) - len(rows) % step
-    for offset in range(0, full, step):
-        values = tuple(chain.from_iterable(rows[offset : offset + step]))
-        written.update(row[0] for row in conn.execute(_UPSERT_FULL, values))
-    for row in rows[full:]:
-        written.update(found[0] for found in conn.execute(_UPSERT_ONE, row))
-    return [task_id in written for task_id in ids]
+        return [insert_many(conn, _UPSERT, (row,)) == 1 for row in rows]
+    if insert_many(conn, _UPSERT, rows) == len(rows):
+        return [True] * len(rows)
+    stored: dict[str, int] = {}
+    for offset in range(0, len(ids), 500):  # under SQLite's 999 variables
+        chunk = ids[offset : offset + 500]
+        marks = ", ".join("?" * len(chunk))
+        sql = f"SELECT task_id, delivery FROM omniq_results WHERE task_id IN ({marks})"
+        stored.update(conn.execute(sql, chunk).fetchall())
+    return [stored.get(row[0]) == row[3] for row in rows]
 
 
 def wake_results(db: Database, task_ids: Iterable[str]) -> None:

@@ -87,12 +87,21 @@ _TASK_TYPES: tuple[tuple[str, tuple[type, ...]], ...] = (
 )
 
 
+_GOOD_TYPES: set[tuple[type, ...]] = set()
+"""The column types of rows found good so far (a few dozen combinations at most): most rows
+are checked with one set lookup."""
+
+
 def _wrong_column(row: Any) -> str | None:
     """What is wrong with the first of :data:`TASK_COLUMNS` whose value has a type this
     backend never writes; None if there is none."""
+    types = tuple(map(type, row[:13]))
+    if types in _GOOD_TYPES:
+        return None
     for position, (name, allowed) in enumerate(_TASK_TYPES):
         if type(row[position]) not in allowed:
             return f"column {name} holds {type(row[position]).__name__} {row[position]!r:.40}"
+    _GOOD_TYPES.add(types)
     return None
 
 

@@ -303,7 +303,9 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
         )
         if row is None or row[0] is None:
             return None
-        return max(float(row[0]) / 1_000_000 - time.time(), 0.0)
+        if type(row[0]) is not int:  # a damaged row: the next claim sets it aside
+            return 0.0
+        return max(row[0] / 1_000_000 - time.time(), 0.0)
 
     async def extend(self, leases: Sequence[Lease], lease_seconds: float) -> list[Lease | None]:
         return await self.db.run_short(self._extend, list(leases), lease_seconds)
