@@ -213,3 +213,16 @@ async def test_a_follow_skips_a_corrupt_event(backend: Backend, event_log: Event
 
     await asyncio.wait_for(follow(), 30)
     assert [e.id for e in received] == [events[0].id, events[2].id, events[3].id]
+
+
+async def test_a_waiting_worker_is_not_stopped_by_a_damaged_eta(
+    backend: Backend, queue: TaskQueueStorage
+) -> None:
+    """The only pending task's eta is text: waiting for work returns at once (no error), and the
+    next claim sets the row aside."""
+    bad = make_task(QUEUE)
+    await queue.enqueue(bad)
+    damage(db_path(backend), "omniq_tasks", "eta = 'tomorrow'", bad.id)
+    await asyncio.wait_for(queue.wait_for_work([QUEUE], timeout=20), 10)
+    assert await queue.claim([QUEUE], limit=5, lease_seconds=30, worker_id="w") == []
+    assert (await queue.stats([QUEUE]))[0].dead == 1
