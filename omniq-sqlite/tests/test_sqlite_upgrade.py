@@ -88,7 +88,7 @@ async def test_a_version_2_database_is_rebuilt_without_losing_anything(tmp_path:
         assert isinstance(completed.details["duration"], float)
         assert trail[0].worker_id is None and trail[0].attempt is None
     finally:
-        await backend.close()  # type: ignore[attr-defined]
+        await backend.close()
 
 
 def test_the_version_3_dump_holds_no_time_that_can_run_out(tmp_path: Path) -> None:
@@ -145,7 +145,7 @@ async def test_a_version_3_database_gets_delivery_counts_without_losing_anything
         again = await results.get("done")
         assert again is not None and again.payload == b"3"
     finally:
-        await backend.close()  # type: ignore[attr-defined]
+        await backend.close()
 
 
 def table_roots(path: Path) -> list[tuple[str, int]]:
@@ -212,4 +212,4 @@ async def test_a_process_whose_file_a_newer_omniq_upgraded_gets_a_clear_error(
         assert "pip install -U omniq-sqlite" in str(caught.value)
         assert str(path) in str(caught.value)
     finally:
-        await backend.close()  # type: ignore[attr-defined]
+        await backend.close()
