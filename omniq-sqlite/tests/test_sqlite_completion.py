@@ -13,6 +13,7 @@ from pathlib import Path
 import attrs
 import omniq
 import pytest
+from omniq import AsyncOmniQ
 from omniq._time import utcnow
 from omniq.backend.base import Backend
 from omniq.models import (
@@ -197,3 +198,30 @@ async def test_results_in_a_large_batch_are_each_compared(stores: Stores) -> Non
     assert await stores.results.store_many(twice) == [True, False, True]
     stored = await stores.results.get(task)
     assert stored is not None and stored.payload == b"9"
+
+
+def triple(n: int) -> int:
+    return n * 3
+
+
+async def test_a_worker_with_results_in_another_file_finishes_step_by_step(
+    tmp_path: Path,
+) -> None:
+    """The queue cannot complete atomically with another file's results: the runtime's fenced
+    steps run instead, and every task still gets its result and one completed event."""
+    queue_backend = omniq.load_backend("sqlite", database_path=str(tmp_path / "queue.db"))
+    store_backend = omniq.load_backend("sqlite", database_path=str(tmp_path / "store.db"))
+    async with AsyncOmniQ(
+        task_queue=queue_backend,
+        result_storage=store_backend,
+        event_storage=store_backend,
+        workers=2,
+    ) as oq:
+        queue = oq._stores.task_queue  # type: ignore[union-attr]
+        assert isinstance(queue, AtomicCompletion)
+        assert not queue.completes_with(oq._stores.results, oq._stores.events)  # type: ignore[union-attr]
+        ids = await oq.enqueue_many([(triple, (i,)) for i in range(30)])
+        assert [await oq.get_result(t, timeout=30) for t in ids] == [3 * i for i in range(30)]
+        for task_id in ids[:5]:
+            kinds = [e.event_type for e in await oq.get_events(task_id)]
+            assert kinds.count(EventType.COMPLETED) == 1
