@@ -11,7 +11,10 @@ the path (``"pickled!<base64>"``).
 A worker never imports whatever a stored task names. :meth:`FunctionRegistry.resolve` returns
 functions registered in this process (decorated with ``@oq.task`` or enqueued through this
 process's app), and imports ``module:qualname`` only when ``module`` is one of the allowed modules
-or below one; everything else raises :class:`~omniq.errors.FunctionNotAllowedError`.
+or below one *and* ``qualname`` is a function defined in that module (see
+:mod:`omniq.runtime.origin`: ``allowed:os.system`` is refused); pickled functions load only when
+the pickle serializer was chosen. Everything else raises
+:class:`~omniq.errors.FunctionNotAllowedError`.
 """
 
 from __future__ import annotations
@@ -29,11 +32,13 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from omniq.errors import FunctionNotAllowedError, SerializationError, ValidationError
+from omniq.runtime.origin import TASK_FUNCTION_ATTR, defined_function
 
 __all__ = [
     "ALLOWED_MODULES_ENV",
     "LOCAL_PREFIX",
     "PICKLED_PREFIX",
+    "TASK_FUNCTION_ATTR",
     "FunctionRegistry",
     "FunctionTable",
     "allowed_modules_from_env",
@@ -44,10 +49,10 @@ __all__ = [
 ALLOWED_MODULES_ENV = "OMNIQ_ALLOWED_MODULES"
 LOCAL_PREFIX = "local!"
 PICKLED_PREFIX = "pickled!"
-TASK_FUNCTION_ATTR = "__omniq_func__"
-"""Attribute under which a task wrapper (``@oq.task``) keeps the function it wraps."""
 
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+"""A dotted name: a module's, or a qualname without ``<locals>``."""
+_MAX_IMPORTED = 10_000
 _PROCESS_TOKEN = binascii.hexlify(os.urandom(4)).decode()
 
 
@@ -154,6 +159,8 @@ class FunctionRegistry:
         self._by_function = shared.by_function
         self._pickled = shared.pickled
         self._lock = shared.lock
+        self._imported: dict[str, Callable[..., Any]] = {}
+        """Functions this registry imported from its allowed modules or loaded pickled."""
 
     # -- registering ---------------------------------------------------------------------------
 
@@ -268,9 +275,11 @@ class FunctionRegistry:
         return any(module == p or module.startswith(p + ".") for p in self.allowed_modules)
 
     def resolve(self, path: str) -> Callable[..., Any]:
-        """The function a task names; :class:`~omniq.errors.FunctionNotAllowedError` if this
-        process does not know it and may not import it."""
-        fn = self._by_path.get(path)
+        """The function a task names; :class:`~omniq.errors.FunctionNotAllowedError`, saying
+        why and how to allow it, if this process does not know it and may not import it."""
+        if path.startswith(PICKLED_PREFIX):
+            return self._load_pickled(path)
+        fn = self._known_path(path)
         if fn is not None:
             return fn
         if path.startswith(LOCAL_PREFIX):
@@ -280,12 +289,11 @@ class FunctionRegistry:
                 "run it. Define it at module level in an importable module and decorate it with "
                 "@oq.task or list its module in allowed_modules / OMNIQ_ALLOWED_MODULES."
             )
-        if path.startswith(PICKLED_PREFIX):
-            return self._load_pickled(path)
         module_name, sep, qualname = path.partition(":")
-        if not sep or not module_name or not qualname or _MODULE.fullmatch(module_name) is None:
+        if not sep or _MODULE.fullmatch(module_name) is None or _MODULE.fullmatch(qualname) is None:
             raise FunctionNotAllowedError(
-                f"Cannot run {path!r}: not a registered task name nor a 'module:qualname' path"
+                f"Cannot run {_shown(path)}: not a registered task name nor a 'module:qualname' "
+                "path"
             )
         if not self.is_allowed_module(module_name):
             top = module_name.split(".")[0]
@@ -299,24 +307,39 @@ class FunctionRegistry:
             )
         try:
             module = importlib.import_module(module_name)
-            found: Callable[..., Any] = _unwrap(_lookup(module, qualname))
-        except (ImportError, AttributeError) as exc:
+        except ImportError as exc:
             raise FunctionNotAllowedError(
                 f"Cannot run {path!r}: its module is allowed but importing it failed: {exc}"
             ) from exc
-        if not callable(found):
-            raise FunctionNotAllowedError(f"Cannot run {path!r}: {found!r} is not callable")
-        with self._lock:
-            self._by_path[path] = found
+        registered = self._by_path.get(path)  # importing it ran its @oq.task decorators
+        if registered is not None:
+            return registered
+        found = defined_function(module, module_name, qualname)
+        self._remember_imported(path, found)
         return found
+
+    def _known_path(self, path: str) -> Callable[..., Any] | None:
+        fn = self._by_path.get(path)
+        return self._imported.get(path) if fn is None else fn
+
+    def _remember_imported(self, path: str, fn: Callable[..., Any]) -> None:
+        """Keep what this registry's own policy let it import or load: not in the process-wide
+        table, which would let another app's registry run it without allowing it."""
+        with self._lock:
+            if len(self._imported) < _MAX_IMPORTED:
+                self._imported[path] = fn
 
     def _load_pickled(self, path: str) -> Callable[..., Any]:
         if not self.allow_pickled:
             raise FunctionNotAllowedError(
                 "Refusing to run a pickled function: loading it would execute code from the "
-                "queue. Choose the pickle serializer in this worker's configuration if you trust "
-                "every writer to the queue."
+                "queue. Choose the pickle serializer (serializer='pickle', OMNIQ_SERIALIZER) in "
+                "the configuration of this worker and of the producers if you trust every "
+                "writer to the queue."
             )
+        known = self._known_path(path)  # pickled here, or loaded before
+        if known is not None:
+            return known
         from omniq.serialization import get_serializer
 
         try:
@@ -325,9 +348,8 @@ class FunctionRegistry:
             raise FunctionNotAllowedError(f"Cannot load a pickled function: {exc}") from exc
         if not callable(fn):
             raise FunctionNotAllowedError(f"The pickled function is {fn!r}, not callable")
-        with self._lock:
-            self._by_path[path] = fn
         loaded: Callable[..., Any] = fn
+        self._remember_imported(path, loaded)
         return loaded
 
     def __contains__(self, path: object) -> bool:
@@ -342,3 +364,7 @@ def _describe(fn: Any) -> str:
 
 def _local_name(path: str) -> str:
     return path.rsplit("!", 1)[-1]
+
+
+def _shown(path: str) -> str:
+    return repr(path) if len(path) <= 200 else repr(path[:200] + "...")
