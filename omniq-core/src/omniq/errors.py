@@ -44,6 +44,7 @@ __all__ = [
     "OmniQError",
     "PayloadTooLargeError",
     "SerializationError",
+    "SerializerNotAllowedError",
     "StorageClosedError",
     "StorageError",
     "TaskFailedError",
@@ -71,6 +72,12 @@ class PayloadTooLargeError(ValidationError):
 
 class SerializationError(ValidationError):
     """A value cannot be serialized or deserialized with the chosen serializer."""
+
+
+class SerializerNotAllowedError(SerializationError):
+    """A record names a serializer this process's configuration does not allow; nothing was
+    decoded. The serializer comes from the configuration, never from a record: the message names
+    the serializer and the setting that allows it."""
 
 
 class ConfigurationError(ValidationError):

@@ -3,14 +3,17 @@ it refuses, with the serializer's error."""
 
 from __future__ import annotations
 
+import os
+import pickle
 import subprocess
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
-from omniq.errors import SerializationError
-from omniq.runtime.codec import decode_call, encode_call, encode_value
+from omniq.errors import SerializationError, SerializerNotAllowedError
+from omniq.runtime.codec import decode_call, decode_value, encode_call, encode_value
 from omniq.serialization import get_serializer
 
 VALUES: list[Any] = [
@@ -33,6 +36,30 @@ def test_fast_path_matches_the_json_serializer(value: Any) -> None:
 def test_a_call_round_trips() -> None:
     payload = encode_call("json", (1, "two", [3]), {"four": {"five": 5}})
     assert decode_call("json", payload) == ((1, "two", [3]), {"four": {"five": 5}})
+
+
+class Canary:
+    """Unpickling it runs ``touch <path>``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (os.system, (f"touch {self.path}",))
+
+
+def test_decoding_uses_only_the_serializers_allowed(tmp_path: Path) -> None:
+    canary = tmp_path / "canary"
+    call = pickle.dumps([[Canary(canary)], {}])
+    with pytest.raises(SerializerNotAllowedError, match="'pickle' serializer"):
+        decode_call("pickle", call)  # JSON alone unless told otherwise
+    with pytest.raises(SerializerNotAllowedError, match="a result"):
+        decode_value("pickle", pickle.dumps(Canary(canary)), allowed=("json", "msgpack"))
+    with pytest.raises(SerializerNotAllowedError, match="only with 'pickle'"):
+        decode_value("json", b"1", allowed=("pickle",))
+    assert not canary.exists()
+    assert decode_value("pickle", pickle.dumps({1}), allowed=("pickle",)) == {1}
+    assert decode_call("msgpack", b"\x92\x91\x01\x80", allowed=["msgpack"]) == ((1,), {})
 
 
 def circular() -> list[Any]:

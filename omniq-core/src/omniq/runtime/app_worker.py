@@ -13,6 +13,7 @@ import attrs
 
 from omniq.errors import ConfigurationError
 from omniq.runtime.worker import Worker, WorkerSettings
+from omniq.serialization.policy import allowed_serializers
 
 if TYPE_CHECKING:
     from omniq.runtime.async_app import AsyncOmniQ
@@ -33,6 +34,7 @@ def worker_settings(app: AsyncOmniQ) -> WorkerSettings:
         "lease_seconds": s.lease_seconds,
         "shutdown_grace": s.shutdown_grace,
         "result_ttl": s.result_ttl,
+        "serializers": allowed_serializers(s.serializer),
     }
     values.update(s.worker_options)
     known = {a.alias or a.name for a in attrs.fields(WorkerSettings)}

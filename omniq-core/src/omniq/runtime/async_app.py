@@ -17,7 +17,15 @@ import enum
 import os
 import signal
 import time
-from collections.abc import AsyncGenerator, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    Callable,
+    Collection,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar, overload
@@ -58,6 +66,7 @@ from omniq.runtime.registry import (
 from omniq.runtime.settings import AppSettings, settings_from, settings_with
 from omniq.runtime.stores import RoleSource, Stores, open_stores
 from omniq.runtime.task_function import AsyncTaskFunction, Call, _BaseTaskFunction
+from omniq.serialization.policy import allowed_serializers
 from omniq.storage import Capability, EventOutbox, Role, SyncTaskProducer
 
 if TYPE_CHECKING:
@@ -616,9 +625,12 @@ class AsyncOmniQ:
         the wait runs out, :class:`~omniq.errors.TaskFailedError` (remote type, message and
         traceback) when the task failed, was dead-lettered or cancelled, and
         :class:`~omniq.errors.TaskNotFoundError` when the queue has no such task and there is no
-        result (unknown id, or the result expired).
+        result (unknown id, or the result expired). A result whose record names a serializer
+        this app's configuration does not allow raises
+        :class:`~omniq.errors.SerializerNotAllowedError`, nothing decoded.
         """
-        return unpack_result(await self.wait_result(task_id, timeout))
+        result = await self.wait_result(task_id, timeout)
+        return unpack_result(result, serializers=allowed_serializers(self.settings.serializer))
 
     async def wait_result(
         self,
@@ -951,12 +963,15 @@ def _event_query(
         raise ValidationError(f"Invalid event type: {exc} (allowed: {allowed})") from exc
 
 
-def unpack_result(result: TaskResult) -> Any:
-    """A result record's value, or :class:`~omniq.errors.TaskFailedError`."""
+def unpack_result(result: TaskResult, *, serializers: Collection[str]) -> Any:
+    """A result record's value, or :class:`~omniq.errors.TaskFailedError`. The value is decoded
+    only if the serializer the record names is one of ``serializers`` (the reading app's
+    configuration); else :class:`~omniq.errors.SerializerNotAllowedError`."""
     if result.status is ResultStatus.SUCCESS:
         if result.payload is None:
             return None
-        return decode_value(result.serializer, result.payload)
+        what = f"the result of task {result.task_id}"
+        return decode_value(result.serializer, result.payload, allowed=serializers, what=what)
     error = result.error or TaskError(type="omniq.Unknown", message="no error recorded")
     raise TaskFailedError(
         result.task_id, error.type, error.message, error.traceback, status=result.status.value

@@ -3,17 +3,23 @@
 A task's payload is ``serializer.dumps([list(args), kwargs])``; a result's payload is
 ``serializer.dumps(value)``. Both raise :class:`~omniq.errors.SerializationError` with a clear
 message, so a bad argument fails at enqueue and not in a worker.
+
+Decoding takes the serializers the caller's configuration allows (``allowed``; JSON alone unless
+told otherwise): a payload whose record names another is refused with
+:class:`~omniq.errors.SerializerNotAllowedError` before a byte of it is read (see
+:mod:`omniq.serialization.policy`).
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from omniq.errors import SerializationError
 from omniq.serialization import get_serializer
+from omniq.serialization.policy import DEFAULT_SERIALIZERS, check_serializer
 
 __all__ = ["decode_call", "decode_value", "encode_call", "encode_value"]
 
@@ -66,8 +72,16 @@ def encode_call(serializer_name: str, args: tuple[Any, ...], kwargs: dict[str, A
     return _dumps(serializer_name, [list(args), kwargs])
 
 
-def decode_call(serializer_name: str, payload: bytes) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """``(args, kwargs)`` from a payload made by :func:`encode_call`."""
+def decode_call(
+    serializer_name: str,
+    payload: bytes,
+    *,
+    allowed: Collection[str] = DEFAULT_SERIALIZERS,
+    what: str = "a task's arguments",
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """``(args, kwargs)`` from a payload made by :func:`encode_call`, if ``serializer_name``
+    (the record's) is one of ``allowed`` (the configuration's)."""
+    check_serializer(serializer_name, allowed, what=what)
     if not payload:
         return (), {}
     data = get_serializer(serializer_name).loads(payload)
@@ -89,6 +103,14 @@ def encode_value(serializer_name: str, value: Any) -> bytes:
     return _dumps(serializer_name, value)
 
 
-def decode_value(serializer_name: str, data: bytes) -> Any:
-    """A return value from :func:`encode_value`'s bytes."""
+def decode_value(
+    serializer_name: str,
+    data: bytes,
+    *,
+    allowed: Collection[str] = DEFAULT_SERIALIZERS,
+    what: str = "a result",
+) -> Any:
+    """A return value from :func:`encode_value`'s bytes, if ``serializer_name`` (the record's)
+    is one of ``allowed`` (the configuration's)."""
+    check_serializer(serializer_name, allowed, what=what)
     return get_serializer(serializer_name).loads(data)

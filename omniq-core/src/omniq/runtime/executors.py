@@ -4,6 +4,9 @@ An executor runs one call and returns its return value already serialized, or ra
 timeouts are applied here: a coroutine is cancelled; a function in a thread cannot be stopped,
 so the worker stops waiting for it and reports the timeout while the thread runs on (its result
 is dropped); a child process is killed and replaced.
+
+An executor decodes a task's arguments only with the serializers it was given (the worker's
+configuration), whatever the task record names.
 """
 
 from __future__ import annotations
@@ -12,13 +15,14 @@ import asyncio
 import functools
 import inspect
 import traceback as traceback_module
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, Protocol
 
 from omniq.models.result import TaskError
 from omniq.models.task import Task
 from omniq.runtime.codec import decode_call, encode_value
 from omniq.runtime.threads import TaskThreads, ThreadCall
+from omniq.serialization.policy import DEFAULT_SERIALIZERS
 
 __all__ = ["Executor", "LocalExecutor", "TaskRaisedError", "describe_exception"]
 
@@ -56,8 +60,9 @@ class Executor(Protocol):
 class LocalExecutor:
     """Coroutine functions on the event loop, plain functions in :class:`TaskThreads`."""
 
-    def __init__(self, threads: int) -> None:
+    def __init__(self, threads: int, serializers: Collection[str] = DEFAULT_SERIALIZERS) -> None:
         self._threads = max(threads, 1)
+        self._serializers = frozenset(serializers)
         self._pool: TaskThreads | None = None
 
     async def start(self) -> None:
@@ -65,7 +70,7 @@ class LocalExecutor:
             self._pool = TaskThreads(self._threads)
 
     async def run(self, func: Callable[..., Any], task: Task, timeout: float | None) -> bytes:
-        args, kwargs = decode_call(task.serializer, task.payload)
+        args, kwargs = decode_call(task.serializer, task.payload, allowed=self._serializers)
         if inspect.iscoroutinefunction(func):
             if timeout is None:  # no timeout context: it costs a tenth of a no-op task
                 value = await func(*args, **kwargs)

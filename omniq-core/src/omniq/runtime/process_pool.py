@@ -2,8 +2,10 @@
 
 Children are started with ``spawn`` (safe beside the runtime's threads). The function goes to
 the child pickled *by reference* (its module and name), so the child imports it the way
-``multiprocessing`` does; the parent has already checked that it may run it. A child that dies
-mid-task (crash, OOM kill) fails that attempt and is replaced.
+``multiprocessing`` does; the parent has already checked that it may run it. The parent also
+refuses a task whose record names a serializer the worker's configuration does not allow, before
+anything reaches a child; the child decodes with that serializer only. A child that dies mid-task
+(crash, OOM kill) fails that attempt and is replaced.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import contextlib
 import inspect
 import multiprocessing
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -22,6 +24,7 @@ from omniq.models.result import TaskError
 from omniq.models.task import Task
 from omniq.runtime.codec import decode_call, encode_value
 from omniq.runtime.executors import TaskRaisedError, describe_exception
+from omniq.serialization.policy import DEFAULT_SERIALIZERS, check_serializer
 
 __all__ = ["ProcessPoolExecutor"]
 
@@ -38,7 +41,7 @@ def _child_main(conn: Connection) -> None:
             return
         try:
             func, serializer, payload = pickle.loads(message)  # noqa: S301 (from our parent)
-            args, kwargs = decode_call(serializer, payload)
+            args, kwargs = decode_call(serializer, payload, allowed=(serializer,))  # parent checked
             value = func(*args, **kwargs)
             if inspect.isawaitable(value):
                 value = asyncio.run(_awaited(value))
@@ -92,8 +95,9 @@ class _Child:
 class ProcessPoolExecutor:
     """``size`` child processes; a task that times out or is cancelled kills its child."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, serializers: Collection[str] = DEFAULT_SERIALIZERS) -> None:
         self._size = max(size, 1)
+        self._serializers = frozenset(serializers)
         self._idle: asyncio.Queue[_Child] | None = None
         self._children: list[_Child] = []
 
@@ -108,6 +112,7 @@ class ProcessPoolExecutor:
 
     async def run(self, func: Callable[..., Any], task: Task, timeout: float | None) -> bytes:
         assert self._idle is not None, "executor not started"
+        check_serializer(task.serializer, self._serializers, what="a task's arguments")
         try:
             message = pickle.dumps((func, task.serializer, task.payload))
         except Exception as exc:

@@ -39,6 +39,7 @@ from omniq.runtime.async_app import (
 from omniq.runtime.building import enqueued_event, split_options
 from omniq.runtime.loop_thread import LoopThread
 from omniq.runtime.task_function import TaskFunction
+from omniq.serialization.policy import allowed_serializers
 from omniq.storage import Capability, Role, SyncResultReader
 
 if TYPE_CHECKING:
@@ -306,7 +307,8 @@ class OmniQ:
             names.validate_task_id(task_id)
             result = reader.get_sync(task_id)
             if result is not None:
-                return unpack_result(result)
+                serializers = allowed_serializers(self._core.settings.serializer)
+                return unpack_result(result, serializers=serializers)
         return self._run(self._core.get_result(task_id, timeout))
 
     def wait_result(self, task_id: str, timeout: float | None = None) -> TaskResult:

@@ -27,7 +27,7 @@ from attrs import define, field, frozen
 
 from omniq import names
 from omniq._time import utcnow
-from omniq.errors import FunctionNotAllowedError, SerializationError
+from omniq.errors import FunctionNotAllowedError, SerializationError, SerializerNotAllowedError
 from omniq.ids import new_id
 from omniq.logging import get_logger
 from omniq.models.completion import Completion, CompletionAction
@@ -50,6 +50,7 @@ from omniq.runtime.events_sink import EventSink
 from omniq.runtime.executors import Executor, LocalExecutor, describe_exception
 from omniq.runtime.registry import FunctionRegistry
 from omniq.runtime.supervision import raise_if_cancelled, supervise
+from omniq.serialization.policy import DEFAULT_SERIALIZERS, check_serializer, serializer_names
 from omniq.storage import Capability, ResultStorage, TaskQueueStorage
 
 __all__ = ["Worker", "WorkerSettings"]
@@ -100,6 +101,9 @@ class WorkerSettings:
     keeps them forever."""
     purge_interval: float = field(default=60.0, validator=_positive)
     """Seconds between purges of expired results and of events past ``event_retention``."""
+    serializers: tuple[str, ...] = field(default=DEFAULT_SERIALIZERS, converter=serializer_names)
+    """Serializers task arguments are decoded with (the app's): a task whose record names
+    another is refused and dead-lettered, nothing of it decoded."""
 
 
 @define(eq=False)
@@ -328,7 +332,13 @@ class Worker:
         claimed = running.claimed
         task = claimed.task
         try:
+            check_serializer(
+                task.serializer, self.settings.serializers, what="the task's arguments"
+            )
             func = self.registry.resolve(task.func)
+        except SerializerNotAllowedError as exc:
+            error = TaskError(type="omniq.SerializerNotAllowed", message=str(exc))
+            return _Outcome("refused", claimed, error=error, retryable=False)
         except FunctionNotAllowedError as exc:
             error = TaskError(type="omniq.FunctionNotAllowed", message=str(exc))
             return _Outcome("refused", claimed, error=error, retryable=False)
@@ -707,8 +717,8 @@ def _make_executor(settings: WorkerSettings) -> Executor:
     if settings.worker_type == "process_pool":
         from omniq.runtime.process_pool import ProcessPoolExecutor
 
-        return ProcessPoolExecutor(settings.concurrency)
-    return LocalExecutor(settings.concurrency)
+        return ProcessPoolExecutor(settings.concurrency, settings.serializers)
+    return LocalExecutor(settings.concurrency, settings.serializers)
 
 
 def _expiry(task: Task | None, default_ttl: float | None) -> Any:
