@@ -2,7 +2,8 @@
 
 A worker imports ``module:qualname`` from an allowed module only when every step of the
 qualname is the module's own: each dotted step a class defined in that module, the last a
-function (or a classmethod) defined there, as its ``__module__`` says. Anything the module merely
+function (or a classmethod, or a ``functools.cache``-style wrapper of a function) defined there,
+as its ``__module__`` says. Anything the module merely
 holds (``os``, an imported function, ``numpy``, a ``functools.partial``, a class whose constructor
 comes from another module) is refused: allowing a module allows the code written in it, never
 what it imports.
@@ -49,9 +50,15 @@ def defined_function(module: ModuleType, module_name: str, qualname: str) -> Cal
 def _is_function(obj: Any) -> bool:
     if inspect.isfunction(obj) or inspect.isbuiltin(obj):
         return True
-    # a classmethod, bound to a class of the same module
-    owner = getattr(obj, "__self__", None)
-    return inspect.ismethod(obj) and inspect.isclass(owner) and _home(owner) == _home(obj)
+    if inspect.ismethod(obj):  # a classmethod, bound to a class of the same module
+        owner = obj.__self__
+        return inspect.isclass(owner) and _home(owner) == _home(obj)
+    # a wrapper made where the function is defined (functools.cache): what it wraps decides
+    try:
+        inner = inspect.unwrap(obj)
+    except ValueError:  # a cycle of __wrapped__
+        return False
+    return inner is not obj and inspect.isfunction(inner) and _home(inner) == _home(obj)
 
 
 def _home(obj: Any) -> str | None:

@@ -51,6 +51,11 @@ def defined_here():
     return "here"
 
 
+@functools.cache
+def cached():
+    return "cached"
+
+
 class Holder:
     @staticmethod
     def static():
@@ -125,6 +130,7 @@ def test_resolve_runs_only_functions_defined_in_the_allowed_module(probe: Module
     assert registry.resolve(f"{PROBE}:defined_here") is probe.defined_here
     assert registry.resolve(f"{PROBE}:Holder.static") is probe.Holder.static
     assert registry.resolve(f"{PROBE}:Holder.made")() == "Holder"
+    assert registry.resolve(f"{PROBE}:cached") is probe.cached
     reached_through = {
         "os.system": "the module 'os'",
         "os.path.join": "the module 'os'",
