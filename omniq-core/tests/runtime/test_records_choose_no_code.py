@@ -1,8 +1,9 @@
-"""Records never choose code: hand-written records in a real SQLite file, run by the app's real
-worker, with the default settings. A function reached through an allowed module, a task or a
-result that names the pickle serializer in an app configured for JSON: nothing runs (the canary
-file a run would create stays absent), the task ends dead-lettered at its first attempt with the
-reason, and ``get_result`` raises without decoding."""
+"""Records never choose code: hand-written records in a real SQLite file (and the memory
+backend), run by the app's real worker, with the default settings. A function reached through an
+allowed module, a task or a result that names the pickle serializer in an app configured for
+JSON: nothing runs (the canary file a run would create stays absent), the task ends
+dead-lettered at its first attempt with the reason, and ``get_result`` raises without
+decoding."""
 
 from __future__ import annotations
 
@@ -27,13 +28,7 @@ from omniq.models import EventType, ResultStatus, Task, TaskResult, TaskState
 from omniq.runtime.codec import encode_call
 from omniq.runtime.registry import PICKLED_PREFIX
 
-pytestmark = [
-    pytest.mark.timeout(60),
-    pytest.mark.skipif(
-        not any(ep.name == "sqlite" for ep in entry_points(group="omniq.backends")),
-        reason="the sqlite backend is not installed",
-    ),
-]
+pytestmark = pytest.mark.timeout(60)
 
 MODULE = "omniq_canary_tasks"
 TASKS = """
@@ -72,8 +67,18 @@ class Canary:
         return (os.system, (f"touch {self.path}",))
 
 
+@pytest.fixture(params=["sqlite", "memory"])
+def backend_name(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    if not any(ep.name == name for ep in entry_points(group="omniq.backends")):
+        pytest.skip(f"the {name} backend is not installed")
+    return name
+
+
 @pytest.fixture
-def canary_tasks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+def canary_tasks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend_name: str
+) -> Iterator[ModuleType]:
     """An importable module of task functions (and of things it merely imports), and an
     environment without OMNIQ_* variables."""
     for name in list(os.environ):
@@ -86,15 +91,24 @@ def canary_tasks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mo
     sys.modules.pop(MODULE, None)
 
 
-def sqlite_app(tmp_path: Path, **kwargs: Any) -> AsyncOmniQ:
-    """An app on one SQLite file with its in-process worker; the defaults otherwise."""
-    backend = omniq.load_backend("sqlite", database_path=str(tmp_path / "omniq.db"))
+def open_backend(name: str, tmp_path: Path) -> omniq.Backend:
+    if name == "sqlite":
+        return omniq.load_backend("sqlite", database_path=str(tmp_path / "omniq.db"))
+    return omniq.load_backend(name)
+
+
+def make_app(name: str, tmp_path: Path, **kwargs: Any) -> AsyncOmniQ:
+    """An app on one SQLite file (or in memory) with its in-process worker; the defaults
+    otherwise."""
+    backend = open_backend(name, tmp_path)
     return AsyncOmniQ(OmniQConfig(allowed_modules=[MODULE]), backend=backend, **kwargs)
 
 
 @pytest.fixture
-async def oq(tmp_path: Path, canary_tasks: ModuleType) -> AsyncIterator[AsyncOmniQ]:
-    async with sqlite_app(tmp_path) as app:
+async def oq(
+    tmp_path: Path, canary_tasks: ModuleType, backend_name: str
+) -> AsyncIterator[AsyncOmniQ]:
+    async with make_app(backend_name, tmp_path) as app:
         yield app
 
 
@@ -183,10 +197,10 @@ async def test_a_task_naming_another_safe_serializer_is_refused_too(oq: AsyncOmn
 
 
 async def test_pickle_runs_when_the_producer_and_the_worker_both_chose_it(
-    tmp_path: Path, canary_tasks: ModuleType
+    tmp_path: Path, canary_tasks: ModuleType, backend_name: str
 ) -> None:
     done = tmp_path / "done"
-    async with sqlite_app(tmp_path, serializer="pickle") as oq:
+    async with make_app(backend_name, tmp_path, serializer="pickle") as oq:
         task_id = await oq.enqueue(canary_tasks.touch, done)  # a Path: pickle only
         assert await oq.get_result(task_id, timeout=30) == done
         info = await oq.get_task(task_id)
@@ -215,10 +229,12 @@ async def test_get_result_refuses_a_stored_result_naming_pickle(
     assert not canary.exists()
 
 
-def test_the_sync_get_result_refuses_it_too(tmp_path: Path, canary_tasks: ModuleType) -> None:
-    """The sync API reads SQLite results without the event loop: the same check applies."""
+def test_the_sync_get_result_refuses_it_too(
+    tmp_path: Path, canary_tasks: ModuleType, backend_name: str
+) -> None:
+    """The sync API reads results without the event loop where it can: the same check."""
     canary = tmp_path / "canary"
-    backend = omniq.load_backend("sqlite", database_path=str(tmp_path / "omniq.db"))
+    backend = open_backend(backend_name, tmp_path)
     with OmniQ(OmniQConfig(allowed_modules=[MODULE]), backend=backend) as oq:
         result = stored_result("hostile-result", pickle.dumps(Canary(canary)), "pickle")
         asyncio.run_coroutine_threadsafe(oq.stores.results.store(result), oq.loop).result()
@@ -232,9 +248,9 @@ def test_the_sync_get_result_refuses_it_too(tmp_path: Path, canary_tasks: Module
 
 
 async def test_an_app_that_chose_pickle_reads_pickled_results(
-    tmp_path: Path, canary_tasks: ModuleType
+    tmp_path: Path, canary_tasks: ModuleType, backend_name: str
 ) -> None:
-    async with sqlite_app(tmp_path, serializer="pickle", workers=0) as oq:
+    async with make_app(backend_name, tmp_path, serializer="pickle", workers=0) as oq:
         await oq.stores.results.store(stored_result("pickled", pickle.dumps({1, 2}), "pickle"))
         assert await oq.get_result("pickled", timeout=10) == {1, 2}
         await oq.stores.results.store(stored_result("json", b"[1]", "json"))
@@ -243,13 +259,13 @@ async def test_an_app_that_chose_pickle_reads_pickled_results(
 
 
 async def test_a_worker_configured_for_two_serializers_decodes_both(
-    tmp_path: Path, canary_tasks: ModuleType
+    tmp_path: Path, canary_tasks: ModuleType, backend_name: str
 ) -> None:
     """``worker_options={"serializers": [...]}``: the worker's own configuration, for moving a
     queue from one serializer to another."""
     done = tmp_path / "done"
     options = {"serializers": ["json", "msgpack"]}
-    async with sqlite_app(tmp_path, serializer="msgpack", worker_options=options) as oq:
+    async with make_app(backend_name, tmp_path, serializer="msgpack", worker_options=options) as oq:
         assert oq.worker.settings.serializers == ("json", "msgpack")
         old = Task(func=f"{MODULE}:touch", payload=encode_call("json", (str(done),), {}))
         assert await oq.stores.task_queue.enqueue(old)
