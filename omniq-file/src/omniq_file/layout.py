@@ -2,8 +2,13 @@
 
 The file backend's counterpart of a database's schema version. A data dir records the layout
 its writers use; a process refuses one written by a newer ``omniq-file`` with a clear error
-instead of misreading it. A dir of the first layout (0.1) has no record and is adopted: this
-layout reads the first one's files as they are.
+instead of misreading it. A dir of an older layout is adopted and its record raised to
+:data:`LAYOUT` (so an older ``omniq-file`` then refuses it): this layout reads the older files as
+they are. The first layout (0.1) has no record.
+
+Layout 3 (this one) counts deliveries in task files and names event batches by their time span
+and size (``.events``); layout 2 files lack the first and use ``.batch`` names, and an older
+``omniq-file`` would refuse the new field as an unknown key.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from omniq_file.blobs import Blobs
 
 __all__ = ["LAYOUT", "LAYOUT_FILE", "LayoutVersionError", "check_layout"]
 
-LAYOUT = 2
+LAYOUT = 3
 """Bump when files change so that an older ``omniq-file`` would misread them."""
 
 LAYOUT_FILE = "omniq-layout"
@@ -24,12 +29,14 @@ class LayoutVersionError(StorageError):
     """The data dir was written by a newer ``omniq-file`` whose layout this one does not know."""
 
 
-def check_layout(blobs: Blobs) -> None:
-    """Record :data:`LAYOUT` in a new data dir, or refuse one of a newer layout."""
+def check_layout(blobs: Blobs) -> int:
+    """Record :data:`LAYOUT` in a new or older data dir, or refuse one of a newer layout.
+    Returns the layout the dir had (0 for a new one, 1 for the first layout's)."""
     data = blobs.read(LAYOUT_FILE)
     if data is None:
+        found = 1 if _holds_data(blobs) else 0
         if blobs.create(LAYOUT_FILE, f"{LAYOUT}\n".encode()):
-            return
+            return found
         data = blobs.read(LAYOUT_FILE) or b""  # another process recorded it first
     where = f"{blobs.label}/{LAYOUT_FILE}"
     try:
@@ -46,3 +53,10 @@ def check_layout(blobs: Blobs) -> None:
             f"this one understands up to layout {LAYOUT}. Upgrade omniq-file (pip install -U "
             "omniq-file); nothing was changed."
         )
+    if found < LAYOUT:
+        blobs.write(LAYOUT_FILE, f"{LAYOUT}\n".encode())
+    return found
+
+
+def _holds_data(blobs: Blobs) -> bool:
+    return any(blobs.list(folder) for folder in ("index", "queues", "results", "events"))

@@ -19,7 +19,7 @@ from omniq_file.codec import CorruptFileError, RecordCodec
 from omniq_file.layout import check_layout
 from omniq_file.options import FileOptions
 
-__all__ = ["EventBatch", "FileStore", "StoredTask", "store_for"]
+__all__ = ["EventBatch", "FileStore", "StoredTask", "prior_deliveries", "store_for"]
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -31,6 +31,21 @@ class StoredTask:
 
     task: Task
     last_error: str | None = None
+    deliveries: int | None = None
+    """Claims of the task before this file was written (never reset). ``None`` in files of the
+    layouts before 3, which did not count them: see :func:`prior_deliveries`."""
+
+
+def prior_deliveries(stored: StoredTask, name_attempt: int, *, active: bool) -> int:
+    """The claims a task file records, before the claim an active file is under.
+
+    Files of layouts 1 and 2 did not count deliveries; their name's attempt counted claims
+    (minus releases at shutdown, reset by ``requeue_dead``), so it is the honest lower bound:
+    results those layouts stored carry delivery 0, below any delivery counted from it."""
+    deliveries = getattr(stored, "deliveries", None)  # a pickle of layout 2 lacks the slot
+    if deliveries is not None:
+        return int(deliveries)
+    return max(name_attempt - 1, 0) if active else name_attempt
 
 
 @frozen(kw_only=True)
