@@ -16,6 +16,7 @@ from __future__ import annotations
 from omniq.errors import StorageError
 
 from omniq_file.blobs import Blobs
+from omniq_file.result_expiry import UNINDEXED
 
 __all__ = ["LAYOUT", "LAYOUT_FILE", "LayoutVersionError", "check_layout"]
 
@@ -33,11 +34,12 @@ def check_layout(blobs: Blobs) -> int:
     """Record :data:`LAYOUT` in a new or older data dir, or refuse one of a newer layout.
     Returns the layout the dir had (0 for a new one, 1 for the first layout's)."""
     data = blobs.read(LAYOUT_FILE)
-    if data is None:
-        found = 1 if _holds_data(blobs) else 0
+    if data is None and not _holds_data(blobs):
         if blobs.create(LAYOUT_FILE, f"{LAYOUT}\n".encode()):
-            return found
-        data = blobs.read(LAYOUT_FILE) or b""  # another process recorded it first
+            return 0
+        data = blobs.read(LAYOUT_FILE)  # another process recorded it first
+    if data is None:
+        data = b"1"  # the first layout kept no record
     where = f"{blobs.label}/{LAYOUT_FILE}"
     try:
         found = int(data.decode("ascii").strip())
@@ -54,8 +56,18 @@ def check_layout(blobs: Blobs) -> int:
             "omniq-file); nothing was changed."
         )
     if found < LAYOUT:
+        _upgrade(blobs)
         blobs.write(LAYOUT_FILE, f"{LAYOUT}\n".encode())
     return found
+
+
+def _upgrade(blobs: Blobs) -> None:
+    """What an older dir needs before this layout's writers use it (made before the record is
+    raised, so a process that dies here leaves it to the next one)."""
+    if blobs.atomic_rename and blobs.list(
+        "results"
+    ):  # their expiry is in no index yet: the next purge reads them all
+        blobs.create(UNINDEXED, b"")
 
 
 def _holds_data(blobs: Blobs) -> bool:

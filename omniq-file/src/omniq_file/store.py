@@ -17,6 +17,7 @@ from omniq.storage.wakeup import Waiters
 from omniq_file.blobs import Blobs, open_blobs
 from omniq_file.codec import CorruptFileError, RecordCodec
 from omniq_file.layout import check_layout
+from omniq_file.locks import KeyLocks
 from omniq_file.options import FileOptions
 
 __all__ = ["EventBatch", "FileStore", "StoredTask", "prior_deliveries", "store_for"]
@@ -61,6 +62,7 @@ class FileStore:
         self.lock = threading.RLock()
         """Serializes this process's multi-step changes (all changes on object stores)."""
         self._blobs: Blobs | None = None
+        self._result_locks: KeyLocks | None = None
 
     @property
     def blobs(self) -> Blobs:
@@ -75,6 +77,20 @@ class FileStore:
             check_layout(blobs)
             self._blobs = blobs
         return self._blobs
+
+    @property
+    def result_locks(self) -> KeyLocks:
+        """The locks a result's compare-and-set is made under, by task id."""
+        if self._result_locks is None:
+            with self.lock:
+                if self._result_locks is None:
+                    self._result_locks = KeyLocks(self.blobs, "results")
+        return self._result_locks
+
+    def close(self) -> None:
+        if self._result_locks is not None:
+            self._result_locks.close()
+            self._result_locks = None
 
     def load(self, path: str, cls: type[T]) -> T | None:
         """The record in ``path``; ``None`` if it is gone or unreadable (then quarantined)."""
@@ -104,5 +120,5 @@ class FileStore:
 
 def store_for(ctx: BackendContext) -> FileStore:
     options = ctx.options if isinstance(ctx.options, FileOptions) else FileOptions()
-    store: FileStore = ctx.shared("file-store", lambda: FileStore(options))
+    store: FileStore = ctx.shared("file-store", lambda: FileStore(options), close=FileStore.close)
     return store
