@@ -114,7 +114,7 @@ async def test_task_queries_read_only_the_batches_the_index_names(
     hour = datetime.now(UTC).strftime("%Y%m%d%H")
     folder = tmp_path / "events/hours" / hour
     index = (folder / f"tasks-{shard_of('task-a')}.idx").read_text()
-    assert index.startswith("task-a ") and index.endswith(".batch\n")
+    assert index.startswith("task-a ") and index.endswith(".events\n")
     # A batch the index does not name for task-a is not read: a broken one stays unquarantined.
     (folder / "0-zz.batch").write_bytes(b"{not json")
     # A torn line (a writer died mid-append) and a line naming a missing batch are skipped.

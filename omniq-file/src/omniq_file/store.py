@@ -24,6 +24,7 @@ __all__ = ["EventBatch", "FileStore", "StoredTask", "prior_deliveries", "store_f
 
 log = get_logger(__name__)
 T = TypeVar("T")
+_REMEMBERED = 10_000
 
 
 @frozen(kw_only=True)
@@ -63,6 +64,7 @@ class FileStore:
         """Serializes this process's multi-step changes (all changes on object stores)."""
         self._blobs: Blobs | None = None
         self._result_locks: KeyLocks | None = None
+        self._seen: set[str] = set()
 
     @property
     def blobs(self) -> Blobs:
@@ -113,6 +115,17 @@ class FileStore:
             moved_to=f"{self.blobs.label}/{target}" if moved else None,
             problem=str(problem),
         )
+
+    def first_time(self, key: str) -> bool:
+        """Whether ``key`` is new to this process (so a problem is logged once, not at every
+        poll of a subscription). Remembers up to :data:`_REMEMBERED` keys."""
+        with self.lock:
+            if key in self._seen:
+                return False
+            if len(self._seen) >= _REMEMBERED:
+                self._seen.clear()
+            self._seen.add(key)
+            return True
 
     def dump(self, record: Any) -> bytes:
         return self.codec.dumps(record)
