@@ -90,3 +90,29 @@ async def test_get_result_never_reports_a_task_unknown_while_it_is_claimed(tmp_p
     async with omniq.AsyncOmniQ(backend=backend, workers=4, scheduler=False) as oq:
         for i in range(300):
             assert await oq.get_result(await oq.enqueue(abs, -i), timeout=30) == i
+
+
+async def test_an_expired_task_whose_file_is_corrupt_is_dead_lettered_by_recovery(
+    tmp_path: Path,
+) -> None:
+    backend = omniq.load_backend("file", base_dir=str(tmp_path))
+    queue: Any = backend.task_queue()
+    try:
+        await queue.connect()
+        task, other = Task(func="m:f", priority=9), Task(func="m:f")
+        await queue.enqueue_many([task, other])
+        held = await queue.claim(["default"], limit=2, lease_seconds=0.05, worker_id="w")
+        assert [c.task.id for c in held] == [task.id, other.id]
+        (active,) = [p for p in (tmp_path / "queues/default/active").glob(f"{task.id}.*.task")]
+        active.write_bytes(b"\xff not a task")  # same inode as index/<id>: both unreadable
+        await asyncio.sleep(0.1)
+        recovered = await queue.recover_expired()
+        assert [r.task_id for r in recovered] == [other.id]  # the readable one goes back
+        assert [p.name for p in (tmp_path / "queues/default/dead").iterdir()] == [
+            f"{task.id}.1.corrupt"
+        ]
+        assert list((tmp_path / "queues/default/active").iterdir()) == []  # lease removed too
+        assert await queue.recover_expired() == []
+        assert await queue.get(task.id) is None
+    finally:
+        await backend.close()

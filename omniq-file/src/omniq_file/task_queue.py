@@ -752,7 +752,7 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
             if stored is None:
                 continue
             source, target = f"{q.dead}/{name}", f"{q.pending}/{_key(stored.task, now_us)}.0.task"
-            if stored.deliveries is not None:
+            if getattr(stored, "deliveries", None) is not None:  # (a pickle of layout 2 lacks it)
                 moved = blobs.rename(source, target)  # the count goes with the content
                 if moved:
                     self._listings.forget(q.pending)
