@@ -296,3 +296,28 @@ async def test_task_files_of_layout_2_count_their_deliveries_from_the_attempt(
         assert await queue.ack([c.lease for c in claimed]) == [True, True, True]
     finally:
         await backend.close()
+
+
+async def test_a_lease_expiry_is_its_file_time_and_a_layout_2_lease_is_converted(
+    storages: tuple[Any, Any], tmp_path: Path
+) -> None:
+    """Extending rewrote the lease file by temp + rename, which ext4 flushes to disk when the
+    rename replaces a name (400 µs); it now sets the file's time."""
+    queue, _ = storages
+    task = Task(func="m:f")
+    await queue.enqueue(task)
+    (claimed,) = await queue.claim(["default"], limit=1, lease_seconds=30, worker_id="w")
+    (lease_file,) = (tmp_path / "queues/default/active").glob("*.lease")
+    expires_us = int(claimed.lease.expires_at.timestamp() * 1_000_000)
+    assert abs(lease_file.stat().st_mtime_ns // 1000 - expires_us) <= 1
+    assert orjson.loads(lease_file.read_bytes()) == {"worker": "w"}
+    info = await queue.get(task.id)
+    assert info is not None and info.lease_expires_at == claimed.lease.expires_at
+    # a lease as layout 2 wrote it: the expiry in the content wins over the file's time
+    lease_file.write_text('{"expires": 1, "worker": "w"}')
+    (renewed,) = await queue.extend([claimed.lease], 0.05)
+    assert renewed is not None and orjson.loads(lease_file.read_bytes()) == {"worker": "w"}
+    assert await queue.recover_expired() == []  # not before its new expiry
+    await asyncio.sleep(0.1)
+    (recovered,) = await queue.recover_expired()
+    assert (recovered.task_id, recovered.delivery) == (task.id, 1)

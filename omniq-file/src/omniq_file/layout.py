@@ -6,9 +6,10 @@ instead of misreading it. A dir of an older layout is adopted and its record rai
 :data:`LAYOUT` (so an older ``omniq-file`` then refuses it): this layout reads the older files as
 they are. The first layout (0.1) has no record.
 
-Layout 3 (this one) counts deliveries in task files and names event batches by their time span
-and size (``.events``); layout 2 files lack the first and use ``.batch`` names, and an older
-``omniq-file`` would refuse the new field as an unknown key.
+Layout 3 (this one) counts deliveries in task files, names event batches by their time span
+and size (``.events``), indexes result expiry by minute and keeps a local lease's expiry in its
+file's time; layout 2 files lack all four and are read as they are. An older ``omniq-file``
+would refuse the new task field as an unknown key and misread the new leases.
 """
 
 from __future__ import annotations

@@ -22,7 +22,6 @@ they find the file without reading the index.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -48,6 +47,7 @@ from omniq.models.task import (
 from omniq.plugins.specs import BackendContext
 from omniq.storage import Capability, TaskQueueStorage
 
+from omniq_file import leases as lease_files
 from omniq_file.base import FileStorageMixin
 from omniq_file.blobs import LocalBlobs
 from omniq_file.codec import CorruptFileError
@@ -224,7 +224,7 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
             active = f"{q.active}/{task_id}.{attempt + 1}.{nonce}"
             # The lease is written before the task appears in active/, so any reader that finds
             # the task finds its whole lease: a plain exclusive create (the nonce is new) will do.
-            if not blobs.create(f"{active}.lease", _lease_data(expires_us, worker_id)):
+            if not lease_files.create(blobs, f"{active}.lease", expires_us, worker_id):
                 continue
             gone.append(name)
             if not blobs.rename(f"{q.pending}/{name}", f"{active}.task"):
@@ -272,7 +272,7 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
                     nonce, token = _token(queue)
                     active = f"{q.active}/{task_id}.{attempt + 1}.{nonce}"
                     files[f"{active}.task"] = data
-                    files[f"{active}.lease"] = _lease_data(expires_us, worker_id)
+                    files[f"{active}.lease"] = lease_files.with_expiry(expires_us, worker_id)
                     delivery = prior_deliveries(stored, attempt, active=False) + 1
                     lease = _new_lease(task_id, token, expires_us, attempt + 1, worker_id, delivery)
                     claimed.append(ClaimedTask(task=stored.task, lease=lease))
@@ -364,10 +364,9 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
                 renewed.append(None)
                 continue
             path, q = found
-            blobs.write(f"{path}.lease", _lease_data(expires_us, lease.worker_id))
-            if not blobs.exists(f"{path}.task"):  # recovered meanwhile: lost after all
-                blobs.delete(f"{path}.lease")
-                renewed.append(None)
+            renewed_lease = lease_files.renew(blobs, f"{path}.lease", expires_us, lease.worker_id)
+            if not renewed_lease or not blobs.exists(f"{path}.task"):
+                renewed.append(None)  # acked, or recovered meanwhile: lost after all
                 continue
             cancel = blobs.exists(f"{q.active}/{lease.task_id}.cancel")
             renewed.append(
@@ -560,18 +559,14 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
         return recovered
 
     def _expired(self, path: str, now: float) -> bool:
-        data = self.files.blobs.read(f"{path}.lease")
-        if data is None:
+        held = lease_files.read(self.files.blobs, f"{path}.lease")
+        if held is None:
             # no lease file: a claimer died between its two writes, or it was just released
             return (
                 self.files.blobs.exists(f"{path}.task")
                 and _age(self.files, f"{path}.task") > _ORPHAN_LEASE
             )
-        try:
-            expires_us = int(json.loads(data)["expires"])
-        except (ValueError, KeyError, TypeError):
-            return True
-        return expires_us <= now * 1_000_000
+        return held[0] <= now * 1_000_000
 
     # -- inspecting and managing -------------------------------------------------------------
 
@@ -631,11 +626,10 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
         deliveries = prior_deliveries(stored, attempt, active=active) + active
         lease_expires, worker, cancel = None, None, False
         if state is TaskState.ACTIVE:
-            data = self.files.blobs.read(path.removesuffix(".task") + ".lease")
-            if data is not None:
-                lease = json.loads(data)
-                lease_expires = from_timestamp(int(lease["expires"]) / 1_000_000)
-                worker = lease.get("worker") or None
+            held = lease_files.read(self.files.blobs, path.removesuffix(".task") + ".lease")
+            if held is not None:
+                lease_expires = from_timestamp(held[0] / 1_000_000)
+                worker = held[1] or None
             cancel = self.files.blobs.exists(f"{q.active}/{stored.task.id}.cancel")
         return TaskInfo(
             task=stored.task,
@@ -812,10 +806,6 @@ def _attempt_of(name: str, state: TaskState) -> int:
         parsed = _parse_pending(name)
         return 0 if parsed is None else parsed[2]
     return int(name.split(".")[1])
-
-
-def _lease_data(expires_us: int, worker_id: str) -> bytes:
-    return json.dumps({"expires": expires_us, "worker": worker_id}).encode()
 
 
 def _age(files: FileStore, path: str) -> float:
