@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import omniq
+import orjson
 import pytest
 from omniq.errors import InvalidNameError, StorageError
 from omniq.models import EventType, Task, TaskEvent, TaskState
 from omniq.models.event import EventQuery
 from omniq.models.task import Lease
+from omniq.serialization.records import record_converter
 from omniq.storage import EventStorage, TaskQueueStorage
 from omniq_file import listing
 from omniq_file.blobs import LocalBlobs
@@ -112,7 +114,7 @@ async def test_task_queries_read_only_the_batches_the_index_names(
     hour = datetime.now(UTC).strftime("%Y%m%d%H")
     folder = tmp_path / "events/hours" / hour
     index = (folder / f"tasks-{shard_of('task-a')}.idx").read_text()
-    assert index.startswith("task-a ") and index.endswith(".batch\n")
+    assert index.startswith("task-a ") and index.endswith(".events\n")
     # A batch the index does not name for task-a is not read: a broken one stays unquarantined.
     (folder / "0-zz.batch").write_bytes(b"{not json")
     # A torn line (a writer died mid-append) and a line naming a missing batch are skipped.
@@ -248,3 +250,74 @@ def _read(path: Path) -> str:
 
 def _write(path: Path, text: str) -> None:
     path.write_text(text)
+
+
+def _layout_2_task(task: Task, last_error: str | None = None) -> bytes:
+    """A task file as layout 2 wrote it: no delivery count."""
+    return orjson.dumps({"task": record_converter().unstructure(task), "last_error": last_error})
+
+
+async def test_task_files_of_layout_2_count_their_deliveries_from_the_attempt(
+    tmp_path: Path,
+) -> None:
+    """Layout 2 did not count deliveries: its name's attempt (claims so far) is the count, so
+    fencing numbers go on growing from there and never start again at 1."""
+    (tmp_path / LAYOUT_FILE).write_text("2\n")
+    waiting, running, dead = (Task(func="m:f", queue="legacy") for _ in range(3))
+    root = tmp_path / "queues/legacy"
+    for folder in ("pending", "active", "dead"):
+        (root / folder).mkdir(parents=True)
+    (tmp_path / "index").mkdir()
+    for task in (waiting, running, dead):
+        (tmp_path / "index" / task.id).write_bytes(_layout_2_task(task))
+    eta = int(waiting.eta.timestamp() * 1_000_000)
+    name = f"{100 - waiting.priority:03d}-{eta:017d}-{waiting.id}.2.task"
+    (root / "pending" / name).write_bytes(_layout_2_task(waiting, "boom"))
+    nonce = "cd" * 12
+    (root / "active" / f"{running.id}.3.{nonce}.task").write_bytes(_layout_2_task(running))
+    expired = int((datetime.now(UTC).timestamp() - 5) * 1_000_000)
+    (root / "active" / f"{running.id}.3.{nonce}.lease").write_text(f'{{"expires": {expired}}}')
+    (root / "dead" / f"{dead.id}.1.task").write_bytes(_layout_2_task(dead, "gave up"))
+    backend = omniq.load_backend("file", base_dir=str(tmp_path))
+    queue: TaskQueueStorage = backend.task_queue()
+    try:
+        await queue.connect()
+        assert _read(tmp_path / LAYOUT_FILE) == f"{LAYOUT}\n"  # an older omniq-file refuses it now
+        infos = {t.id: await queue.get(t.id) for t in (waiting, running, dead)}
+        counts = {i.task.id: (i.attempt, i.deliveries) for i in infos.values() if i is not None}
+        assert counts == {waiting.id: (2, 2), running.id: (3, 3), dead.id: (1, 1)}
+        (recovered,) = await queue.recover_expired()
+        assert (recovered.task_id, recovered.delivery, recovered.dead) == (running.id, 3, False)
+        assert await queue.requeue_dead("legacy") == 1
+        claimed = await queue.claim(["legacy"], limit=3, lease_seconds=30, worker_id="w")
+        leases = {c.task.id: (c.lease.attempt, c.lease.delivery) for c in claimed}
+        # the attempt of the expired run was given back; the requeued one starts again at 1
+        assert leases == {waiting.id: (3, 3), running.id: (3, 4), dead.id: (1, 2)}
+        assert await queue.ack([c.lease for c in claimed]) == [True, True, True]
+    finally:
+        await backend.close()
+
+
+async def test_a_lease_expiry_is_its_file_time_and_a_layout_2_lease_is_converted(
+    storages: tuple[Any, Any], tmp_path: Path
+) -> None:
+    """Extending rewrote the lease file by temp + rename, which ext4 flushes to disk when the
+    rename replaces a name (400 µs); it now sets the file's time."""
+    queue, _ = storages
+    task = Task(func="m:f")
+    await queue.enqueue(task)
+    (claimed,) = await queue.claim(["default"], limit=1, lease_seconds=30, worker_id="w")
+    (lease_file,) = (tmp_path / "queues/default/active").glob("*.lease")
+    expires_us = int(claimed.lease.expires_at.timestamp() * 1_000_000)
+    assert abs(lease_file.stat().st_mtime_ns // 1000 - expires_us) <= 1
+    assert orjson.loads(lease_file.read_bytes()) == {"worker": "w"}
+    info = await queue.get(task.id)
+    assert info is not None and info.lease_expires_at == claimed.lease.expires_at
+    # a lease as layout 2 wrote it: the expiry in the content wins over the file's time
+    lease_file.write_text('{"expires": 1, "worker": "w"}')
+    (renewed,) = await queue.extend([claimed.lease], 0.05)
+    assert renewed is not None and orjson.loads(lease_file.read_bytes()) == {"worker": "w"}
+    assert await queue.recover_expired() == []  # not before its new expiry
+    await asyncio.sleep(0.1)
+    (recovered,) = await queue.recover_expired()
+    assert (recovered.task_id, recovered.delivery) == (task.id, 1)

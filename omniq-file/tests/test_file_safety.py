@@ -1,15 +1,17 @@
-"""The file backend keeps names inside base_dir, survives unreadable files, and gives clear
-errors for bad locations."""
+"""The file backend keeps names inside base_dir, dead-letters undecodable task files and goes
+on, and gives clear errors for bad locations."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from pathlib import Path
+from typing import Any
 
 import omniq
 import pytest
 from omniq.errors import ConfigurationError, InvalidNameError
-from omniq.models import Task
+from omniq.models import Task, TaskState
 
 
 @pytest.mark.parametrize("hostile", ["../escape", "/etc/passwd", "a/b", "..", "x.y", "é", ""])
@@ -31,23 +33,39 @@ async def test_names_cannot_leave_base_dir(tmp_path: Path, hostile: str) -> None
     assert {p for p in every if base not in p.parents and p != base} == set()
 
 
-async def test_a_corrupt_task_file_is_quarantined_and_the_rest_still_run(tmp_path: Path) -> None:
-    backend = omniq.load_backend("file", base_dir=str(tmp_path))
-    queue = backend.task_queue()
+@pytest.mark.parametrize("where", ["local", "memory"])
+async def test_a_corrupt_task_file_is_dead_lettered_and_the_rest_still_run(
+    tmp_path: Path, where: str
+) -> None:
+    location = (
+        {"base_dir": str(tmp_path)}
+        if where == "local"
+        else {"fsspec_uri": f"memory://corrupt-{uuid.uuid4().hex[:8]}"}
+    )
+    backend = omniq.load_backend("file", **location)
+    queue: Any = backend.task_queue()
     try:
         await queue.connect()
+        blobs = queue.files.blobs
         good = [Task(func="m:f", priority=0) for _ in range(3)]
         bad = Task(func="m:f", priority=50)
         await queue.enqueue_many([bad, *good])
-        (bad_file,) = [
-            p for p in (tmp_path / "queues/default/pending").iterdir() if bad.id in p.name
-        ]
-        bad_file.write_bytes(b'{"task": {"func": "m:f", "trunc')  # a truncated write
+        (name,) = [n for n in blobs.list("queues/default/pending") if bad.id in n]
+        garbage = b'{"task": {"func": "m:f", "trunc'  # a truncated write
+        blobs.write(f"queues/default/pending/{name}", garbage)
         claimed = await queue.claim(["default"], limit=10, lease_seconds=30, worker_id="w")
         assert sorted(c.task.id for c in claimed) == sorted(t.id for t in good)
-        quarantined = list((tmp_path / "quarantine").iterdir())
-        assert len(quarantined) == 1 and bad.id in quarantined[0].name
+        # a dead letter with reason CORRUPT_RECORD, its bytes kept as they were
+        assert blobs.list("queues/default/dead") == [f"{bad.id}.0.corrupt"]
+        assert blobs.read(f"queues/default/dead/{bad.id}.0.corrupt") == garbage
+        (stats,) = await queue.stats(["default"])
+        assert (stats.dead, stats.active, stats.pending) == (1, 3, 0)
         assert await queue.ack([c.lease for c in claimed]) == [True, True, True]
+        assert await queue.list_tasks("default", state=TaskState.DEAD) == []  # nothing to show
+        assert await queue.requeue_dead("default") == 0  # it would only fail again
+        assert await queue.enqueue(bad) is False  # the id is taken, as by any dead letter
+        assert await queue.purge("default", states=[TaskState.DEAD]) == 1
+        assert await queue.enqueue(bad) is True
     finally:
         await backend.close()
 
@@ -72,3 +90,29 @@ async def test_get_result_never_reports_a_task_unknown_while_it_is_claimed(tmp_p
     async with omniq.AsyncOmniQ(backend=backend, workers=4, scheduler=False) as oq:
         for i in range(300):
             assert await oq.get_result(await oq.enqueue(abs, -i), timeout=30) == i
+
+
+async def test_an_expired_task_whose_file_is_corrupt_is_dead_lettered_by_recovery(
+    tmp_path: Path,
+) -> None:
+    backend = omniq.load_backend("file", base_dir=str(tmp_path))
+    queue: Any = backend.task_queue()
+    try:
+        await queue.connect()
+        task, other = Task(func="m:f", priority=9), Task(func="m:f")
+        await queue.enqueue_many([task, other])
+        held = await queue.claim(["default"], limit=2, lease_seconds=0.05, worker_id="w")
+        assert [c.task.id for c in held] == [task.id, other.id]
+        (active,) = [p for p in (tmp_path / "queues/default/active").glob(f"{task.id}.*.task")]
+        active.write_bytes(b"\xff not a task")  # same inode as index/<id>: both unreadable
+        await asyncio.sleep(0.1)
+        recovered = await queue.recover_expired()
+        assert [r.task_id for r in recovered] == [other.id]  # the readable one goes back
+        assert [p.name for p in (tmp_path / "queues/default/dead").iterdir()] == [
+            f"{task.id}.1.corrupt"
+        ]
+        assert list((tmp_path / "queues/default/active").iterdir()) == []  # lease removed too
+        assert await queue.recover_expired() == []
+        assert await queue.get(task.id) is None
+    finally:
+        await backend.close()

@@ -55,7 +55,8 @@ async def test_claims_follow_priority_then_eta_and_are_fenced(backend: Backend) 
     assert await queue.ack([claimed[0].lease]) == [False]
     again = await queue.claim(["default"], limit=1, lease_seconds=30, worker_id="w2")
     assert again[0].task.id == high.id
-    assert again[0].lease.attempt == 2
+    # the expiry gave the attempt back; the delivery number only grows
+    assert (again[0].lease.attempt, again[0].lease.delivery) == (1, 2)
     assert again[0].lease.token != claimed[0].lease.token
     assert await queue.ack([again[0].lease]) == [True]
     info = await queue.get(low.id)
@@ -63,16 +64,33 @@ async def test_claims_follow_priority_then_eta_and_are_fenced(backend: Backend) 
     assert info.state is TaskState.PENDING
 
 
-async def test_last_attempt_expiring_is_dead_lettered_and_cancel(backend: Backend) -> None:
+async def test_expiry_dead_letters_only_at_max_deliveries_and_cancel(backend: Backend) -> None:
     queue = backend.task_queue()
-    task = Task(func="m:f")
+    task = Task(func="m:f")  # max_retries=0: a crash must still not cost it
     await queue.enqueue(task)
     await queue.claim(["default"], limit=1, lease_seconds=0.0, worker_id="w")
-    (recovered,) = await queue.recover_expired()
-    assert recovered.dead
+    (first,) = await queue.recover_expired(max_deliveries=2)
+    assert (first.dead, first.delivery) == (False, 1)
+    await queue.claim(["default"], limit=1, lease_seconds=0.0, worker_id="w")
+    (second,) = await queue.recover_expired(max_deliveries=2)
+    assert (second.dead, second.delivery) == (True, 2)
+    info = await queue.get(task.id)
+    assert info is not None and info.last_error and "max_deliveries" in info.last_error
     assert await queue.cancel(task.id) is CancelOutcome.NOT_FOUND
     assert await queue.requeue_dead("default") == 1
+    (claimed,) = await queue.claim(["default"], limit=1, lease_seconds=30, worker_id="w")
+    assert (claimed.lease.attempt, claimed.lease.delivery) == (1, 3)  # never reset
+    assert await queue.nack(claimed.lease, retry_at=datetime.now(UTC)) is True
     assert await queue.cancel(task.id) is CancelOutcome.CANCELLED
+
+
+async def test_a_stale_result_never_replaces_a_newer_one(backend: Backend) -> None:
+    results = backend.result_storage()
+    newer = TaskResult(task_id="t", status=ResultStatus.SUCCESS, payload=b"new", delivery=2)
+    stale = TaskResult(task_id="t", status=ResultStatus.SUCCESS, payload=b"old", delivery=1)
+    assert await results.store(newer) is True
+    assert await results.store_many([stale, newer]) == [False, True]
+    assert await results.get("t") == newer
 
 
 async def test_results_expire_and_wait(backend: Backend) -> None:

@@ -3,6 +3,7 @@ filesystem (object stores, where a rename is a copy and a delete)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import uuid
@@ -50,6 +51,10 @@ class Blobs(Protocol):
     def exists(self, path: str) -> bool: ...
 
     def makedirs(self, directory: str) -> None: ...
+
+    def remove_empty_dir(self, directory: str) -> None:
+        """Remove ``directory`` if it is empty (and exists); otherwise leave it."""
+        ...
 
     def version(self, directory: str) -> Any:
         """Something that changes when ``directory``'s entries change (``None`` if unknown)."""
@@ -195,6 +200,10 @@ class LocalBlobs:
     def makedirs(self, directory: str) -> None:
         os.makedirs(self._path(directory), exist_ok=True)
 
+    def remove_empty_dir(self, directory: str) -> None:
+        with contextlib.suppress(OSError):  # refused if a writer has just added a file
+            os.rmdir(self._path(directory))
+
     def version(self, directory: str) -> Any:
         try:
             return os.stat(self._path(directory)).st_mtime_ns
@@ -299,6 +308,11 @@ class FsspecBlobs:
 
     def makedirs(self, directory: str) -> None:
         self.fs.makedirs(self._path(directory), exist_ok=True)
+
+    def remove_empty_dir(self, directory: str) -> None:
+        with contextlib.suppress(OSError):  # object stores: a prefix, often a no-op
+            if not self.fs.ls(self._path(directory), detail=False):
+                self.fs.rmdir(self._path(directory))
 
     def version(self, directory: str) -> Any:
         return None

@@ -20,7 +20,7 @@ from omniq.models.event import TaskEvent
 __all__ = ["SHARDS", "batch_names", "index_lines", "index_path", "shard_of"]
 
 SHARDS = 16
-_BATCH = re.compile(r"[A-Za-z0-9_-]{1,200}\.batch")
+_BATCH = re.compile(r"[A-Za-z0-9_-]{1,200}\.(?:events|batch)")
 """What a batch name looks like: anything else in an index (a damaged line) is skipped."""
 
 

@@ -1,9 +1,16 @@
-"""File events: each ``append_many`` writes one batch file per hour its events fall in
-(``events/hours/<YYYYmmddHH>/<first event id>-<batch>.batch``), so queries by time read only the
-hours they cover. On local disks a per-hour task index (:mod:`omniq_file.event_index`) names the
-batches that hold each task's events; on object stores, which cannot append, a query for one
-task reads every batch (documented cost). Data dirs of the first layout also kept one file per
-event in ``events/tasks/<task id>/``: those are still read and purged.
+"""File events: each ``append_many`` writes one batch file per hour its events fall in, named by
+the batch's time span and size (``events/hours/<YYYYmmddHH>/<first µs>-<last µs>-<count>-<batch
+id>.events``), so queries by time read only the hours and batches they cover, and a purge drops
+whole batches by their names without reading them. On local disks a per-hour task index
+(:mod:`omniq_file.event_index`) names the batches that hold each task's events; on object
+stores, which cannot append, a query for one task reads every batch (documented cost).
+
+Older layouts named batches ``<first event id>-<batch id>.batch`` (read in full where a name
+cannot say enough), and the first layout also kept one file per event in
+``events/tasks/<task id>/``: those are still read and purged.
+
+An event that cannot be decoded is skipped with a warning (once per process), and the rest of
+its batch is read; a batch file that cannot be read at all is moved to ``quarantine/``.
 """
 
 from __future__ import annotations
@@ -14,20 +21,48 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
+from omniq.logging import get_logger
 from omniq.models.event import EventQuery, TaskEvent
 from omniq.storage import Capability, EventStorage
 
 from omniq_file.base import FileStorageMixin
 from omniq_file.blobs import LocalBlobs
+from omniq_file.codec import CorruptFileError
 from omniq_file.event_index import batch_names, index_lines, index_path, shard_of
 from omniq_file.paths import component
 from omniq_file.store import EventBatch
 
 __all__ = ["FileEventStorage"]
 
+log = get_logger(__name__, backend="file")
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SUFFIXES = (".events", ".batch")
+
 
 def _hour(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y%m%d%H")
+
+
+def _us(moment: datetime) -> int:
+    """Microseconds since the epoch, exactly (a float timestamp can be off by one)."""
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+def _batch_name(events: Sequence[TaskEvent], batch_id: str) -> str:
+    stamps = [_us(e.timestamp) for e in events]
+    return f"{min(stamps):017d}-{max(stamps):017d}-{len(events)}-{batch_id}.events"
+
+
+def _span(name: str) -> tuple[int, int, int] | None:
+    """``(first µs, last µs, count)`` of a batch named by this layout; ``None`` for others."""
+    if not name.endswith(".events"):
+        return None
+    parts = name.removesuffix(".events").split("-")
+    try:
+        return int(parts[0]), int(parts[1]), int(parts[2])
+    except (IndexError, ValueError):
+        return None
 
 
 class FileEventStorage(FileStorageMixin, EventStorage):
@@ -44,19 +79,22 @@ class FileEventStorage(FileStorageMixin, EventStorage):
             await self._run(self._append, list(events))
 
     def _append(self, events: list[TaskEvent]) -> None:
-        blobs, batch_id = self.files.blobs, uuid.uuid4().hex[:12]
+        batch_id = uuid.uuid4().hex[:12]
         by_hour: dict[str, list[TaskEvent]] = defaultdict(list)
         for event in events:
             component(event.task_id, "task id")
-            component(event.id, "event id")  # part of a batch's file name
+            component(event.id, "event id")
             by_hour[_hour(event.timestamp)].append(event)
         for hour, members in by_hour.items():
-            folder = f"events/hours/{hour}"
-            name = f"{min(e.id for e in members)}-{batch_id}.batch"
-            if isinstance(blobs, LocalBlobs):  # indexed before the batch becomes visible
-                for shard, lines in index_lines(members, name).items():
-                    blobs.append(index_path(folder, shard), lines)
-            blobs.write(f"{folder}/{name}", self.files.dump(EventBatch(events=members)))
+            self._write_batch(f"events/hours/{hour}", members, batch_id)
+
+    def _write_batch(self, folder: str, events: list[TaskEvent], batch_id: str) -> None:
+        blobs = self.files.blobs
+        name = _batch_name(events, batch_id)
+        if isinstance(blobs, LocalBlobs):  # indexed before the batch becomes visible
+            for shard, lines in index_lines(events, name).items():
+                blobs.append(index_path(folder, shard), lines)
+        blobs.write(f"{folder}/{name}", self.files.dump(EventBatch(events=events)))
 
     async def query(self, query: EventQuery) -> list[TaskEvent]:
         found: list[TaskEvent] = await self._run(self._query, query)
@@ -67,10 +105,18 @@ class FileEventStorage(FileStorageMixin, EventStorage):
             found = self._of_task(component(query.task_id, "task id"))
             events = [e for e in found if query.matches(e)]
         else:
+            low = None if query.since is None else _us(query.since)
+            high = None if query.until is None else _us(query.until)
             events = []
             for hour in self._hours(query.since, query.until):
-                for batch in self._batches(f"events/hours/{hour}", None):
-                    events += [e for e in batch.events if query.matches(e)]
+                folder = f"events/hours/{hour}"
+                names = [
+                    name
+                    for name in self.files.blobs.list(folder)
+                    if name.endswith(_SUFFIXES) and _may_hold(name, low, high)
+                ]
+                for batch in self._batches(folder, names):
+                    events += [e for e in batch if query.matches(e)]
         events.sort(key=lambda e: (e.timestamp, e.id))
         return events[: query.limit]
 
@@ -83,11 +129,11 @@ class FileEventStorage(FileStorageMixin, EventStorage):
             folder = f"events/hours/{hour}"
             if local:
                 index = blobs.read(index_path(folder, shard_of(task_id))) or b""
-                names: list[str] | None = batch_names(index, task_id)
+                names = batch_names(index, task_id)
             else:
-                names = None
+                names = [n for n in blobs.list(folder) if n.endswith(_SUFFIXES)]
             for batch in self._batches(folder, names):
-                by_id.update((e.id, e) for e in batch.events if e.task_id == task_id)
+                by_id.update((e.id, e) for e in batch if e.task_id == task_id)
         legacy = f"events/tasks/{task_id}"
         for name in blobs.list(legacy):
             event = self.files.load(f"{legacy}/{name}", TaskEvent)
@@ -95,16 +141,36 @@ class FileEventStorage(FileStorageMixin, EventStorage):
                 by_id[event.id] = event
         return list(by_id.values())
 
-    def _batches(self, folder: str, names: list[str] | None) -> list[EventBatch]:
-        """The readable batches in ``folder``: those named, or all of them."""
-        if names is None:
-            names = [n for n in self.files.blobs.list(folder) if n.endswith(".batch")]
+    def _batches(self, folder: str, names: list[str]) -> list[list[TaskEvent]]:
+        """The events of each readable batch of ``names`` in ``folder``."""
         found = []
         for name in names:
-            batch = self.files.load(f"{folder}/{name}", EventBatch)
-            if batch is not None:
-                found.append(batch)
+            events = self._read(f"{folder}/{name}")
+            if events is not None:
+                found.append(events)
         return found
+
+    def _read(self, path: str) -> list[TaskEvent] | None:
+        """A batch's events, skipping (with a warning) those that cannot be decoded; ``None``
+        if the file is gone, or unreadable as a whole (then quarantined)."""
+        data = self.files.blobs.read(path)
+        if data is None:
+            return None
+        where = f"{self.files.blobs.label}/{path}"
+        try:
+            events, problems = self.files.codec.loads_items(data, "events", TaskEvent, where=where)
+        except CorruptFileError as exc:
+            self.files.quarantine(path, exc)
+            return None
+        for position, problem in problems:
+            if self.files.first_time(f"{path}#{position}"):
+                log.warning(
+                    "undecodable event skipped",
+                    path=where,
+                    position=position,
+                    problem=problem,
+                )
+        return events
 
     def _hours(self, since: datetime | None, until: datetime | None) -> list[str]:
         hours = sorted(self.files.blobs.list("events/hours"))
@@ -117,36 +183,58 @@ class FileEventStorage(FileStorageMixin, EventStorage):
         return count
 
     def _purge(self, before: datetime) -> int:
+        """Drop every batch whose last event is older than ``before`` by its name alone, and
+        leave those whose first is not older unread: only a batch that spans ``before`` (or
+        one of an older layout) is read, and rewritten with the events it keeps. Run every
+        minute, this lists the hour folders back to ``before``'s and reads almost nothing."""
         blobs, count = self.files.blobs, 0
         legacy = bool(blobs.list("events/tasks"))
+        before_us, last_hour = _us(before), _hour(before)
         settled = _hour(datetime.now(UTC) - timedelta(hours=2))
-        for hour in self._hours(None, before):
+        for hour in self._hours(None, None):
+            if hour > last_hour:
+                break
             folder = f"events/hours/{hour}"
             names = blobs.list(folder)
             left = 0
             for name in names:
-                if not name.endswith(".batch"):
+                if not name.endswith(_SUFFIXES):
                     continue
-                batch = self.files.load(f"{folder}/{name}", EventBatch)
-                if batch is None:
+                span = _span(name)
+                if span is not None and span[0] >= before_us:
+                    left += 1
                     continue
-                kept = [e for e in batch.events if e.timestamp >= before]
-                old = len(batch.events) - len(kept)
-                left += bool(kept)
-                if not old:
+                if span is not None and span[1] < before_us:
+                    count += span[2] if blobs.delete(f"{folder}/{name}") else 0
                     continue
-                if kept:
-                    blobs.write(f"{folder}/{name}", self.files.dump(EventBatch(events=kept)))
-                else:
-                    blobs.delete(f"{folder}/{name}")
+                events = self._read(f"{folder}/{name}")
+                if events is None:
+                    continue
+                kept = [e for e in events if e.timestamp >= before]
+                if len(kept) == len(events):
+                    left += 1
+                    continue
+                if kept:  # under a new name (indexed first); old index lines then name nothing
+                    self._write_batch(folder, kept, uuid.uuid4().hex[:12])
+                    left += 1
+                blobs.delete(f"{folder}/{name}")
                 if legacy:
-                    for event in batch.events:
+                    for event in events:
                         if event.timestamp < before:
                             blobs.delete(f"events/tasks/{event.task_id}/{event.id}.event")
-                count += old
+                count += len(events) - len(kept)
             if not left and hour < settled:
-                # no batch left, and no writer still adds to an hour this old: drop its index
+                # no batch left, and no writer still adds to an hour this old: drop the folder
                 for name in names:
                     if name.endswith(".idx"):
                         blobs.delete(f"{folder}/{name}")
+                blobs.remove_empty_dir(folder)
         return count
+
+
+def _may_hold(name: str, low: int | None, high: int | None) -> bool:
+    """Whether batch ``name`` may hold events between ``low`` and ``high`` (µs, inclusive)."""
+    span = _span(name)
+    if span is None:
+        return True
+    return (low is None or span[1] >= low) and (high is None or span[0] <= high)

@@ -17,12 +17,14 @@ from omniq.storage.wakeup import Waiters
 from omniq_file.blobs import Blobs, open_blobs
 from omniq_file.codec import CorruptFileError, RecordCodec
 from omniq_file.layout import check_layout
+from omniq_file.locks import KeyLocks
 from omniq_file.options import FileOptions
 
-__all__ = ["EventBatch", "FileStore", "StoredTask", "store_for"]
+__all__ = ["EventBatch", "FileStore", "StoredTask", "prior_deliveries", "store_for"]
 
 log = get_logger(__name__)
 T = TypeVar("T")
+_REMEMBERED = 10_000
 
 
 @frozen(kw_only=True)
@@ -31,6 +33,21 @@ class StoredTask:
 
     task: Task
     last_error: str | None = None
+    deliveries: int | None = None
+    """Claims of the task before this file was written (never reset). ``None`` in files of the
+    layouts before 3, which did not count them: see :func:`prior_deliveries`."""
+
+
+def prior_deliveries(stored: StoredTask, name_attempt: int, *, active: bool) -> int:
+    """The claims a task file records, before the claim an active file is under.
+
+    Files of layouts 1 and 2 did not count deliveries; their name's attempt counted claims
+    (minus releases at shutdown, reset by ``requeue_dead``), so it is the honest lower bound:
+    results those layouts stored carry delivery 0, below any delivery counted from it."""
+    deliveries = getattr(stored, "deliveries", None)  # a pickle of layout 2 lacks the slot
+    if deliveries is not None:
+        return int(deliveries)
+    return max(name_attempt - 1, 0) if active else name_attempt
 
 
 @frozen(kw_only=True)
@@ -46,6 +63,8 @@ class FileStore:
         self.lock = threading.RLock()
         """Serializes this process's multi-step changes (all changes on object stores)."""
         self._blobs: Blobs | None = None
+        self._result_locks: KeyLocks | None = None
+        self._seen: set[str] = set()
 
     @property
     def blobs(self) -> Blobs:
@@ -60,6 +79,20 @@ class FileStore:
             check_layout(blobs)
             self._blobs = blobs
         return self._blobs
+
+    @property
+    def result_locks(self) -> KeyLocks:
+        """The locks a result's compare-and-set is made under, by task id."""
+        if self._result_locks is None:
+            with self.lock:
+                if self._result_locks is None:
+                    self._result_locks = KeyLocks(self.blobs, "results")
+        return self._result_locks
+
+    def close(self) -> None:
+        if self._result_locks is not None:
+            self._result_locks.close()
+            self._result_locks = None
 
     def load(self, path: str, cls: type[T]) -> T | None:
         """The record in ``path``; ``None`` if it is gone or unreadable (then quarantined)."""
@@ -83,11 +116,22 @@ class FileStore:
             problem=str(problem),
         )
 
+    def first_time(self, key: str) -> bool:
+        """Whether ``key`` is new to this process (so a problem is logged once, not at every
+        poll of a subscription). Remembers up to :data:`_REMEMBERED` keys."""
+        with self.lock:
+            if key in self._seen:
+                return False
+            if len(self._seen) >= _REMEMBERED:
+                self._seen.clear()
+            self._seen.add(key)
+            return True
+
     def dump(self, record: Any) -> bytes:
         return self.codec.dumps(record)
 
 
 def store_for(ctx: BackendContext) -> FileStore:
     options = ctx.options if isinstance(ctx.options, FileOptions) else FileOptions()
-    store: FileStore = ctx.shared("file-store", lambda: FileStore(options))
+    store: FileStore = ctx.shared("file-store", lambda: FileStore(options), close=FileStore.close)
     return store

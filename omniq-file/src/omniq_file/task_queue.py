@@ -22,7 +22,6 @@ they find the file without reading the index.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -31,7 +30,10 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from omniq._time import from_timestamp
+from omniq.logging import get_logger
 from omniq.models.task import (
+    CORRUPT_RECORD,
+    DEFAULT_MAX_DELIVERIES,
     CancelOutcome,
     ClaimedTask,
     Lease,
@@ -40,18 +42,22 @@ from omniq.models.task import (
     Task,
     TaskInfo,
     TaskState,
+    expired_reason,
 )
 from omniq.plugins.specs import BackendContext
 from omniq.storage import Capability, TaskQueueStorage
 
+from omniq_file import leases as lease_files
 from omniq_file.base import FileStorageMixin
 from omniq_file.blobs import LocalBlobs
 from omniq_file.codec import CorruptFileError
 from omniq_file.listing import PendingListings
 from omniq_file.paths import component, is_component
-from omniq_file.store import FileStore, StoredTask
+from omniq_file.store import FileStore, StoredTask, prior_deliveries
 
 __all__ = ["FileTaskQueue"]
+
+log = get_logger(__name__, backend="file")
 
 _ORPHAN_LEASE = 60.0
 """Seconds after which an active file with no lease file (its claimer died mid-claim) expires."""
@@ -120,7 +126,8 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
             q = _Q(task.queue)
             index = f"index/{component(task.id, 'task id')}"
             pending = f"{q.pending}/{_key(task, _us(task.eta))}.0.task"
-            if blobs.create_linked(index, self.files.dump(StoredTask(task=task)), pending):
+            content = self.files.dump(StoredTask(task=task, deliveries=0))
+            if blobs.create_linked(index, content, pending):
                 added += 1
                 queues.add(task.queue)
         for queue in queues:
@@ -141,7 +148,8 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
                 known.add(task.id)
                 files[f"index/{task.id}"] = task.queue.encode()
                 name = f"{_key(task, _us(task.eta))}.0.task"
-                files[f"{_Q(task.queue).pending}/{name}"] = self.files.dump(StoredTask(task=task))
+                content = StoredTask(task=task, deliveries=0)
+                files[f"{_Q(task.queue).pending}/{name}"] = self.files.dump(content)
             blobs.write_many(files)
         for queue in {t.queue for t in tasks}:
             self.files.waiters.wake(f"q:{queue}")
@@ -216,17 +224,18 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
             active = f"{q.active}/{task_id}.{attempt + 1}.{nonce}"
             # The lease is written before the task appears in active/, so any reader that finds
             # the task finds its whole lease: a plain exclusive create (the nonce is new) will do.
-            if not blobs.create(f"{active}.lease", _lease_data(expires_us, worker_id)):
+            if not lease_files.create(blobs, f"{active}.lease", expires_us, worker_id):
                 continue
             gone.append(name)
             if not blobs.rename(f"{q.pending}/{name}", f"{active}.task"):
                 blobs.delete(f"{active}.lease")  # another claimer won this one
                 continue
-            stored = self.files.load(f"{active}.task", StoredTask)
+            stored = self._load_task(f"{active}.task", q, task_id, attempt)
             if stored is None:
                 blobs.delete(f"{active}.lease")
                 continue
-            lease = _new_lease(task_id, token, expires_us, attempt + 1, worker_id)
+            delivery = prior_deliveries(stored, attempt, active=False) + 1
+            lease = _new_lease(task_id, token, expires_us, attempt + 1, worker_id, delivery)
             claimed.append(ClaimedTask(task=stored.task, lease=lease))
 
     def _claim_batch(
@@ -249,23 +258,28 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
                             break
                 contents = blobs.read_many([f"{q.pending}/{name}" for name, _, _ in chosen])
                 files: dict[str, bytes] = {}
+                buried: set[str] = set()
                 for name, task_id, attempt in chosen:
                     data = contents.get(f"{q.pending}/{name}")
                     if data is None:
                         continue
                     try:
                         stored = self.files.codec.loads(data, StoredTask, where=name)
-                    except Exception as exc:
-                        self.files.quarantine(f"{q.pending}/{name}", exc)
+                    except CorruptFileError as exc:
+                        self._bury(f"{q.pending}/{name}", q, task_id, attempt, exc)
+                        buried.add(name)
                         continue
                     nonce, token = _token(queue)
                     active = f"{q.active}/{task_id}.{attempt + 1}.{nonce}"
                     files[f"{active}.task"] = data
-                    files[f"{active}.lease"] = _lease_data(expires_us, worker_id)
-                    lease = _new_lease(task_id, token, expires_us, attempt + 1, worker_id)
+                    files[f"{active}.lease"] = lease_files.with_expiry(expires_us, worker_id)
+                    delivery = prior_deliveries(stored, attempt, active=False) + 1
+                    lease = _new_lease(task_id, token, expires_us, attempt + 1, worker_id, delivery)
                     claimed.append(ClaimedTask(task=stored.task, lease=lease))
                 blobs.write_many(files)
-                blobs.delete_many([f"{q.pending}/{name}" for name, _, _ in chosen])
+                blobs.delete_many(
+                    [f"{q.pending}/{name}" for name, _, _ in chosen if name not in buried]
+                )
                 if len(claimed) >= limit:
                     break
         return claimed
@@ -350,10 +364,9 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
                 renewed.append(None)
                 continue
             path, q = found
-            blobs.write(f"{path}.lease", _lease_data(expires_us, lease.worker_id))
-            if not blobs.exists(f"{path}.task"):  # recovered meanwhile: lost after all
-                blobs.delete(f"{path}.lease")
-                renewed.append(None)
+            renewed_lease = lease_files.renew(blobs, f"{path}.lease", expires_us, lease.worker_id)
+            if not renewed_lease or not blobs.exists(f"{path}.task"):
+                renewed.append(None)  # acked, or recovered meanwhile: lost after all
                 continue
             cancel = blobs.exists(f"{q.active}/{lease.task_id}.cancel")
             renewed.append(
@@ -364,6 +377,7 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
                     attempt=lease.attempt,
                     worker_id=lease.worker_id,
                     cancel_requested=cancel,
+                    delivery=lease.delivery,
                 )
             )
         return renewed
@@ -408,12 +422,13 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
         if found is None:
             return False
         path, q = found
-        stored = self.files.load(f"{path}.task", StoredTask)
+        stored = self._load_task(f"{path}.task", q, lease.task_id, lease.attempt)
         if stored is None:
             return False
         attempt = lease.attempt if count_attempt else lease.attempt - 1
         target = f"{q.pending}/{_key(stored.task, _us(retry_at))}.{attempt}.task"
-        if not self._move(f"{path}.task", target, StoredTask(task=stored.task, last_error=error)):
+        released = _released(stored, lease.attempt, last_error=error)
+        if not self._move(f"{path}.task", target, released):
             return False
         self._cleanup_active(path, q, lease.task_id)
         return True
@@ -431,6 +446,37 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
             self.files.blobs.delete(work)
         self._listings.forget(target.rsplit("/", 1)[0])
         return True
+
+    def _load_task(self, path: str, q: _Q, task_id: str, attempt: int) -> StoredTask | None:
+        """The task file at ``path``; ``None`` if it is gone, or could not be decoded (then it
+        is dead-lettered as a corrupt record, and every other task goes on)."""
+        data = self.files.blobs.read(path)
+        if data is None:
+            return None
+        try:
+            stored: StoredTask = self.files.codec.loads(
+                data, StoredTask, where=f"{self.files.blobs.label}/{path}"
+            )
+        except CorruptFileError as exc:
+            self._bury(path, q, task_id, attempt, exc)
+            return None
+        return stored
+
+    def _bury(self, path: str, q: _Q, task_id: str, attempt: int, problem: Exception) -> None:
+        """Move an undecodable task file to ``dead/<id>.<attempt>.corrupt``, kept as it is for
+        inspection (``CORRUPT_RECORD``): counted as a dead letter, never claimed or requeued."""
+        blobs = self.files.blobs
+        target = f"{q.dead}/{task_id or 'unknown'}.{attempt}.corrupt"
+        moved = blobs.rename(path, target)
+        if moved and path.startswith(f"{q.active}/"):
+            self._cleanup_active(path.removesuffix(".task"), q, task_id)
+        log.warning(
+            "undecodable task file dead-lettered",
+            reason=CORRUPT_RECORD,
+            path=f"{blobs.label}/{path}",
+            moved_to=f"{blobs.label}/{target}" if moved else None,
+            problem=str(problem),
+        )
 
     def _restore_stranded(self) -> None:
         """Finish moves whose process died between its two steps (files left in ``work/``)."""
@@ -452,22 +498,24 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
         if found is None:
             return False
         path, q = found
-        stored = self.files.load(f"{path}.task", StoredTask)
+        stored = self._load_task(f"{path}.task", q, lease.task_id, lease.attempt)
         if stored is None:
             return False
         target = f"{q.dead}/{lease.task_id}.{lease.attempt}.task"
-        if not self._move(f"{path}.task", target, StoredTask(task=stored.task, last_error=reason)):
+        if not self._move(f"{path}.task", target, _released(stored, lease.attempt, reason)):
             return False
         self._cleanup_active(path, q, lease.task_id)
         return True
 
-    async def recover_expired(self, *, limit: int = 1000) -> list[RecoveredTask]:
-        recovered: list[RecoveredTask] = await self._run(self._recover, limit)
+    async def recover_expired(
+        self, *, limit: int = 1000, max_deliveries: int = DEFAULT_MAX_DELIVERIES
+    ) -> list[RecoveredTask]:
+        recovered: list[RecoveredTask] = await self._run(self._recover, limit, max_deliveries)
         for queue in {r.queue for r in recovered if not r.dead}:
             self.files.waiters.wake(f"q:{queue}")
         return recovered
 
-    def _recover(self, limit: int) -> list[RecoveredTask]:
+    def _recover(self, limit: int, max_deliveries: int) -> list[RecoveredTask]:
         self._restore_stranded()
         blobs = self.files.blobs
         now = time.time()
@@ -484,37 +532,41 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
                 path = f"{q.active}/{task_id}.{attempt}.{token}"
                 if not self._expired(path, now):
                     continue
-                stored = self.files.load(f"{path}.task", StoredTask)
+                stored = self._load_task(f"{path}.task", q, task_id, attempt)
                 if stored is None:
                     continue
-                dead = attempt >= stored.task.max_attempts
+                delivery = prior_deliveries(stored, attempt, active=True) + 1
+                dead = delivery >= max_deliveries
+                # the attempt is given back: a crash or a hang is not the task's failure
                 target = (
                     f"{q.dead}/{task_id}.{attempt}.task"
                     if dead
-                    else f"{q.pending}/{_key(stored.task, int(now * 1_000_000))}.{attempt}.task"
+                    else f"{q.pending}/{_key(stored.task, int(now * 1_000_000))}.{attempt - 1}.task"
                 )
-                expired = StoredTask(task=stored.task, last_error="lease expired")
+                expired = _released(stored, attempt, expired_reason(delivery, dead))
                 if not self._move(f"{path}.task", target, expired):
                     continue
                 self._cleanup_active(path, q, task_id)
                 recovered.append(
-                    RecoveredTask(task_id=task_id, queue=queue, attempt=attempt, dead=dead)
+                    RecoveredTask(
+                        task_id=task_id,
+                        queue=queue,
+                        attempt=attempt,
+                        dead=dead,
+                        delivery=delivery,
+                    )
                 )
         return recovered
 
     def _expired(self, path: str, now: float) -> bool:
-        data = self.files.blobs.read(f"{path}.lease")
-        if data is None:
+        held = lease_files.read(self.files.blobs, f"{path}.lease")
+        if held is None:
             # no lease file: a claimer died between its two writes, or it was just released
             return (
                 self.files.blobs.exists(f"{path}.task")
                 and _age(self.files, f"{path}.task") > _ORPHAN_LEASE
             )
-        try:
-            expires_us = int(json.loads(data)["expires"])
-        except (ValueError, KeyError, TypeError):
-            return True
-        return expires_us <= now * 1_000_000
+        return held[0] <= now * 1_000_000
 
     # -- inspecting and managing -------------------------------------------------------------
 
@@ -546,7 +598,7 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
                 return f"{q.pending}/{name}", TaskState.PENDING, parsed[2], queue, q
         for name in blobs.list(q.dead):
             parts = name.split(".")
-            if parts[0] == task_id and len(parts) == 3:
+            if parts[0] == task_id and len(parts) == 3 and parts[2] == "task":
                 return f"{q.dead}/{name}", TaskState.DEAD, int(parts[1]), queue, q
         return None
 
@@ -566,16 +618,18 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
         return None
 
     def _info(self, path: str, state: TaskState, attempt: int, q: _Q) -> TaskInfo | None:
-        stored = self.files.load(path, StoredTask)
+        task_id = _task_id_of(path.rsplit("/", 1)[-1], state)
+        stored = self._load_task(path, q, task_id, attempt)
         if stored is None:
             return None
+        active = state is TaskState.ACTIVE
+        deliveries = prior_deliveries(stored, attempt, active=active) + active
         lease_expires, worker, cancel = None, None, False
         if state is TaskState.ACTIVE:
-            data = self.files.blobs.read(path.removesuffix(".task") + ".lease")
-            if data is not None:
-                lease = json.loads(data)
-                lease_expires = from_timestamp(int(lease["expires"]) / 1_000_000)
-                worker = lease.get("worker") or None
+            held = lease_files.read(self.files.blobs, path.removesuffix(".task") + ".lease")
+            if held is not None:
+                lease_expires = from_timestamp(held[0] / 1_000_000)
+                worker = held[1] or None
             cancel = self.files.blobs.exists(f"{q.active}/{stored.task.id}.cancel")
         return TaskInfo(
             task=stored.task,
@@ -585,6 +639,7 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
             worker_id=worker,
             last_error=stored.last_error,
             cancel_requested=cancel,
+            deliveries=deliveries,
         )
 
     async def cancel(self, task_id: str) -> CancelOutcome:
@@ -681,26 +736,55 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
         wanted = None if task_ids is None else set(task_ids)
         now_us = int(time.time() * 1_000_000)
         for name in blobs.list(q.dead):
-            task_id = name.split(".")[0]
+            parts = name.split(".")
+            if len(parts) != 3 or parts[2] != "task":
+                continue  # a corrupt record stays where it is, for inspection
+            task_id, attempt = parts[0], int(parts[1])
             if wanted is not None and task_id not in wanted:
                 continue
-            stored = self.files.load(f"{q.dead}/{name}", StoredTask)
+            stored = self._load_task(f"{q.dead}/{name}", q, task_id, attempt)
             if stored is None:
                 continue
-            if blobs.rename(f"{q.dead}/{name}", f"{q.pending}/{_key(stored.task, now_us)}.0.task"):
-                self._listings.forget(q.pending)
-                count += 1
+            source, target = f"{q.dead}/{name}", f"{q.pending}/{_key(stored.task, now_us)}.0.task"
+            if getattr(stored, "deliveries", None) is not None:  # (a pickle of layout 2 lacks it)
+                moved = blobs.rename(source, target)  # the count goes with the content
+                if moved:
+                    self._listings.forget(q.pending)
+            else:  # a dead letter of layout 2: its count is its name's attempt, write it down
+                kept = StoredTask(
+                    task=stored.task,
+                    last_error=stored.last_error,
+                    deliveries=prior_deliveries(stored, attempt, active=False),
+                )
+                moved = self._move(source, target, kept)
+            count += moved
         return count
 
 
-def _new_lease(task_id: str, token: str, expires_us: int, attempt: int, worker_id: str) -> Lease:
+def _new_lease(
+    task_id: str, token: str, expires_us: int, attempt: int, worker_id: str, delivery: int
+) -> Lease:
     return Lease(
         task_id=task_id,
         token=token,
         expires_at=from_timestamp(expires_us / 1_000_000),
         attempt=attempt,
         worker_id=worker_id,
+        delivery=delivery,
     )
+
+
+def _released(stored: StoredTask, active_attempt: int, last_error: str | None) -> StoredTask:
+    """The content of a task file leaving ``active/``: the claim it was under is counted."""
+    delivered = prior_deliveries(stored, active_attempt, active=True) + 1
+    return StoredTask(task=stored.task, last_error=last_error, deliveries=delivered)
+
+
+def _task_id_of(name: str, state: TaskState) -> str:
+    if state is TaskState.PENDING:
+        parsed = _parse_pending(name)
+        return "" if parsed is None else parsed[0]
+    return name.split(".")[0]
 
 
 def _parse_pending(name: str) -> tuple[str, int, int] | None:
@@ -722,10 +806,6 @@ def _attempt_of(name: str, state: TaskState) -> int:
         parsed = _parse_pending(name)
         return 0 if parsed is None else parsed[2]
     return int(name.split(".")[1])
-
-
-def _lease_data(expires_us: int, worker_id: str) -> bytes:
-    return json.dumps({"expires": expires_us, "worker": worker_id}).encode()
 
 
 def _age(files: FileStore, path: str) -> float:

@@ -3,6 +3,19 @@
 Every method takes the lock and never awaits while holding it, so the storages are safe to use
 from several threads and tasks at once. Nothing survives the process, so no storage claims
 ``PERSISTENT`` or ``MULTI_PROCESS``.
+
+What the contract asks and where it is done here:
+
+* **Deliveries** (``_Entry.deliveries``): every claim adds one, nothing resets it, and the lease
+  carries it (``Lease.delivery``); results are fenced by it.
+* **A crash is not a failure** (``recover_expired``): an expired task goes back to pending with
+  its attempt given back, and to the dead letters only after ``max_deliveries`` deliveries.
+* **Result compare-and-set** (``ExampleResultStorage.store_many``): a result of a lower delivery
+  than the stored one is refused, under the same lock as the read, so no writer slips between.
+* **Corrupt records**: this store keeps the records themselves, never bytes, so nothing can fail
+  to decode. A store that decodes rows must move an undecodable task to the dead letters with
+  reason ``omniq.models.task.CORRUPT_RECORD`` (kept for inspection) and go on with the others,
+  and skip an undecodable event with a warning.
 """
 
 from __future__ import annotations
@@ -21,6 +34,7 @@ from omniq.models.event import EventQuery, TaskEvent
 from omniq.models.result import TaskResult
 from omniq.models.schedule import Schedule
 from omniq.models.task import (
+    DEFAULT_MAX_DELIVERIES,
     CancelOutcome,
     ClaimedTask,
     Lease,
@@ -29,6 +43,7 @@ from omniq.models.task import (
     Task,
     TaskInfo,
     TaskState,
+    expired_reason,
 )
 from omniq.plugins.specs import BackendContext
 from omniq.storage import (
@@ -85,6 +100,9 @@ class _Entry:
     state: TaskState
     ready_at: datetime
     attempt: int = 0
+    """Counted against ``max_retries``: a claim adds one, a release or an expiry gives it back."""
+    deliveries: int = 0
+    """Claims so far: a claim adds one and nothing ever takes one away (the fencing number)."""
     token: str | None = None
     lease_expires_at: datetime | None = None
     worker_id: str | None = None
@@ -103,6 +121,7 @@ class _Entry:
             worker_id=self.worker_id,
             last_error=self.last_error,
             cancel_requested=self.cancel_requested,
+            deliveries=self.deliveries,
         )
 
     def release(self, state: TaskState, ready_at: datetime) -> None:
@@ -163,6 +182,7 @@ class ExampleTaskQueue(_Guarded, TaskQueueStorage):
                 for entry in ready[: limit - len(claimed)]:
                     entry.state = TaskState.ACTIVE
                     entry.attempt += 1
+                    entry.deliveries += 1
                     entry.token = secrets.token_hex(16)
                     entry.lease_expires_at = now + timedelta(seconds=lease_seconds)
                     entry.worker_id = worker_id
@@ -175,6 +195,7 @@ class ExampleTaskQueue(_Guarded, TaskQueueStorage):
                                 expires_at=entry.lease_expires_at,
                                 attempt=entry.attempt,
                                 worker_id=worker_id,
+                                delivery=entry.deliveries,
                             ),
                         )
                     )
@@ -236,7 +257,9 @@ class ExampleTaskQueue(_Guarded, TaskQueueStorage):
             entry.last_error = reason
             return True
 
-    async def recover_expired(self, *, limit: int = 1000) -> list[RecoveredTask]:
+    async def recover_expired(
+        self, *, limit: int = 1000, max_deliveries: int = DEFAULT_MAX_DELIVERIES
+    ) -> list[RecoveredTask]:
         with self._locked():
             now = _now()
             recovered: list[RecoveredTask] = []
@@ -246,17 +269,22 @@ class ExampleTaskQueue(_Guarded, TaskQueueStorage):
                 expires = entry.lease_expires_at
                 if entry.state is not TaskState.ACTIVE or expires is None or expires > now:
                     continue
-                dead = entry.attempt >= entry.task.max_attempts
-                entry.release(TaskState.DEAD if dead else TaskState.PENDING, now)
-                entry.last_error = "lease expired"
+                # the worker died or hung: not the task's failure, so max_retries is not asked;
+                # only a task that has taken down max_deliveries workers is given up
+                dead = entry.deliveries >= max_deliveries
                 recovered.append(
                     RecoveredTask(
                         task_id=entry.task.id,
                         queue=entry.task.queue,
                         attempt=entry.attempt,
                         dead=dead,
+                        delivery=entry.deliveries,
                     )
                 )
+                entry.release(TaskState.DEAD if dead else TaskState.PENDING, now)
+                entry.last_error = expired_reason(entry.deliveries, dead)
+                if not dead:
+                    entry.attempt -= 1
             return recovered
 
     async def get(self, task_id: str) -> TaskInfo | None:
@@ -330,7 +358,7 @@ class ExampleTaskQueue(_Guarded, TaskQueueStorage):
                 if only is not None and entry.task.id not in only:
                     continue
                 entry.release(TaskState.PENDING, now)
-                entry.attempt = 0
+                entry.attempt = 0  # a fresh set of retries; deliveries go on counting
                 count += 1
             return count
 
@@ -345,14 +373,21 @@ class ExampleResultStorage(_Guarded, ResultStorage):
         super().__init__(ctx)
         self._results: dict[str, TaskResult] = {}
 
-    async def store(self, result: TaskResult) -> None:
-        with self._locked():
-            self._results[result.task_id] = result
+    async def store(self, result: TaskResult) -> bool:
+        return (await self.store_many([result]))[0]
 
-    async def store_many(self, results: Sequence[TaskResult]) -> None:
+    async def store_many(self, results: Sequence[TaskResult]) -> list[bool]:
+        # Compare and write under one lock: a stale worker's result (a lower delivery) must
+        # never replace the newer one, even when both arrive at once.
         with self._locked():
+            stored: list[bool] = []
             for result in results:
-                self._results[result.task_id] = result
+                held = self._results.get(result.task_id)
+                accepted = held is None or held.delivery <= result.delivery
+                if accepted:
+                    self._results[result.task_id] = result
+                stored.append(accepted)
+            return stored
 
     async def get(self, task_id: str) -> TaskResult | None:
         with self._locked():
