@@ -30,7 +30,7 @@ from attrs import define, field, frozen
 
 from omniq import names
 from omniq._time import utcnow
-from omniq.errors import FunctionNotAllowedError, SerializationError
+from omniq.errors import ConfigurationError, FunctionNotAllowedError, SerializationError
 from omniq.ids import new_id
 from omniq.logging import get_logger
 from omniq.models.completion import Completion, CompletionAction
@@ -69,10 +69,11 @@ def _positive(_: object, attribute: Any, value: float) -> None:
 
 
 def _poll_interval(_: object, attribute: Any, value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{attribute.name} must be a number of seconds, got {value!r}")
-    if not 0 < value < math.inf:
-        raise ValueError(f"{attribute.name} must be a finite number of seconds > 0, got {value!r}")
+    number = not isinstance(value, bool) and isinstance(value, int | float)
+    if not number or not 0 < value < math.inf:
+        raise ConfigurationError(
+            f"Invalid {attribute.name} {value!r}: use a finite number of seconds > 0 (default 0.5)"
+        )
 
 
 def _worker_type(_: object, __: object, value: str) -> None:
