@@ -29,6 +29,9 @@ _LAZY: dict[str, str] = {
     "ResultStore": "omniq.runtime.components",
     "EventStore": "omniq.runtime.components",
     "ScheduleStore": "omniq.runtime.components",
+    # inside a running task
+    "cancellation_requested": "omniq.runtime.cancellation",
+    "wait_for_cancellation": "omniq.runtime.cancellation",
 }
 
 if TYPE_CHECKING:
@@ -38,6 +41,7 @@ if TYPE_CHECKING:
     from omniq.plugins.hookspecs import hookimpl
     from omniq.plugins.manager import list_backends, load_backend
     from omniq.runtime.async_app import AsyncOmniQ
+    from omniq.runtime.cancellation import cancellation_requested, wait_for_cancellation
     from omniq.runtime.components import EventStore, ResultStore, ScheduleStore, TaskQueue
     from omniq.runtime.sync_app import OmniQ
 
@@ -52,9 +56,11 @@ __all__ = [
     "StorageBackendConfig",
     "TaskFailedError",
     "TaskQueue",
+    "cancellation_requested",
     "hookimpl",
     "list_backends",
     "load_backend",
+    "wait_for_cancellation",
 ]
 
 

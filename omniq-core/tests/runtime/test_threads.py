@@ -228,3 +228,25 @@ async def test_a_call_queued_behind_an_abandoned_one_runs_at_once() -> None:
     finally:
         release.set()
         pool.close()
+
+
+async def test_returned_resolves_when_a_call_whose_future_was_cancelled_ends() -> None:
+    pool = TaskThreads(1, name="omniq-test-returned")
+    release = threading.Event()
+    try:
+        call = pool.submit(functools.partial(release.wait, 10))
+        await wait_until(lambda: len(live_threads("omniq-test-returned")) == 1)
+        call.future.cancel()  # as a cancelled worker job does to the future it awaits
+        returned = pool.returned(call)
+        await asyncio.sleep(0.05)
+        assert not returned.done(), "resolved while the call still runs"
+        release.set()
+        await asyncio.wait_for(returned, 5)
+        # a call that already ended resolves at once, as does asking twice
+        assert pool.returned(call).done()
+        done = pool.submit(functools.partial(pow, 2, 3))
+        assert await done.future == 8
+        assert pool.returned(done).done()
+    finally:
+        release.set()
+        pool.close()

@@ -382,6 +382,24 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
             )
         return renewed
 
+    async def cancel_requests(self, leases: Sequence[Lease]) -> list[bool]:
+        """Which leases' tasks were asked to stop (:class:`~omniq.storage.CancelPolling`): two
+        existence checks per lease, nothing written."""
+        result: list[bool] = await self._run(self._cancel_requests, list(leases))
+        return result
+
+    def _cancel_requests(self, leases: list[Lease]) -> list[bool]:
+        blobs = self.files.blobs
+        flags: list[bool] = []
+        for lease in leases:
+            found = self._active_path(lease)
+            flags.append(
+                found is not None
+                and blobs.exists(f"{found[1].active}/{lease.task_id}.cancel")
+                and blobs.exists(f"{found[0]}.task")
+            )
+        return flags
+
     async def ack(self, leases: Sequence[Lease]) -> list[bool]:
         return await self._run_spread(self._ack, leases)
 

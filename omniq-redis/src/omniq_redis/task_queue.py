@@ -266,6 +266,24 @@ class RedisTaskQueue(TaskQueueStorage):
             )
         return renewed
 
+    async def cancel_requests(self, leases: Sequence[Lease]) -> list[bool]:
+        """Which leases' tasks were asked to stop (:class:`~omniq.storage.CancelPolling`): one
+        pipelined round trip of ``HMGET``, nothing written."""
+        if not leases:
+            return []
+        client = self.redis.client
+        async with client.pipeline(transaction=False) as pipe:
+            for lease in leases:
+                prefix = self.keys.queue(_queue_of_token(lease.token)).task_prefix
+                pipe.hmget(prefix + lease.task_id, "state", "token", "cancel")
+            replies = await storage_errors(self.redis.where, pipe.execute)
+        return [
+            _text(state or b"") == "active"
+            and _text(token or b"") == lease.token
+            and _text(cancel or b"0") == "1"
+            for lease, (state, token, cancel) in zip(leases, replies, strict=True)
+        ]
+
     async def ack(self, leases: Sequence[Lease]) -> list[bool]:
         grouped = _by_token_queue(leases)
         done: dict[int, bool] = {}

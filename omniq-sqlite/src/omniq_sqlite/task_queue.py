@@ -337,6 +337,24 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
                     )
         return renewed
 
+    async def cancel_requests(self, leases: Sequence[Lease]) -> list[bool]:
+        """Which leases' tasks were asked to stop (:class:`~omniq.storage.CancelPolling`): a
+        read, so a worker polling twice a second takes no write lock."""
+        return await self.db.run_short(self._cancel_requests, list(leases))
+
+    def _cancel_requests(self, leases: list[Lease]) -> list[bool]:
+        flagged: set[tuple[str, str]] = set()
+        conn = self.db.connection()
+        for start in range(0, len(leases), 500):
+            ids = [lease.task_id for lease in leases[start : start + 500]]
+            rows = conn.execute(
+                "SELECT id, token FROM omniq_tasks WHERE state = 'active' AND cancel_requested = 1 "
+                f"AND id IN ({', '.join('?' * len(ids))})",
+                ids,
+            ).fetchall()
+            flagged.update((row[0], row[1]) for row in rows)
+        return [(lease.task_id, lease.token) in flagged for lease in leases]
+
     async def ack(self, leases: Sequence[Lease]) -> list[bool]:
         return await self.db.run_short(self._ack, list(leases))
 

@@ -203,6 +203,14 @@ class ExampleTaskQueue(_Guarded, TaskQueueStorage):
                     break
             return claimed
 
+    async def cancel_requests(self, leases: Sequence[Lease]) -> list[bool]:
+        """Optional (``omniq.storage.CancelPolling``): which leases' tasks were asked to stop,
+        read without writing; without it a worker extends the running leases to find out."""
+        with self._locked():
+            return [
+                entry is not None and entry.cancel_requested for entry in map(self._held, leases)
+            ]
+
     async def extend(self, leases: Sequence[Lease], lease_seconds: float) -> list[Lease | None]:
         with self._locked():
             expires_at = _now() + timedelta(seconds=lease_seconds)

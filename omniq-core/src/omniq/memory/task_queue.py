@@ -260,6 +260,14 @@ class MemoryTaskQueue(MemoryStorageMixin, TaskQueueStorage):
                 )
         return renewed
 
+    async def cancel_requests(self, leases: Sequence[Lease]) -> list[bool]:
+        """Whether each lease's task was asked to stop (:class:`~omniq.storage.CancelPolling`)."""
+        self._check_open()
+        with self._state.lock:
+            return [
+                entry is not None and entry.cancel_requested for entry in map(self._held, leases)
+            ]
+
     async def ack(self, leases: Sequence[Lease]) -> list[bool]:
         self._check_open()
         done: list[bool] = []

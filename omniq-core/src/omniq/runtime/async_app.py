@@ -758,7 +758,8 @@ class AsyncOmniQ:
 
     async def cancel(self, task_id: str) -> CancelOutcome:
         """Cancel a task: a pending one leaves the queue (its result becomes "cancelled"); a
-        running one is asked to stop (its worker learns it at the next lease extension)."""
+        running one is asked to stop (its worker finds the request within its
+        ``cancel_poll_interval``, 0.5 s, and stops it: see docs/workers.md)."""
         names.validate_task_id(task_id)
         stores = await self._ready()
         info = await stores.task_queue.get(task_id)

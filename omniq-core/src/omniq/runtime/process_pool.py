@@ -6,6 +6,12 @@ the child pickled *by reference* (its module and name), so the child imports it 
 refuses a task whose record names a serializer the worker's configuration does not allow, before
 anything reaches a child; the child decodes with that serializer only. A child that dies mid-task
 (crash, OOM kill) fails that attempt and is replaced.
+
+A task cancelled while it runs (``oq.cancel``, lease lost, shutdown past its grace) or timed out
+has its child killed with SIGKILL (no ``finally`` blocks, no ``atexit`` handlers run there: a hard
+stop, as Celery's ``revoke(terminate=True, signal="SIGKILL")``); the run ends once the child is
+dead, and a fresh child takes the slot in the background, so the outcome is not held up by the
+new child's start-up.
 """
 
 from __future__ import annotations
@@ -100,6 +106,8 @@ class ProcessPoolExecutor:
         self._serializers = frozenset(serializers)
         self._idle: asyncio.Queue[_Child] | None = None
         self._children: list[_Child] = []
+        self._starting: set[asyncio.Task[None]] = set()
+        """Replacements of killed children being started."""
 
     async def start(self) -> None:
         if self._idle is not None:
@@ -137,17 +145,39 @@ class ProcessPoolExecutor:
         raise TaskRaisedError(TaskError(type=reply[1], message=reply[2], traceback=reply[3]))
 
     async def _replace(self, child: _Child) -> None:
+        """Kill ``child`` (returns once it is dead) and start a fresh one in its slot."""
         await asyncio.to_thread(child.kill)
         self._children.remove(child)
         if self._idle is None:
             return
-        fresh = await asyncio.to_thread(_Child)
+        starting = asyncio.create_task(self._start_child(), name="omniq-process-pool-child")
+        self._starting.add(starting)
+        starting.add_done_callback(self._starting.discard)
+
+    async def _start_child(self) -> None:
+        pause = 0.1
+        while True:
+            try:
+                fresh = await asyncio.to_thread(_Child)
+                break
+            except Exception as exc:  # out of processes or memory: the slot waits, say so
+                log.error("could not start a worker process", error=repr(exc), retry_in=pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 10.0)
+                if self._idle is None:
+                    return
+        idle = self._idle
+        if idle is None:  # closed meanwhile
+            await asyncio.to_thread(fresh.kill)
+            return
         self._children.append(fresh)
-        self._idle.put_nowait(fresh)
+        idle.put_nowait(fresh)
 
     async def close(self) -> None:
+        self._idle = None  # replacements being started kill their child and end
+        if self._starting:
+            await asyncio.gather(*self._starting, return_exceptions=True)
         children, self._children = self._children, []
-        self._idle = None
         for child in children:
             with contextlib.suppress(Exception):
                 child.conn.close()

@@ -9,7 +9,9 @@ together costs one wake-up (1 µs per call measured, against 23).
 Threads are started as calls need them, up to ``size``, like ``ThreadPoolExecutor``'s. A call
 nobody waits for any more (timed out, cancelled) is *abandoned*: if it has not started it never
 runs; if it runs, its thread no longer counts towards ``size`` and ends when the call returns,
-so the pool keeps its full concurrency while it runs on.
+so the pool keeps its full concurrency while it runs on. A call whose outcome is no longer
+wanted but whose end is (a cancelled task that was asked to stop: see
+:mod:`omniq.runtime.cancellation`) is awaited with :meth:`TaskThreads.returned` instead.
 """
 
 from __future__ import annotations
@@ -36,13 +38,15 @@ class _State(enum.Enum):
 class ThreadCall:
     """One call submitted to :class:`TaskThreads`; await :attr:`future` for its return value."""
 
-    __slots__ = ("call", "context", "future", "state")
+    __slots__ = ("call", "context", "future", "returned", "state")
 
     def __init__(self, call: Callable[[], Any], future: asyncio.Future[Any]) -> None:
         self.call = call
         self.context = contextvars.copy_context()  # as asyncio.to_thread does
         self.future = future
         self.state = _State.QUEUED
+        self.returned: asyncio.Future[None] | None = None
+        """Set by :meth:`TaskThreads.returned`: resolved when the call returns or raises."""
 
 
 class TaskThreads:
@@ -95,6 +99,19 @@ class TaskThreads:
                 spawn = not self._closed and self._reserve_thread()
         if spawn:
             self._spawn()
+
+    def returned(self, item: ThreadCall) -> asyncio.Future[None]:
+        """A future resolved once ``item`` has returned or raised, whether or not its
+        :attr:`~ThreadCall.future` is still awaited: to wait for the end of a call whose outcome
+        is no longer wanted. Resolved at once if the call ended or was abandoned (an abandoned
+        call's end is not tracked). Call it on the event loop."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if item.returned is None:
+                item.returned = loop.create_future()
+                if item.state is not _State.QUEUED and item.state is not _State.RUNNING:
+                    item.returned.set_result(None)
+            return item.returned
 
     def close(self) -> None:
         """Let every thread end after its current call; later submits raise."""
@@ -164,6 +181,9 @@ class TaskThreads:
         finished = self._finished
         while finished:
             item, value, error = finished.popleft()
+            returned = item.returned
+            if returned is not None and not returned.done():
+                returned.set_result(None)
             future = item.future
             if future.done():
                 continue

@@ -6,8 +6,10 @@ written, then the task is acked with its lease token, each step fenced by the le
 lease expires and another worker (or this one, restarted) runs it again, so a task is never
 completed without its result (at-least-once), and a crash never counts as a failed attempt.
 While a task runs, a lease keeper extends every lease this worker holds in one call; a lease
-found lost stops the task here (someone else owns it now), and a cancel request seen on renewal
-cancels it cooperatively. An outcome the worker cannot store (the store is away) is kept and
+found lost stops the task here (someone else owns it now). Between extensions it looks for cancel
+requests of the running tasks every ``cancel_poll_interval`` (a read where the queue offers
+:class:`CancelPolling`), and a cancel request stops the task (see :mod:`omniq.runtime.executors`
+for how, per worker type). An outcome the worker cannot store (the store is away) is kept and
 retried with a backoff, its lease still extended, and the worker claims nothing new meanwhile.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import random
 import socket
@@ -27,7 +30,12 @@ from attrs import define, field, frozen
 
 from omniq import names
 from omniq._time import utcnow
-from omniq.errors import FunctionNotAllowedError, SerializationError, SerializerNotAllowedError
+from omniq.errors import (
+    ConfigurationError,
+    FunctionNotAllowedError,
+    SerializationError,
+    SerializerNotAllowedError,
+)
 from omniq.ids import new_id
 from omniq.logging import get_logger
 from omniq.models.completion import Completion, CompletionAction
@@ -45,13 +53,14 @@ from omniq.models.task import (
 )
 from omniq.models.unchecked import unchecked_event
 from omniq.plugins.lifecycle import LifecycleHooks
+from omniq.runtime.cancellation import Cancellation, set_current
 from omniq.runtime.completion import Finisher, PendingCompletion
 from omniq.runtime.events_sink import EventSink
 from omniq.runtime.executors import Executor, LocalExecutor, describe_exception
 from omniq.runtime.registry import FunctionRegistry
 from omniq.runtime.supervision import raise_if_cancelled, supervise
 from omniq.serialization.policy import DEFAULT_SERIALIZERS, check_serializer, serializer_names
-from omniq.storage import Capability, ResultStorage, TaskQueueStorage
+from omniq.storage import CancelPolling, Capability, ResultStorage, TaskQueueStorage
 
 __all__ = ["Worker", "WorkerSettings"]
 
@@ -63,6 +72,14 @@ _Kind = Literal["success", "failure", "refused", "cancelled", "shutdown", "lost"
 def _positive(_: object, attribute: Any, value: float) -> None:
     if value <= 0:
         raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+
+
+def _poll_interval(_: object, attribute: Any, value: float) -> None:
+    number = not isinstance(value, bool) and isinstance(value, int | float)
+    if not number or not 0 < value < math.inf:
+        raise ConfigurationError(
+            f"Invalid {attribute.name} {value!r}: use a finite number of seconds > 0 (default 0.5)"
+        )
 
 
 def _worker_type(_: object, __: object, value: str) -> None:
@@ -104,6 +121,9 @@ class WorkerSettings:
     serializers: tuple[str, ...] = field(default=DEFAULT_SERIALIZERS, converter=serializer_names)
     """Serializers task arguments are decoded with (the app's): a task whose record names
     another is refused and dead-lettered, nothing of it decoded."""
+    cancel_poll_interval: float = field(default=0.5, validator=_poll_interval)
+    """Seconds between looks for cancel requests of the running tasks (at most every lease
+    extension, ``lease_seconds / 3``): how soon ``cancel()`` reaches a running task."""
 
 
 @define(eq=False)
@@ -112,6 +132,8 @@ class _Running:
     started: float
     job: asyncio.Task[None] | None = None
     stop_reason: _Kind | None = None
+    cancellation: Cancellation = field(factory=Cancellation)
+    """The flag the task's function sees (``omniq.cancellation_requested()``)."""
 
 
 @frozen
@@ -213,7 +235,9 @@ class Worker:
             await asyncio.wait(jobs, timeout=max(grace, 0.0))
         for running in list(self._running.values()):
             if running.job is not None and not running.job.done():
-                running.stop_reason = "shutdown"
+                # a task asked to stop by a cancel keeps that outcome (its thread is abandoned)
+                running.stop_reason = running.stop_reason or "shutdown"
+                running.cancellation.request("shutdown")
                 running.job.cancel()
         if jobs:
             await asyncio.gather(*jobs, return_exceptions=True)
@@ -321,6 +345,7 @@ class Worker:
     async def _execute(self, running: _Running) -> None:
         claimed = running.claimed
         task = claimed.task
+        set_current(running.cancellation)  # in this job's own context, seen by its function
         try:
             outcome = await self._outcome_of(running)
         finally:
@@ -599,12 +624,21 @@ class Worker:
     # -- leases and recovery ---------------------------------------------------------------------
 
     async def _keep_leases(self) -> None:
-        period = self.settings.lease_seconds / 3
+        """Extend every held lease each ``lease_seconds / 3``; in between, look for cancel
+        requests of the running tasks each ``cancel_poll_interval``."""
+        extend_every = self.settings.lease_seconds / 3
+        poll_every = min(self.settings.cancel_poll_interval, extend_every)
+        poller = self.queue if isinstance(self.queue, CancelPolling) else None
+        next_extend = time.monotonic()  # extend first: a restarted loop at once
         while True:
-            held = list(self._held.values())  # extend first: a restarted loop at once
-            if held:
-                await self._extend(held)
-            await asyncio.sleep(period)
+            if time.monotonic() >= next_extend:
+                next_extend = time.monotonic() + extend_every
+                held = list(self._held.values())
+                if held:
+                    await self._extend(held)
+            else:
+                await self._poll_cancels(poller)
+            await asyncio.sleep(max(min(poll_every, next_extend - time.monotonic()), 0.0))
 
     async def _extend(self, held: list[Lease]) -> None:
         try:
@@ -615,6 +649,31 @@ class Worker:
             return
         for old, new in zip(held, renewed, strict=True):
             self._on_renewed(old, new)
+
+    async def _poll_cancels(self, poller: CancelPolling | None) -> None:
+        """Stop the running tasks whose cancel was requested: asked with a read where the
+        queue offers one (:class:`CancelPolling`), else by extending their leases."""
+        held = self._held
+        leases = [
+            held[task_id]
+            for task_id, running in self._running.items()
+            if running.stop_reason is None and task_id in held
+        ]
+        if not leases:
+            return
+        if poller is None:
+            await self._extend(leases)
+            return
+        try:
+            flags = await poller.cancel_requests(leases)
+        except (Exception, asyncio.CancelledError) as exc:
+            raise_if_cancelled(exc)
+            # the next extension says whether the store is away; no warning twice a second
+            self._log.debug("could not look for cancel requests", error=repr(exc))
+            return
+        for lease, flag in zip(leases, flags, strict=True):
+            if flag:
+                self._stop_running(self._running.get(lease.task_id), "cancelled")
 
     def _on_renewed(self, old: Lease, new: Lease | None) -> None:
         running = self._running.get(old.task_id)
@@ -629,9 +688,12 @@ class Worker:
 
     @staticmethod
     def _stop_running(running: _Running | None, reason: _Kind) -> None:
+        """Stop a running task: its function is told through its cancellation flag first, then
+        the job awaiting it is cancelled (the executor stops the function per worker type)."""
         if running is None or running.job is None or running.stop_reason is not None:
             return
         running.stop_reason = reason
+        running.cancellation.request(reason)
         running.job.cancel()
 
     async def _recover_loop(self) -> None:

@@ -1,6 +1,7 @@
 """The storage contracts, one module per role. Backends implement these async classes."""
 
 from omniq.storage.base import Storage
+from omniq.storage.cancel_polling import CancelPolling
 from omniq.storage.capabilities import Capability, Role
 from omniq.storage.events import EventStorage
 from omniq.storage.results import ResultStorage, SyncResultReader
@@ -14,6 +15,7 @@ from omniq.storage.task_queue import (
 
 __all__ = [
     "AtomicCompletion",
+    "CancelPolling",
     "Capability",
     "EventOutbox",
     "EventStorage",

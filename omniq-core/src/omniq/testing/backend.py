@@ -8,6 +8,7 @@ import pytest
 
 from omniq.backend.base import Backend
 from omniq.storage import Role
+from omniq.testing.cancellation import CancellationConformance
 from omniq.testing.completion import FencedCompletionConformance
 from omniq.testing.events import EventStorageConformance
 from omniq.testing.results import ResultStorageConformance
@@ -23,8 +24,10 @@ class BackendConformance(
     EventStorageConformance,
     ScheduleStorageConformance,
     FencedCompletionConformance,
+    CancellationConformance,
 ):
-    """For a backend that offers all four roles."""
+    """For a backend that offers all four roles (and so can run an app: the cancellation tests
+    run tasks through one)."""
 
     @pytest.mark.asyncio
     async def test_backend_offers_every_role_under_its_name(
