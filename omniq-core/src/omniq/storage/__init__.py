@@ -10,6 +10,7 @@ from omniq.storage.task_queue import (
     EventOutbox,
     SyncTaskProducer,
     TaskQueueStorage,
+    takes_single_enqueues,
 )
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "SyncResultReader",
     "SyncTaskProducer",
     "TaskQueueStorage",
+    "takes_single_enqueues",
 ]
