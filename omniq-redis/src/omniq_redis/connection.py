@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -17,11 +18,12 @@ from omniq.storage.wakeup import Waiters
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
+from omniq_redis.direct import DirectCalls
 from omniq_redis.keys import Keys
 from omniq_redis.options import RedisOptions
 from omniq_redis.packing import with_hiredis_packing
 
-__all__ = ["RedisConnection", "connection_for", "storage_errors"]
+__all__ = ["RedisConnection", "connection_for", "storage_errors", "sync_storage_errors"]
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -39,6 +41,8 @@ class RedisConnection:
         self.waiters: Waiters[str] = Waiters()
         self._client: aioredis.Redis | None = None
         self._sync: redis.Redis | None = None
+        self._direct: DirectCalls | None = None
+        self._sync_lock = threading.Lock()
         self._listener: asyncio.Task[None] | None = None
         self._pubsub: Any = None
         self._connect_lock = asyncio.Lock()
@@ -56,15 +60,30 @@ class RedisConnection:
     @property
     def sync_client(self) -> Any:
         """The sync client, for producers' synchronous calls (``redis.Redis``)."""
-        if self._sync is None:
-            kwargs = self.options.client_kwargs()
-            retry = redis.retry.Retry(ExponentialBackoff(cap=2, base=0.05), 5)
-            if "url" in kwargs:
-                url = kwargs.pop("url")
-                self._sync = redis.Redis.from_url(url, retry=retry, **kwargs)
-            else:
-                self._sync = redis.Redis(retry=retry, **kwargs)
-        return self._sync
+        sync = self._sync
+        if sync is None:
+            with self._sync_lock:
+                if self._sync is None:
+                    kwargs = self.options.client_kwargs()
+                    retry = redis.retry.Retry(ExponentialBackoff(cap=2, base=0.05), 5)
+                    if "url" in kwargs:
+                        url = kwargs.pop("url")
+                        self._sync = redis.Redis.from_url(url, retry=retry, **kwargs)
+                    else:
+                        self._sync = redis.Redis(retry=retry, **kwargs)
+                    self._direct = DirectCalls(self._sync)
+                sync = self._sync
+        return sync
+
+    @property
+    def direct(self) -> DirectCalls:
+        """Single synchronous commands without redis-py's per-command cost (producers)."""
+        direct = self._direct
+        if direct is None:
+            _ = self.sync_client
+            direct = self._direct
+            assert direct is not None
+        return direct
 
     async def connect(self) -> None:
         async with self._connect_lock:
@@ -146,6 +165,9 @@ class RedisConnection:
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
+        direct, self._direct = self._direct, None
+        if direct is not None:
+            direct.close()
         sync, self._sync = self._sync, None
         if sync is not None:
             sync.close()
@@ -159,22 +181,44 @@ async def storage_errors(where: str, call: Callable[[], Awaitable[T]]) -> T:
     """Run ``call``, turning redis-py's connection errors into clear OmniQ errors."""
     try:
         return await call()
-    except redis.AuthenticationError as exc:
-        raise StorageError(
+    except (redis.RedisError, OSError) as exc:
+        clear = _clear_error(where, exc)
+        if clear is exc:
+            raise
+        raise clear from exc
+
+
+def sync_storage_errors(where: str, call: Callable[[], T]) -> T:
+    """:func:`storage_errors` for the synchronous client's calls."""
+    try:
+        return call()
+    except (redis.RedisError, OSError) as exc:
+        clear = _clear_error(where, exc)
+        if clear is exc:
+            raise
+        raise clear from exc
+
+
+def _clear_error(where: str, exc: BaseException) -> BaseException:
+    """The OmniQ error for a redis-py error (the error itself when it is not about reaching
+    or logging in to the server)."""
+    if isinstance(exc, redis.AuthenticationError):
+        return StorageError(
             f"Redis at {where} refused the credentials: check the username and password "
             "(or the ACL user's permissions)"
-        ) from exc
-    except redis.ResponseError as exc:
+        )
+    if isinstance(exc, redis.ResponseError):
         if "NOAUTH" in str(exc) or "WRONGPASS" in str(exc):
-            raise StorageError(
+            return StorageError(
                 f"Redis at {where} needs a password: give password= or put it in the URL"
-            ) from exc
-        raise
-    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-        raise StorageError(
+            )
+        return exc
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError | OSError):
+        return StorageError(
             f"Cannot reach Redis at {where}: {_reason(exc)}. Check that redis-server runs there "
             "and that host and port are right (a port that does not speak Redis fails this way)"
-        ) from exc
+        )
+    return exc
 
 
 def _reason(exc: BaseException) -> str:

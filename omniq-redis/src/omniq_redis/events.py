@@ -15,17 +15,45 @@ from omniq.serialization.records import dumps_record, loads_record
 from omniq.storage import Capability, EventStorage
 
 from omniq_redis import scripts
-from omniq_redis.connection import connection_for, storage_errors
+from omniq_redis.connection import RedisConnection, connection_for, storage_errors
+from omniq_redis.keys import Keys
 from omniq_redis.pipelines import ScriptSet
 
-__all__ = ["RedisEventStorage"]
+__all__ = [
+    "RedisEventStorage",
+    "event_batch",
+    "event_score",
+    "event_script_args",
+    "event_script_keys",
+]
 
 _STREAM_LENGTH = 10_000
 _SCRIPTS = ScriptSet({"APPEND": scripts.APPEND_EVENTS})
 
 
-def _score(moment: datetime) -> int:
+def event_score(moment: datetime) -> int:
+    """An event's place in the indexes: its time in microseconds."""
     return int(moment.timestamp() * 1_000_000)
+
+
+def event_script_keys(keys: Keys) -> list[str]:
+    """The keys of the event scripts: the data hash, the by-time index, the live stream."""
+    return [keys.event_data, keys.events_by_time, keys.event_stream]
+
+
+def event_script_args(redis: RedisConnection) -> list[Any]:
+    """The event scripts' arguments before the batch: the per-task index prefix, the index's
+    TTL, the stream's length and ``max_events``."""
+    options, keys = redis.options, redis.keys
+    return [keys.events_of(""), int(options.event_ttl), _STREAM_LENGTH, options.max_events]
+
+
+def event_batch(events: Sequence[TaskEvent]) -> bytes:
+    """Events as the scripts take them: one JSON array of ``[id, score_us, task_id, record]``,
+    every value a string."""
+    return orjson.dumps(
+        [(e.id, str(event_score(e.timestamp)), e.task_id, dumps_record(e).decode()) for e in events]
+    )
 
 
 class RedisEventStorage(EventStorage):
@@ -45,31 +73,19 @@ class RedisEventStorage(EventStorage):
 
     async def append_many(self, events: Sequence[TaskEvent]) -> None:
         """One script call per batch: the record, the time and per-task indexes and the live
-        stream entry of every event are written atomically, in one round trip."""
+        stream entry of every event are written atomically, and the oldest events past
+        ``max_events`` dropped, in one round trip."""
         if not events:
             return
-        keys = self.keys
-        batch = orjson.dumps(
-            [(e.id, str(_score(e.timestamp)), e.task_id, dumps_record(e).decode()) for e in events]
-        )
-        args = [keys.events_of(""), int(self.redis.options.event_ttl), _STREAM_LENGTH, batch]
+        args = [*event_script_args(self.redis), event_batch(events)]
         client = self.redis.client
-        script_keys = [keys.event_data, keys.events_by_time, keys.event_stream]
-        replies = await storage_errors(
+        script_keys = event_script_keys(self.keys)
+        await storage_errors(
             self.redis.where,
             lambda: _SCRIPTS.execute(
                 client, lambda pipe: _SCRIPTS.queue(pipe, "APPEND", script_keys, args)
             ),
         )
-        excess = int(replies[0]) - self.redis.options.max_events
-        if excess > 0:
-            await self._drop_oldest(excess)
-
-    async def _drop_oldest(self, count: int) -> None:
-        dropped = await self.redis.client.zpopmin(self.keys.events_by_time, count)
-        ids = [member for member, _ in dropped]
-        if ids:
-            await self._forget(ids)
 
     async def _forget(self, ids: list[Any]) -> None:
         client = self.redis.client
@@ -89,8 +105,8 @@ class RedisEventStorage(EventStorage):
             if query.task_id is None
             else self.keys.events_of(query.task_id)
         )
-        low = "-inf" if query.since is None else _score(query.since)
-        high = "+inf" if query.until is None else f"({_score(query.until)}"
+        low = "-inf" if query.since is None else event_score(query.since)
+        high = "+inf" if query.until is None else f"({event_score(query.until)}"
         client = self.redis.client
         found: list[TaskEvent] = []
         offset, page = 0, max(query.limit, 500)
@@ -131,7 +147,7 @@ class RedisEventStorage(EventStorage):
 
     async def purge(self, before: datetime) -> int:
         ids = await self.redis.client.zrangebyscore(
-            self.keys.events_by_time, "-inf", f"({_score(before)}"
+            self.keys.events_by_time, "-inf", f"({event_score(before)}"
         )
         for start in range(0, len(ids), 1000):
             await self._forget(ids[start : start + 1000])

@@ -18,7 +18,9 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
-__all__ = ["ScriptSet"]
+from omniq_redis.direct import DirectCalls
+
+__all__ = ["ScriptSet", "call_sync"]
 
 Build = Callable[[Any], None]
 """Queues commands on the pipeline it is given (``ScriptSet.queue`` for scripts)."""
@@ -33,6 +35,12 @@ class ScriptSet:
             name: hashlib.sha1(src.encode(), usedforsecurity=False).hexdigest()
             for name, src in sources.items()
         }
+
+    def sha(self, name: str) -> str:
+        return self._shas[name]
+
+    def source(self, name: str) -> str:
+        return self._sources[name]
 
     def queue(self, pipe: Any, name: str, keys: list[str], args: list[Any]) -> None:
         """Queue script ``name`` on ``pipe``."""
@@ -63,6 +71,19 @@ class ScriptSet:
                 continue
             return _raise_first_error(replies)
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def call_sync(
+    scripts: ScriptSet, direct: DirectCalls, name: str, keys: list[str], args: list[Any]
+) -> Any:
+    """Call script ``name`` alone, on ``direct``'s lean path; on ``NOSCRIPT`` load it and call
+    again."""
+    command = ("EVALSHA", scripts.sha(name), len(keys), *keys, *args)
+    try:
+        return direct.call(*command)
+    except redis.exceptions.NoScriptError:
+        direct.call("SCRIPT", "LOAD", scripts.source(name))
+        return direct.call(*command)
 
 
 def _missing_script(replies: list[Any]) -> bool:

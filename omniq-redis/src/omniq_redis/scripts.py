@@ -15,6 +15,8 @@ __all__ = [
     "CLAIM_TICK",
     "DEAD_LETTER",
     "ENQUEUE",
+    "ENQUEUE_ONE_WITH_EVENT",
+    "ENQUEUE_WITH_EVENTS",
     "EXTEND",
     "NACK",
     "PURGE",
@@ -24,38 +26,123 @@ __all__ = [
 
 _SCORE = "local function score(prio, eta) return (100 - tonumber(prio)) * 1e13 + tonumber(eta) end"
 
-ENQUEUE = f"""
-{_SCORE}
--- KEYS: ready, delayed   ARGV: prefix, now_ms, channel, batch
--- batch: a JSON array of [id, data, prio, eta_ms, max_attempts], every value a string (Lua
--- numbers would print a long one as 1.7e+12). One argument per batch, not five per task:
--- redis-py packs each argument in Python, which cost more than the script itself.
+_ENQUEUE_FN = """
+-- Adds a batch of tasks to one queue; calls on_added(i) for each task that was new.
+-- tasks: [id, data, prio, eta_ms, max_attempts] each, every value a string (Lua numbers would
+-- print a long one as 1.7e+12), decoded from one JSON argument: redis-py packs each argument
+-- in Python, which cost more than the script itself.
 -- Wakes idle workers only when they could be waiting: a worker waits only after it found the
 -- ready set empty, so a publish is needed when this fills an empty ready set, or when a delayed
 -- task becomes the earliest one (waiting workers re-arm their timer). A busy queue publishes
 -- nothing, so producers and workers are not flooded with wake-ups they ignore.
-local was_empty = redis.call('ZCARD', KEYS[1]) == 0
-local first_due = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')[2]
-local now = tonumber(ARGV[2])
-local added = 0
-local wake = false
-for _, task in ipairs(cjson.decode(ARGV[4])) do
-  local id, prio, eta = task[1], task[3], task[4]
-  local key = ARGV[1] .. id
-  if redis.call('EXISTS', key) == 0 then
-    redis.call('HSET', key, 'data', task[2], 'state', 'pending', 'attempt', 0,
-               'prio', prio, 'eta', eta, 'max', task[5], 'cancel', 0)
-    if tonumber(eta) <= now then
-      redis.call('ZADD', KEYS[1], score(prio, eta), id)
-      wake = wake or was_empty
-    else
-      redis.call('ZADD', KEYS[2], eta, id)
-      wake = wake or first_due == nil or tonumber(eta) < tonumber(first_due)
+local function enqueue(ready, delayed, prefix, now, channel, tasks, on_added)
+  local was_empty = redis.call('ZCARD', ready) == 0
+  local first_due = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')[2]
+  local added = 0
+  local wake = false
+  for i, task in ipairs(tasks) do
+    local id, prio, eta = task[1], task[3], task[4]
+    local key = prefix .. id
+    if redis.call('EXISTS', key) == 0 then
+      redis.call('HSET', key, 'data', task[2], 'state', 'pending', 'attempt', 0,
+                 'prio', prio, 'eta', eta, 'max', task[5], 'cancel', 0)
+      if tonumber(eta) <= now then
+        redis.call('ZADD', ready, score(prio, eta), id)
+        wake = wake or was_empty
+      else
+        redis.call('ZADD', delayed, eta, id)
+        wake = wake or first_due == nil or tonumber(eta) < tonumber(first_due)
+      end
+      added = added + 1
+      if on_added then on_added(i) end
     end
-    added = added + 1
+  end
+  if wake then redis.call('PUBLISH', channel, 1) end
+  return added
+end
+"""
+
+_EVENTS_FN = """
+-- An event: [id, score_us, task_id, data], every value a string. Its record goes into the data
+-- hash, its id into the by-time and the task's index (which expires ttl_s after the task's
+-- last event), and the record onto the capped live stream.
+local function append_event(data, by_time, stream, index_prefix, ttl, stream_maxlen, event)
+  local id, score_us, task_key = event[1], event[2], index_prefix .. event[3]
+  redis.call('HSET', data, id, event[4])
+  redis.call('ZADD', by_time, score_us, id)
+  redis.call('ZADD', task_key, score_us, id)
+  redis.call('EXPIRE', task_key, ttl)
+  redis.call('XADD', stream, 'MAXLEN', '~', stream_maxlen, '*', 'data', event[4])
+end
+-- Drops the oldest events past max_events (their record and index entries).
+local function trim_events(data, by_time, index_prefix, max_events)
+  local excess = redis.call('ZCARD', by_time) - tonumber(max_events)
+  if excess <= 0 then return end
+  local oldest = redis.call('ZPOPMIN', by_time, excess)
+  for i = 1, #oldest, 2 do
+    local id = oldest[i]
+    local record = redis.call('HGET', data, id)
+    if record then
+      local ok, decoded = pcall(cjson.decode, record)
+      if ok and type(decoded) == 'table' and type(decoded['task_id']) == 'string' then
+        redis.call('ZREM', index_prefix .. decoded['task_id'], id)
+      end
+      redis.call('HDEL', data, id)
+    end
   end
 end
+"""
+
+ENQUEUE_ONE_WITH_EVENT = f"""
+{_SCORE}
+{_EVENTS_FN}
+-- The outbox for one task, its values as arguments (no JSON to decode): what a producer's
+-- one-at-a-time enqueue sends, where the script's own time is most of the call's.
+-- KEYS: ready, delayed, event data, events by time, event stream
+-- ARGV: prefix, now_ms, channel, id, data, prio, eta_ms, max_attempts,
+--       event index prefix, event ttl_s, stream maxlen, max_events, event id, score_us, event
+local id, prio, eta = ARGV[4], ARGV[6], ARGV[7]
+local key = ARGV[1] .. id
+if redis.call('EXISTS', key) == 1 then return 0 end
+redis.call('HSET', key, 'data', ARGV[5], 'state', 'pending', 'attempt', 0,
+           'prio', prio, 'eta', eta, 'max', ARGV[8], 'cancel', 0)
+local wake
+if tonumber(eta) <= tonumber(ARGV[2]) then
+  wake = redis.call('ZCARD', KEYS[1]) == 0
+  redis.call('ZADD', KEYS[1], score(prio, eta), id)
+else
+  local first_due = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')[2]
+  wake = first_due == nil or tonumber(eta) < tonumber(first_due)
+  redis.call('ZADD', KEYS[2], eta, id)
+end
 if wake then redis.call('PUBLISH', ARGV[3], 1) end
+append_event(KEYS[3], KEYS[4], KEYS[5], ARGV[9], ARGV[10], ARGV[11],
+             {{ARGV[13], ARGV[14], id, ARGV[15]}})
+trim_events(KEYS[3], KEYS[4], ARGV[9], ARGV[12])
+return 1
+"""
+
+ENQUEUE = f"""
+{_SCORE}
+{_ENQUEUE_FN}
+-- KEYS: ready, delayed   ARGV: prefix, now_ms, channel, tasks (JSON)
+return enqueue(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2]), ARGV[3], cjson.decode(ARGV[4]), nil)
+"""
+
+ENQUEUE_WITH_EVENTS = f"""
+{_SCORE}
+{_ENQUEUE_FN}
+{_EVENTS_FN}
+-- The enqueue outbox: tasks and the events of those added, in one script (one round trip).
+-- KEYS: ready, delayed, event data, events by time, event stream
+-- ARGV: prefix, now_ms, channel, tasks (JSON), event index prefix, event ttl_s, stream maxlen,
+--       max_events, events (JSON; events[i] is the event of tasks[i])
+local events = cjson.decode(ARGV[9])
+local added = enqueue(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2]), ARGV[3],
+  cjson.decode(ARGV[4]), function(i)
+    append_event(KEYS[3], KEYS[4], KEYS[5], ARGV[5], ARGV[6], ARGV[7], events[i])
+  end)
+if added > 0 then trim_events(KEYS[3], KEYS[4], ARGV[5], ARGV[8]) end
 return added
 """
 
@@ -245,17 +332,13 @@ end
 return 1
 """
 
-APPEND_EVENTS = """
+APPEND_EVENTS = f"""
+{_EVENTS_FN}
 -- KEYS: event data hash, by-time index, live stream (one hash tag)
--- ARGV: per-task index prefix, ttl_s, stream_maxlen, batch
--- batch: a JSON array of [id, score_us, task_id, data], every value a string (see ENQUEUE)
-for _, event in ipairs(cjson.decode(ARGV[4])) do
-  local id, score, task_key = event[1], event[2], ARGV[1] .. event[3]
-  redis.call('HSET', KEYS[1], id, event[4])
-  redis.call('ZADD', KEYS[2], score, id)
-  redis.call('ZADD', task_key, score, id)
-  redis.call('EXPIRE', task_key, ARGV[2])
-  redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'data', event[4])
+-- ARGV: per-task index prefix, ttl_s, stream_maxlen, max_events, events (JSON)
+for _, event in ipairs(cjson.decode(ARGV[5])) do
+  append_event(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], event)
 end
-return redis.call('ZCARD', KEYS[2])
+trim_events(KEYS[1], KEYS[2], ARGV[1], ARGV[4])
+return 0
 """

@@ -13,12 +13,13 @@ from __future__ import annotations
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
 import orjson
 from omniq._time import from_timestamp
+from omniq.models.event import TaskEvent
 from omniq.models.task import (
     CancelOutcome,
     ClaimedTask,
@@ -31,15 +32,30 @@ from omniq.models.task import (
 )
 from omniq.plugins.specs import BackendContext
 from omniq.serialization.records import dumps_record, loads_record
-from omniq.storage import Capability, TaskQueueStorage
+from omniq.storage import Capability, EventStorage, TaskQueueStorage
 
 from omniq_redis import scripts
-from omniq_redis.connection import connection_for, storage_errors
-from omniq_redis.pipelines import ScriptSet
+from omniq_redis.connection import connection_for, storage_errors, sync_storage_errors
+from omniq_redis.events import (
+    RedisEventStorage,
+    event_batch,
+    event_score,
+    event_script_args,
+    event_script_keys,
+)
+from omniq_redis.pipelines import ScriptSet, call_sync
 
 __all__ = ["RedisTaskQueue"]
 
-_PIPELINED = ScriptSet({"ENQUEUE": scripts.ENQUEUE, "EXTEND": scripts.EXTEND, "ACK": scripts.ACK})
+_PIPELINED = ScriptSet(
+    {
+        "ENQUEUE": scripts.ENQUEUE,
+        "ENQUEUE_WITH_EVENTS": scripts.ENQUEUE_WITH_EVENTS,
+        "ENQUEUE_ONE_WITH_EVENT": scripts.ENQUEUE_ONE_WITH_EVENT,
+        "EXTEND": scripts.EXTEND,
+        "ACK": scripts.ACK,
+    }
+)
 """The scripts sent on pipelines (by SHA, in the same round trip as the other commands)."""
 
 REGISTER_EVERY = 1.0
@@ -76,16 +92,19 @@ class RedisTaskQueue(TaskQueueStorage):
         self.redis = connection_for(ctx)
         self.keys = self.redis.keys
         self._scripts: dict[str, Any] = {}
-        self._sync_enqueue: Any = None
         self._registered: dict[str, float] = {}
         """Queue name -> when this process last added it to the set of queues (monotonic)."""
+        self._outbox_keys: dict[str, tuple[list[str], str, str]] = {}
+        """Queue name -> the one-task outbox script's keys, the task prefix, the wake channel."""
+        self._event_script_args: list[Any] | None = None
 
     async def connect(self) -> None:
         await self.redis.connect()
         client = self.redis.client
         # extend and ack go by SHA through _PIPELINED; so does enqueue when it is pipelined
         for name in (
-            "ENQUEUE", "CLAIM", "NACK", "DEAD_LETTER", "RECOVER", "CANCEL", "PURGE", "REQUEUE_DEAD",
+            "ENQUEUE", "ENQUEUE_ONE_WITH_EVENT", "CLAIM", "NACK", "DEAD_LETTER", "RECOVER",
+            "CANCEL", "PURGE", "REQUEUE_DEAD",
         ):  # fmt: skip
             self._scripts[name] = client.register_script(getattr(scripts, name))
 
@@ -120,16 +139,121 @@ class RedisTaskQueue(TaskQueueStorage):
         if not grouped:
             return 0
         unregistered = self._unregistered(grouped)
-        client = self.redis.sync_client
         if len(grouped) == 1 and not unregistered:
             ((queue, items),) = grouped.items()
-            if self._sync_enqueue is None:
-                self._sync_enqueue = client.register_script(scripts.ENQUEUE)
             keys, args = self._enqueue_args(queue, items)
-            return int(self._sync_enqueue(keys, args))
-        replies = _PIPELINED.execute_sync(client, self._enqueue_pipeline(grouped, unregistered))
+            return int(self._call_sync("ENQUEUE", keys, args))
+        build = self._enqueue_pipeline(grouped, unregistered)
+        return self._pipeline_sync(build, grouped, unregistered)
+
+    def _call_sync(self, script: str, keys: list[str], args: list[Any]) -> Any:
+        """One script call on the lean synchronous path (:mod:`omniq_redis.direct`)."""
+        direct = self.redis.direct
+        return sync_storage_errors(
+            self.redis.where, lambda: call_sync(_PIPELINED, direct, script, keys, args)
+        )
+
+    def _pipeline_sync(
+        self, build: Callable[[Any], None], grouped: dict[str, Any], unregistered: list[str]
+    ) -> int:
+        """Run an enqueue pipeline (a script per queue, then any queue names to register) on
+        the sync client; returns how many tasks were added."""
+        client = self.redis.sync_client
+        replies = sync_storage_errors(
+            self.redis.where, lambda: _PIPELINED.execute_sync(client, build)
+        )
         self._mark_registered(unregistered)
         return sum(int(r) for r in replies[: len(grouped)])
+
+    # -- enqueueing with events (omniq.storage.EventOutbox) --------------------------------------
+
+    outbox_single_enqueues: ClassVar[bool] = True
+    """One-at-a-time enqueues go through the outbox too: the task and its event in one script
+    call cost about what the task alone does, one round trip, and take the background event
+    writer's work (a second client's per task) off the producer's process."""
+
+    def shares_events_with(self, events: EventStorage) -> bool:
+        """Whether ``events`` is this backend's event storage (the same server and prefix)."""
+        return isinstance(events, RedisEventStorage) and events.redis is self.redis
+
+    async def enqueue_with_events(self, tasks: Sequence[Task], events: Sequence[TaskEvent]) -> int:
+        if len(tasks) == 1 and self._registered_lately(tasks[0].queue):
+            keys, args = self._one_with_event(tasks[0], events[0])
+            return int(await self._run("ENQUEUE_ONE_WITH_EVENT", keys, args))
+        grouped = _by_queue_with_events(tasks, events)
+        if not grouped:
+            return 0
+        unregistered = self._unregistered(grouped)
+        build = self._outbox_pipeline(self._outbox_calls(grouped), unregistered)
+        client = self.redis.client
+        replies = await storage_errors(self.redis.where, lambda: _PIPELINED.execute(client, build))
+        self._mark_registered(unregistered)
+        return sum(int(r) for r in replies[: len(grouped)])
+
+    def enqueue_with_events_sync(self, tasks: Sequence[Task], events: Sequence[TaskEvent]) -> int:
+        if len(tasks) == 1 and self._registered_lately(tasks[0].queue):
+            keys, args = self._one_with_event(tasks[0], events[0])
+            return int(self._call_sync("ENQUEUE_ONE_WITH_EVENT", keys, args))
+        grouped = _by_queue_with_events(tasks, events)
+        if not grouped:
+            return 0
+        unregistered = self._unregistered(grouped)
+        calls = self._outbox_calls(grouped)
+        if len(calls) == 1 and not unregistered:
+            ((keys, args),) = calls
+            return int(self._call_sync("ENQUEUE_WITH_EVENTS", keys, args))
+        build = self._outbox_pipeline(calls, unregistered)
+        return self._pipeline_sync(build, grouped, unregistered)
+
+    def _one_with_event(self, task: Task, event: TaskEvent) -> tuple[list[str], list[Any]]:
+        """The keys and arguments of the outbox script for one task (values, not JSON)."""
+        queue = task.queue
+        known = self._outbox_keys.get(queue)
+        if known is None:
+            keys = self.keys.queue(queue)
+            known = (
+                [keys.ready, keys.delayed, *event_script_keys(self.keys)],
+                keys.task_prefix,
+                self.keys.wake_channel(queue),
+            )
+            if len(self._outbox_keys) < 10_000:
+                self._outbox_keys[queue] = known
+        script_keys, prefix, channel = known
+        return script_keys, [
+            prefix, _now_ms(), channel, task.id, dumps_record(task), str(task.priority),
+            str(_ms(task.eta)), str(task.max_attempts), *self._event_args(), event.id,
+            str(event_score(event.timestamp)), dumps_record(event),
+        ]  # fmt: skip
+
+    def _event_args(self) -> list[Any]:
+        args = self._event_script_args
+        if args is None:
+            args = self._event_script_args = event_script_args(self.redis)
+        return args
+
+    def _outbox_calls(
+        self, grouped: dict[str, tuple[list[Task], list[TaskEvent]]]
+    ) -> list[tuple[list[str], list[Any]]]:
+        """The outbox script's keys and arguments, per queue."""
+        event_keys, event_args = event_script_keys(self.keys), event_script_args(self.redis)
+        calls = []
+        for queue, (queue_tasks, queue_events) in grouped.items():
+            keys, args = self._enqueue_args(queue, queue_tasks)
+            calls.append(([*keys, *event_keys], [*args, *event_args, event_batch(queue_events)]))
+        return calls
+
+    def _outbox_pipeline(
+        self, calls: list[tuple[list[str], list[Any]]], unregistered: list[str]
+    ) -> Callable[[Any], None]:
+        """The outbox script per queue, then the names due to be added to the set of queues."""
+
+        def build(pipe: Any) -> None:
+            for keys, args in calls:
+                _PIPELINED.queue(pipe, "ENQUEUE_WITH_EVENTS", keys, args)
+            if unregistered:
+                pipe.sadd(self.keys.queues, *unregistered)
+
+        return build
 
     def _enqueue_args(self, queue: str, tasks: Sequence[Task]) -> tuple[list[str], list[Any]]:
         keys = self.keys.queue(queue)
@@ -166,7 +290,12 @@ class RedisTaskQueue(TaskQueueStorage):
 
         return build
 
-    def _unregistered(self, grouped: dict[str, list[Task]]) -> list[str]:
+    def _registered_lately(self, queue: str) -> bool:
+        """Whether this process added ``queue`` to the set of queues within the last
+        :data:`REGISTER_EVERY` seconds."""
+        return time.monotonic() - self._registered.get(queue, -REGISTER_EVERY) < REGISTER_EVERY
+
+    def _unregistered(self, grouped: Mapping[str, object]) -> list[str]:
         """The queues of ``grouped`` this process has not added to the set of queues lately."""
         now = time.monotonic()
         registered = self._registered
@@ -451,6 +580,17 @@ def _by_queue(tasks: Sequence[Task]) -> dict[str, list[Task]]:
     grouped: dict[str, list[Task]] = defaultdict(list)
     for task in tasks:
         grouped[task.queue].append(task)
+    return grouped
+
+
+def _by_queue_with_events(
+    tasks: Sequence[Task], events: Sequence[TaskEvent]
+) -> dict[str, tuple[list[Task], list[TaskEvent]]]:
+    grouped: dict[str, tuple[list[Task], list[TaskEvent]]] = {}
+    for task, event in zip(tasks, events, strict=True):
+        queue_tasks, queue_events = grouped.setdefault(task.queue, ([], []))
+        queue_tasks.append(task)
+        queue_events.append(event)
     return grouped
 
 

@@ -67,7 +67,13 @@ from omniq.runtime.settings import AppSettings, settings_from, settings_with
 from omniq.runtime.stores import RoleSource, Stores, open_stores
 from omniq.runtime.task_function import AsyncTaskFunction, Call, _BaseTaskFunction
 from omniq.serialization.policy import allowed_serializers
-from omniq.storage import Capability, EventOutbox, Role, SyncTaskProducer
+from omniq.storage import (
+    Capability,
+    EventOutbox,
+    Role,
+    SyncTaskProducer,
+    takes_single_enqueues,
+)
 
 if TYPE_CHECKING:
     from omniq.backend.base import Backend
@@ -203,6 +209,9 @@ class AsyncOmniQ:
         self._outbox: EventOutbox | None = None
         """The task queue, when it stores the ``enqueued`` events of a batch with its tasks (see
         :class:`~omniq.storage.EventOutbox`); the sink is not used for those then."""
+        self._single_outbox: EventOutbox | None = None
+        """The outbox again when one-at-a-time enqueues go through it too
+        (:func:`~omniq.storage.takes_single_enqueues`)."""
         self._serialize_by_queue: dict[str, bool] = {}
         self._queues: tuple[str, ...] = self.settings.queues
         if isinstance(task_queue, TaskQueue) and not self.settings.queues_given:
@@ -279,6 +288,8 @@ class AsyncOmniQ:
                     stores.events
                 ):
                     self._outbox = queue_storage
+                    if takes_single_enqueues(queue_storage):
+                        self._single_outbox = queue_storage
                 if self.settings.workers:
                     await self._start_worker()
                 if self.settings.scheduler:
@@ -389,6 +400,7 @@ class AsyncOmniQ:
         stores, self._stores = self._stores, None
         self._producer = None
         self._outbox = None
+        self._single_outbox = None
         if stores is not None:
             try:
                 await stores.close()
@@ -528,7 +540,10 @@ class AsyncOmniQ:
         task = self.prepare(func, args, kwargs, options)
         stores = self._stores
         assert stores is not None
-        if await stores.task_queue.enqueue(task):
+        outbox = self._single_outbox
+        if outbox is not None:
+            await outbox.enqueue_with_events((task,), (enqueued_event(task),))
+        elif await stores.task_queue.enqueue(task):
             self._sink.emit(enqueued_event(task))  # type: ignore[union-attr]
         return task.id
 

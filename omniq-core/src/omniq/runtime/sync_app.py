@@ -265,7 +265,10 @@ class OmniQ:
         if producer is None:
             return self._thread.run(core._enqueue_prepared(func, args, kwargs, options))
         task = core.prepare(func, args, kwargs, options)
-        if producer.enqueue_sync(task):
+        outbox = core._single_outbox
+        if outbox is not None:
+            outbox.enqueue_with_events_sync((task,), (enqueued_event(task),))
+        elif producer.enqueue_sync(task):
             core._sink.emit(enqueued_event(task))  # type: ignore[union-attr]
         return task.id
 

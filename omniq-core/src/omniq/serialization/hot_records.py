@@ -30,6 +30,7 @@ __all__ = ["base64_text", "register_hot_records"]
 
 def register_hot_records(converter: cattrs.Converter, generic: cattrs.Converter) -> None:
     """Register the fast functions on ``converter``; ``generic`` handles what they do not."""
+    converter.register_unstructure_hook(Task, task_fields)
     converter.register_unstructure_hook(TaskEvent, event_fields)
     converter.register_unstructure_hook(TaskResult, result_fields)
     converter.register_structure_hook(Task, _fast_or(generic, Task, task_from))
@@ -56,6 +57,26 @@ def _fast_or(
 def base64_text(data: bytes) -> str:
     """``data`` as base64 text (how records hold bytes)."""
     return base64.b64encode(data).decode("ascii")
+
+
+def task_fields(task: Task) -> dict[str, Any]:
+    """Written for every enqueue (cattrs' generated function took 11 µs of a Redis enqueue's
+    client time, on a loaded VM)."""
+    return {
+        "func": task.func,
+        "payload": base64_text(task.payload),
+        "serializer": task.serializer,
+        "id": task.id,
+        "queue": task.queue,
+        "priority": task.priority,
+        "enqueued_at": task.enqueued_at.isoformat(),
+        "eta": task.eta.isoformat(),
+        "max_retries": task.max_retries,
+        "retry_backoff": task.retry_backoff,
+        "timeout": task.timeout,
+        "result_ttl": task.result_ttl,
+        "headers": dict(task.headers),
+    }
 
 
 def event_fields(event: TaskEvent) -> dict[str, Any]:

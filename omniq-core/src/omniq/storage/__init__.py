@@ -11,6 +11,7 @@ from omniq.storage.task_queue import (
     EventOutbox,
     SyncTaskProducer,
     TaskQueueStorage,
+    takes_single_enqueues,
 )
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "SyncResultReader",
     "SyncTaskProducer",
     "TaskQueueStorage",
+    "takes_single_enqueues",
 ]

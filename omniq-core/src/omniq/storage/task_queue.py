@@ -53,7 +53,13 @@ from omniq.storage.base import Storage
 from omniq.storage.events import EventStorage
 from omniq.storage.results import ResultStorage
 
-__all__ = ["AtomicCompletion", "EventOutbox", "SyncTaskProducer", "TaskQueueStorage"]
+__all__ = [
+    "AtomicCompletion",
+    "EventOutbox",
+    "SyncTaskProducer",
+    "TaskQueueStorage",
+    "takes_single_enqueues",
+]
 
 
 class TaskQueueStorage(Storage):
@@ -197,6 +203,13 @@ class EventOutbox(Protocol):
     of ``tasks[i]``; it is stored only if ``tasks[i]`` was added (not when its id was already
     in the queue). Both methods return how many tasks were added; the sync one is called from
     any thread, as :class:`SyncTaskProducer`'s methods are.
+
+    A queue may also set the class attribute ``outbox_single_enqueues = True`` (read by
+    :func:`takes_single_enqueues`; absent means ``False``): then one-at-a-time enqueues go
+    through the outbox too, a batch of one task and its event. That is for stores where one
+    write carrying both costs about what the task alone does, and less than the task plus the
+    background writer's share: Redis, where it is one script call (the writer's batches cost
+    the producer's process a second client's work per task).
     """
 
     def shares_events_with(self, events: EventStorage) -> bool: ...
@@ -208,6 +221,12 @@ class EventOutbox(Protocol):
     def enqueue_with_events_sync(
         self, tasks: Sequence[Task], events: Sequence[TaskEvent]
     ) -> int: ...
+
+
+def takes_single_enqueues(outbox: EventOutbox) -> bool:
+    """Whether one-at-a-time enqueues should go through ``outbox`` as well (its optional
+    ``outbox_single_enqueues`` attribute; see :class:`EventOutbox`)."""
+    return getattr(outbox, "outbox_single_enqueues", False) is True
 
 
 @runtime_checkable
