@@ -149,6 +149,8 @@ return added
 CLAIM = f"""
 {_SCORE}
 -- KEYS: ready, delayed, active   ARGV: prefix, now_ms, limit, lease_until_ms, worker, token_base
+-- A claim counts the attempt and the delivery (never reset: it fences results). A hash written
+-- before deliveries were counted has none: its attempt is their lower bound.
 local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT', 0, 1000)
 for _, id in ipairs(due) do
   local key = ARGV[1] .. id
@@ -165,10 +167,11 @@ for i, id in ipairs(ids) do
   redis.call('ZREM', KEYS[1], id)
   local token = ARGV[6] .. i
   local attempt = redis.call('HINCRBY', key, 'attempt', 1)
+  local delivery = (tonumber(redis.call('HGET', key, 'deliveries')) or (attempt - 1)) + 1
   redis.call('HSET', key, 'state', 'active', 'token', token, 'lease', ARGV[4],
-             'worker', ARGV[5], 'cancel', 0)
+             'worker', ARGV[5], 'cancel', 0, 'deliveries', delivery)
   redis.call('ZADD', KEYS[3], ARGV[4], id)
-  out[#out + 1] = {{id, redis.call('HGET', key, 'data'), attempt, token}}
+  out[#out + 1] = {{id, redis.call('HGET', key, 'data'), attempt, token, delivery}}
 end
 return out
 """
@@ -241,27 +244,35 @@ return 1
 
 RECOVER = f"""
 {_SCORE}
--- KEYS: ready, active, dead   ARGV: prefix, now_ms, limit, channel
+-- KEYS: ready, active, dead
+-- ARGV: prefix, now_ms, limit, channel, max_deliveries, requeued reason,
+--       dead reason before and after its count of deliveries
+-- An expired lease is not a failed attempt: the task is pending again with its attempt given
+-- back, and dead only once delivered max_deliveries times (a poison pill).
 local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
 local out = {{}}
 local woke = false
 for _, id in ipairs(ids) do
   local key = ARGV[1] .. id
   redis.call('ZREM', KEYS[2], id)
-  local fields = redis.call('HMGET', key, 'attempt', 'max', 'prio', 'state')
+  local fields = redis.call('HMGET', key, 'attempt', 'deliveries', 'prio', 'state')
   if fields[4] == 'active' then
-    local dead = tonumber(fields[1]) >= tonumber(fields[2])
+    local attempt = tonumber(fields[1]) or 0
+    local deliveries = tonumber(fields[2]) or attempt
+    local dead = deliveries >= tonumber(ARGV[5])
     redis.call('HSET', key, 'token', '', 'lease', '', 'worker', '', 'cancel', 0,
-               'error', 'lease expired')
+               'deliveries', deliveries)
     if dead then
-      redis.call('HSET', key, 'state', 'dead', 'finished', ARGV[2])
+      redis.call('HSET', key, 'state', 'dead', 'finished', ARGV[2],
+                 'error', ARGV[7] .. deliveries .. ARGV[8])
       redis.call('ZADD', KEYS[3], ARGV[2], id)
     else
-      redis.call('HSET', key, 'state', 'pending', 'eta', ARGV[2])
+      redis.call('HSET', key, 'state', 'pending', 'eta', ARGV[2], 'error', ARGV[6],
+                 'attempt', math.max(attempt - 1, 0))
       redis.call('ZADD', KEYS[1], score(fields[3], ARGV[2]), id)
       woke = true
     end
-    out[#out + 1] = {{id, tonumber(fields[1]), dead and 1 or 0}}
+    out[#out + 1] = {{id, attempt, dead and 1 or 0, deliveries}}
   end
 end
 if woke then redis.call('PUBLISH', ARGV[4], 1) end
@@ -312,8 +323,12 @@ end
 for _, id in ipairs(ids) do
   local key = ARGV[1] .. id
   redis.call('ZREM', KEYS[2], id)
-  redis.call('HSET', key, 'state', 'pending', 'attempt', 0, 'eta', ARGV[2], 'finished', '')
-  redis.call('ZADD', KEYS[1], score(redis.call('HGET', key, 'prio'), ARGV[2]), id)
+  -- the attempts start again, the deliveries never do (a hash without them: its attempt)
+  local fields = redis.call('HMGET', key, 'attempt', 'deliveries', 'prio')
+  local deliveries = tonumber(fields[2]) or tonumber(fields[1]) or 0
+  redis.call('HSET', key, 'state', 'pending', 'attempt', 0, 'deliveries', deliveries,
+             'eta', ARGV[2], 'finished', '')
+  redis.call('ZADD', KEYS[1], score(fields[3], ARGV[2]), id)
 end
 if #ids > 0 then redis.call('PUBLISH', ARGV[3], 1) end
 return #ids

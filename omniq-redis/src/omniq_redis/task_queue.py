@@ -21,6 +21,7 @@ import orjson
 from omniq._time import from_timestamp
 from omniq.models.event import TaskEvent
 from omniq.models.task import (
+    DEFAULT_MAX_DELIVERIES,
     CancelOutcome,
     ClaimedTask,
     Lease,
@@ -29,6 +30,7 @@ from omniq.models.task import (
     Task,
     TaskInfo,
     TaskState,
+    expired_reason,
 )
 from omniq.plugins.specs import BackendContext
 from omniq.serialization.records import dumps_record, loads_record
@@ -322,13 +324,14 @@ class RedisTaskQueue(TaskQueueStorage):
             token_base = f"{queue}|{os.urandom(8).hex()}-"
             args = [keys.task_prefix, now, limit - len(claimed), until, worker_id, token_base]
             rows = await self._run("CLAIM", [keys.ready, keys.delayed, keys.active], args)
-            for task_id, data, attempt, token in rows:
+            for task_id, data, attempt, token, delivery in rows:
                 lease = Lease(
                     task_id=_text(task_id),
                     token=_text(token),
                     expires_at=expires_at,
                     attempt=int(attempt),
                     worker_id=worker_id,
+                    delivery=int(delivery),
                 )
                 claimed.append(ClaimedTask(task=loads_record(data, Task), lease=lease))
         return claimed
@@ -391,6 +394,7 @@ class RedisTaskQueue(TaskQueueStorage):
                     attempt=lease.attempt,
                     worker_id=lease.worker_id,
                     cancel_requested=bool(flag),
+                    delivery=lease.delivery,
                 )
             )
         return renewed
@@ -453,21 +457,27 @@ class RedisTaskQueue(TaskQueueStorage):
         args = [keys.task_prefix, lease.task_id, lease.token, reason, _now_ms()]
         return bool(await self._run("DEAD_LETTER", [keys.active, keys.dead], args))
 
-    async def recover_expired(self, *, limit: int = 1000) -> list[RecoveredTask]:
+    async def recover_expired(
+        self, *, limit: int = 1000, max_deliveries: int = DEFAULT_MAX_DELIVERIES
+    ) -> list[RecoveredTask]:
         queues = sorted(_text(q) for q in await self.redis.client.smembers(self.keys.queues))
         recovered: list[RecoveredTask] = []
         now = _now_ms()
+        dead_before, dead_after = _dead_reason_parts()
         for queue in queues:
             if len(recovered) >= limit:
                 break
             keys = self.keys.queue(queue)
-            rows = await self._scripts["RECOVER"](
-                [keys.ready, keys.active, keys.dead],
-                [keys.task_prefix, now, limit - len(recovered), self.keys.wake_channel(queue)],
-            )
+            args = [
+                keys.task_prefix, now, limit - len(recovered), self.keys.wake_channel(queue),
+                max_deliveries, expired_reason(0, False), dead_before, dead_after,
+            ]  # fmt: skip
+            rows = await self._run("RECOVER", [keys.ready, keys.active, keys.dead], args)
             recovered += [
-                RecoveredTask(task_id=_text(i), queue=queue, attempt=int(a), dead=bool(d))
-                for i, a, d in rows
+                RecoveredTask(
+                    task_id=_text(i), queue=queue, attempt=int(a), dead=bool(d), delivery=int(n)
+                )
+                for i, a, d, n in rows
             ]
         return recovered
 
@@ -601,6 +611,17 @@ def _by_token_queue(leases: Sequence[Lease]) -> dict[str, list[tuple[int, Lease]
     return grouped
 
 
+_COUNT_MARK = 987_654_321
+
+
+def _dead_reason_parts() -> tuple[str, str]:
+    """The text of :func:`~omniq.models.task.expired_reason` for a dead task, before and after
+    its count of deliveries (the recovery script puts each task's count in between)."""
+    text = expired_reason(_COUNT_MARK, True)
+    before, mark, after = text.partition(str(_COUNT_MARK))
+    return (before, after) if mark else (text, "")
+
+
 def _ready_time(info: TaskInfo) -> datetime:
     return info.task.eta
 
@@ -612,12 +633,14 @@ def _info(fields: dict[Any, Any]) -> TaskInfo:
 
     task = loads_record(fields[b"data"], Task)
     lease = text("lease")
+    attempt = int(text("attempt") or 0)
     return TaskInfo(
         task=task,
         state=TaskState(text("state")),
-        attempt=int(text("attempt") or 0),
+        attempt=attempt,
         lease_expires_at=from_timestamp(int(lease) / 1000) if lease else None,
         worker_id=text("worker") or None,
         last_error=text("error") or None,
         cancel_requested=text("cancel") == "1",
+        deliveries=int(text("deliveries") or attempt),
     )
