@@ -46,6 +46,16 @@ class ScriptSet:
         """Queue script ``name`` on ``pipe``."""
         pipe.evalsha(self._shas[name], len(keys), *keys, *args)
 
+    async def call(
+        self, client: aioredis.Redis, name: str, keys: list[str], args: list[Any]
+    ) -> Any:
+        """Call script ``name`` alone (no pipeline); on ``NOSCRIPT`` load it and call again."""
+        try:
+            return await client.evalsha(self._shas[name], len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            await client.script_load(self._sources[name])
+            return await client.evalsha(self._shas[name], len(keys), *keys, *args)
+
     async def execute(self, client: aioredis.Redis, build: Build) -> list[Any]:
         """Build a pipeline with ``build`` and run it; on ``NOSCRIPT`` load and run again."""
         for attempt in range(2):

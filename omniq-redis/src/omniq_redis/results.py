@@ -1,11 +1,16 @@
 """Redis results: a string per result with the TTL set natively (``PX``); a stored result is
-announced on a pub/sub channel, so waits wake at once instead of polling."""
+announced on a pub/sub channel, so waits wake at once instead of polling.
+
+A batch is one script call (:data:`~omniq_redis.scripts.STORE_RESULTS`) that compares each
+result's delivery with the stored one's and refuses a lower one, so a worker paused past its
+lease never replaces the newer delivery's result."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import ClassVar
+from datetime import datetime
+from typing import Any, ClassVar
 
 from omniq._time import utcnow
 from omniq.models.result import TaskResult
@@ -13,9 +18,30 @@ from omniq.plugins.specs import BackendContext
 from omniq.serialization.records import dumps_record, loads_record
 from omniq.storage import Capability, ResultStorage
 
+from omniq_redis import scripts
 from omniq_redis.connection import connection_for, storage_errors
+from omniq_redis.pipelines import ScriptSet
 
-__all__ = ["RedisResultStorage"]
+__all__ = ["RedisResultStorage", "result_script_args", "ttl_arg"]
+
+_SCRIPTS = ScriptSet({"STORE": scripts.STORE_RESULTS})
+
+
+def ttl_arg(expires_at: datetime | None, now: datetime) -> str:
+    """A result's TTL as the scripts take it: milliseconds, or ``''`` for none."""
+    if expires_at is None:
+        return ""
+    return str(int((expires_at - now).total_seconds() * 1000))
+
+
+def result_script_args(result: TaskResult, now: datetime) -> list[Any]:
+    """A result as the result scripts take it: task id, record, delivery, TTL."""
+    return [
+        result.task_id,
+        dumps_record(result),
+        str(result.delivery),
+        ttl_arg(result.expires_at, now),
+    ]
 
 
 class RedisResultStorage(ResultStorage):
@@ -35,29 +61,25 @@ class RedisResultStorage(ResultStorage):
     async def connect(self) -> None:
         await self.redis.connect()
 
-    async def store(self, result: TaskResult) -> None:
-        await self.store_many((result,))
+    async def store(self, result: TaskResult) -> bool:
+        return (await self.store_many((result,)))[0]
 
-    async def store_many(self, results: Sequence[TaskResult]) -> None:
+    async def store_many(self, results: Sequence[TaskResult]) -> list[bool]:
+        """One script call for the batch: each result is compared with the stored one's
+        delivery and written (with its TTL) unless that is higher; the stored ones are
+        announced to waiters in the same call."""
         if not results:
-            return
+            return []
         now = utcnow()
-        stored: list[str] = []
-        async with self.redis.client.pipeline(transaction=False) as pipe:
-            for result in results:
-                key = self.keys.result(result.task_id)
-                if result.expires_at is None:
-                    pipe.set(key, dumps_record(result))
-                else:
-                    ttl_ms = int((result.expires_at - now).total_seconds() * 1000)
-                    if ttl_ms <= 0:
-                        pipe.delete(key)
-                        continue
-                    pipe.set(key, dumps_record(result), px=ttl_ms)
-                stored.append(result.task_id)
-            if stored:  # one wake-up message per batch: the task ids, space-separated
-                pipe.publish(self.keys.result_channel, " ".join(stored))
-            await storage_errors(self.redis.where, pipe.execute)
+        keys = [self.keys.result(r.task_id) for r in results]
+        args: list[Any] = [self.keys.result_channel]
+        for result in results:
+            args += result_script_args(result, now)
+        client = self.redis.client
+        reply = await storage_errors(
+            self.redis.where, lambda: _SCRIPTS.call(client, "STORE", keys, args)
+        )
+        return [bool(flag) for flag in reply]
 
     async def get(self, task_id: str) -> TaskResult | None:
         data = await storage_errors(

@@ -22,6 +22,7 @@ __all__ = [
     "PURGE",
     "RECOVER",
     "REQUEUE_DEAD",
+    "STORE_RESULTS",
 ]
 
 _SCORE = "local function score(prio, eta) return (100 - tonumber(prio)) * 1e13 + tonumber(eta) end"
@@ -90,6 +91,36 @@ local function trim_events(data, by_time, index_prefix, max_events)
       redis.call('HDEL', data, id)
     end
   end
+end
+"""
+
+_RESULTS_FN = """
+-- A result is a string: its record (JSON) whose last key is its delivery, which is read from
+-- the last bytes only (GETRANGE), so a large payload is not read to compare. A record of
+-- another shape is decoded whole; one written before results had a delivery counts as 0.
+local function stored_delivery(key)
+  local tail = redis.call('GETRANGE', key, -32, -1)
+  if tail == '' then return -1 end
+  local found = string.match(tail, '"delivery":(%d+)}$')
+  if found then return tonumber(found) end
+  local ok, doc = pcall(cjson.decode, redis.call('GET', key))
+  if ok and type(doc) == 'table' and tonumber(doc['delivery']) then
+    return tonumber(doc['delivery'])
+  end
+  return 0
+end
+-- Stores a result unless the stored one is of a higher delivery (the fencing compare-and-set);
+-- ttl_ms: '' keeps it until deleted, <= 0 drops it at once. Returns whether it was stored.
+local function store_result(key, record, delivery, ttl_ms)
+  if stored_delivery(key) > tonumber(delivery) then return false end
+  if ttl_ms == '' then
+    redis.call('SET', key, record)
+  elseif tonumber(ttl_ms) <= 0 then
+    redis.call('DEL', key)
+  else
+    redis.call('SET', key, record, 'PX', ttl_ms)
+  end
+  return true
 end
 """
 
@@ -356,4 +387,24 @@ for _, event in ipairs(cjson.decode(ARGV[5])) do
 end
 trim_events(KEYS[1], KEYS[2], ARGV[1], ARGV[4])
 return 0
+"""
+
+STORE_RESULTS = f"""
+{_RESULTS_FN}
+-- KEYS: the result keys   ARGV: channel, then per result: task id, record, delivery, ttl_ms
+-- Returns 1 (stored) or 0 (a newer delivery's result is kept) per result; the stored ones
+-- that can be read are announced in one message, so waiters wake at once.
+local out, announced = {{}}, {{}}
+for i, key in ipairs(KEYS) do
+  local at = 2 + (i - 1) * 4
+  local ttl = ARGV[at + 3]
+  if store_result(key, ARGV[at + 1], ARGV[at + 2], ttl) then
+    out[i] = 1
+    if ttl == '' or tonumber(ttl) > 0 then announced[#announced + 1] = ARGV[at] end
+  else
+    out[i] = 0
+  end
+end
+if #announced > 0 then redis.call('PUBLISH', ARGV[1], table.concat(announced, ' ')) end
+return out
 """
