@@ -22,6 +22,7 @@ from omniq_redis.pipelines import ScriptSet
 __all__ = [
     "RedisEventStorage",
     "event_batch",
+    "event_rows",
     "event_score",
     "event_script_args",
     "event_script_keys",
@@ -48,12 +49,17 @@ def event_script_args(redis: RedisConnection) -> list[Any]:
     return [keys.events_of(""), int(options.event_ttl), _STREAM_LENGTH, options.max_events]
 
 
+def event_rows(events: Sequence[TaskEvent]) -> list[tuple[str, str, str, str]]:
+    """Events as the scripts take them: ``[id, score_us, task_id, record]`` each, every value a
+    string."""
+    return [
+        (e.id, str(event_score(e.timestamp)), e.task_id, dumps_record(e).decode()) for e in events
+    ]
+
+
 def event_batch(events: Sequence[TaskEvent]) -> bytes:
-    """Events as the scripts take them: one JSON array of ``[id, score_us, task_id, record]``,
-    every value a string."""
-    return orjson.dumps(
-        [(e.id, str(event_score(e.timestamp)), e.task_id, dumps_record(e).decode()) for e in events]
-    )
+    """:func:`event_rows` as one JSON array."""
+    return orjson.dumps(event_rows(events))
 
 
 class RedisEventStorage(EventStorage):

@@ -13,6 +13,7 @@ __all__ = [
     "CANCEL",
     "CLAIM",
     "CLAIM_TICK",
+    "COMPLETE",
     "DEAD_LETTER",
     "ENQUEUE",
     "ENQUEUE_ONE_WITH_EVENT",
@@ -406,5 +407,68 @@ for i, key in ipairs(KEYS) do
   end
 end
 if #announced > 0 then redis.call('PUBLISH', ARGV[1], table.concat(announced, ' ')) end
+return out
+"""
+
+COMPLETE = f"""
+{_SCORE}
+{_EVENTS_FN}
+{_RESULTS_FN}
+-- Fenced completion: a batch of task outcomes, each applied only under its current lease.
+-- KEYS: event data, events by time, event stream
+-- ARGV: now_ms, event index prefix, event ttl_s, stream maxlen, max_events, result channel,
+--       queues (JSON: [task prefix, ready, delayed, active, dead, wake channel] each),
+--       completions (JSON: [queue index, id, token, action, result, events, note, retry_ms]
+--       each; result is false or [result key, record, delivery, ttl_ms]; events as the event
+--       scripts take them; note is the dead letter's reason or the retry's error)
+-- Per completion: the lease is checked, the result stored with the delivery compare (refused:
+-- nothing of the completion is applied), the events appended, then ack, dead letter or retry.
+-- Returns 1 (applied) or 0 per completion.
+local now = tonumber(ARGV[1])
+local queues = cjson.decode(ARGV[7])
+local out, announced, woken = {{}}, {{}}, {{}}
+local appended = false
+for i, c in ipairs(cjson.decode(ARGV[8])) do
+  local q, id = queues[c[1]], c[2]
+  local key = q[1] .. id
+  local fields = redis.call('HMGET', key, 'state', 'token', 'prio')
+  local result = c[5]
+  if fields[1] ~= 'active' or fields[2] ~= c[3] then
+    out[i] = 0
+  elseif result and not store_result(result[1], result[2], result[3], result[4]) then
+    out[i] = 0
+  else
+    if result and (result[4] == '' or tonumber(result[4]) > 0) then
+      announced[#announced + 1] = id
+    end
+    for _, event in ipairs(c[6]) do
+      append_event(KEYS[1], KEYS[2], KEYS[3], ARGV[2], ARGV[3], ARGV[4], event)
+      appended = true
+    end
+    redis.call('ZREM', q[4], id)
+    local action = c[4]
+    if action == 'ack' then
+      redis.call('DEL', key)
+    elseif action == 'dead_letter' then
+      redis.call('ZADD', q[5], now, id)
+      redis.call('HSET', key, 'state', 'dead', 'token', '', 'lease', '', 'worker', '',
+                 'cancel', 0, 'error', c[7], 'finished', now)
+    else
+      local retry = tonumber(c[8])
+      redis.call('HSET', key, 'state', 'pending', 'token', '', 'lease', '', 'worker', '',
+                 'cancel', 0, 'error', c[7], 'eta', c[8])
+      if retry <= now then
+        redis.call('ZADD', q[2], score(fields[3], retry), id)
+        woken[q[6]] = true
+      else
+        redis.call('ZADD', q[3], retry, id)
+      end
+    end
+    out[i] = 1
+  end
+end
+if appended then trim_events(KEYS[1], KEYS[2], ARGV[2], ARGV[5]) end
+if #announced > 0 then redis.call('PUBLISH', ARGV[6], table.concat(announced, ' ')) end
+for channel in pairs(woken) do redis.call('PUBLISH', channel, 1) end
 return out
 """

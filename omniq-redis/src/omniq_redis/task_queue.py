@@ -18,7 +18,8 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 import orjson
-from omniq._time import from_timestamp
+from omniq._time import from_timestamp, utcnow
+from omniq.models.completion import Completion, CompletionAction
 from omniq.models.event import TaskEvent
 from omniq.models.task import (
     DEFAULT_MAX_DELIVERIES,
@@ -34,18 +35,25 @@ from omniq.models.task import (
 )
 from omniq.plugins.specs import BackendContext
 from omniq.serialization.records import dumps_record, loads_record
-from omniq.storage import Capability, EventStorage, TaskQueueStorage
+from omniq.storage import Capability, EventStorage, ResultStorage, TaskQueueStorage
 
 from omniq_redis import scripts
-from omniq_redis.connection import connection_for, storage_errors, sync_storage_errors
+from omniq_redis.connection import (
+    RedisConnection,
+    connection_for,
+    storage_errors,
+    sync_storage_errors,
+)
 from omniq_redis.events import (
     RedisEventStorage,
     event_batch,
+    event_rows,
     event_score,
     event_script_args,
     event_script_keys,
 )
 from omniq_redis.pipelines import ScriptSet, call_sync
+from omniq_redis.results import RedisResultStorage, ttl_arg
 
 __all__ = ["RedisTaskQueue"]
 
@@ -56,6 +64,7 @@ _PIPELINED = ScriptSet(
         "ENQUEUE_ONE_WITH_EVENT": scripts.ENQUEUE_ONE_WITH_EVENT,
         "EXTEND": scripts.EXTEND,
         "ACK": scripts.ACK,
+        "COMPLETE": scripts.COMPLETE,
     }
 )
 """The scripts sent on pipelines (by SHA, in the same round trip as the other commands)."""
@@ -481,6 +490,68 @@ class RedisTaskQueue(TaskQueueStorage):
             ]
         return recovered
 
+    # -- finishing in one script (omniq.storage.AtomicCompletion) -------------------------------
+
+    def completes_with(self, results: ResultStorage, events: EventStorage) -> bool:
+        """Whether ``results`` and ``events`` are this backend's storages on the same server
+        and key prefix (and event limits): then :meth:`complete` writes all three at once."""
+        return (
+            isinstance(results, RedisResultStorage)
+            and isinstance(events, RedisEventStorage)
+            and _same_store(self.redis, results.redis)
+            and _same_store(self.redis, events.redis)
+        )
+
+    async def complete(self, completions: Sequence[Completion]) -> list[bool]:
+        """The whole batch in one script call (:data:`~omniq_redis.scripts.COMPLETE`): each
+        completion, only under its current lease, stores its result (refused if a newer
+        delivery's is stored, and then nothing else of it is applied), appends its events
+        (trimmed to ``max_events``), then acks, dead-letters or retries the task; waiting
+        workers and result waiters are woken in the same call."""
+        if not completions:
+            return []
+        now = utcnow()
+        now_ms = _ms(now)
+        indexes: dict[str, int] = {}
+        queues: list[list[str]] = []
+        rows: list[list[Any]] = []
+        for completion in completions:
+            lease = completion.lease
+            queue = _queue_of_token(lease.token)
+            index = indexes.get(queue)
+            if index is None:
+                qk = self.keys.queue(queue)
+                queues.append(
+                    [qk.task_prefix, qk.ready, qk.delayed, qk.active, qk.dead,
+                     self.keys.wake_channel(queue)]
+                )  # fmt: skip
+                index = indexes[queue] = len(queues)  # Lua counts from 1
+            rows.append(
+                [index, lease.task_id, lease.token, completion.action.value,
+                 self._result_row(completion, now), event_rows(completion.events),
+                 _note(completion), str(now_ms if completion.retry_at is None
+                                        else _ms(completion.retry_at))]
+            )  # fmt: skip
+        args = [
+            now_ms, *self._event_args(), self.keys.result_channel,
+            orjson.dumps(queues), orjson.dumps(rows),
+        ]  # fmt: skip
+        script_keys = event_script_keys(self.keys)
+        client = self.redis.client
+        reply = await storage_errors(
+            self.redis.where, lambda: _PIPELINED.call(client, "COMPLETE", script_keys, args)
+        )
+        return [bool(flag) for flag in reply]
+
+    def _result_row(self, completion: Completion, now: datetime) -> list[str] | bool:
+        result = completion.result
+        if result is None:
+            return False
+        return [
+            self.keys.result(result.task_id), dumps_record(result).decode(),
+            str(result.delivery), ttl_arg(result.expires_at, now),
+        ]  # fmt: skip
+
     # -- inspecting and managing -------------------------------------------------------------
 
     async def _queue_of(self, task_id: str) -> str | None:
@@ -609,6 +680,25 @@ def _by_token_queue(leases: Sequence[Lease]) -> dict[str, list[tuple[int, Lease]
     for index, lease in enumerate(leases):
         grouped[_queue_of_token(lease.token)].append((index, lease))
     return grouped
+
+
+def _same_store(one: RedisConnection, other: RedisConnection) -> bool:
+    """Whether two connections reach the same data the same way: server, prefix, event limits."""
+    if one is other:
+        return True
+    mine, theirs = one.options, other.options
+    return (
+        one.where == other.where
+        and one.keys == other.keys
+        and (mine.max_events, mine.event_ttl) == (theirs.max_events, theirs.event_ttl)
+    )
+
+
+def _note(completion: Completion) -> str:
+    """The text kept as the task's ``last_error``: a dead letter's reason, a retry's error."""
+    if completion.action is CompletionAction.DEAD_LETTER:
+        return completion.reason or "failed"
+    return completion.error or ""
 
 
 _COUNT_MARK = 987_654_321
