@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 import attrs
 import orjson
+from omniq.logging import get_logger
 from omniq.models.event import EventQuery, TaskEvent
 from omniq.plugins.specs import BackendContext
 from omniq.serialization.records import dumps_record, loads_record
@@ -27,6 +28,8 @@ __all__ = [
     "event_script_args",
     "event_script_keys",
 ]
+
+log = get_logger(__name__)
 
 _STREAM_LENGTH = 10_000
 _SCRIPTS = ScriptSet({"APPEND": scripts.APPEND_EVENTS})
@@ -60,6 +63,24 @@ def event_rows(events: Sequence[TaskEvent]) -> list[tuple[str, str, str, str]]:
 def event_batch(events: Sequence[TaskEvent]) -> bytes:
     """:func:`event_rows` as one JSON array."""
     return orjson.dumps(event_rows(events))
+
+
+def _decoded(data: Any, event_id: Any) -> TaskEvent | None:
+    """The event of a stored record; ``None``, with a warning naming it, if it cannot be decoded
+    (damaged or written by hand), so that one bad record never fails a query or a follow."""
+    try:
+        return loads_record(data, TaskEvent)
+    except Exception as exc:  # orjson, cattrs and the records' validators raise many kinds
+        log.warning(
+            "skipped an event that cannot be decoded",
+            event_id=_text(event_id),
+            error=f"{type(exc).__name__}: {exc}",
+        )
+        return None
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class RedisEventStorage(EventStorage):
@@ -100,9 +121,9 @@ class RedisEventStorage(EventStorage):
             pipe.hdel(self.keys.event_data, *ids)
             pipe.zrem(self.keys.events_by_time, *ids)
             for event_id, data in zip(ids, records, strict=True):
-                if data is not None:
-                    task_id = loads_record(data, TaskEvent).task_id
-                    pipe.zrem(self.keys.events_of(task_id), event_id)
+                event = None if data is None else _decoded(data, event_id)
+                if event is not None:  # an undecodable one's index entry expires with its TTL
+                    pipe.zrem(self.keys.events_of(event.task_id), event_id)
             await pipe.execute()
 
     async def query(self, query: EventQuery) -> list[TaskEvent]:
@@ -122,11 +143,9 @@ class RedisEventStorage(EventStorage):
                 break
             offset += len(ids)
             records = await client.hmget(self.keys.event_data, ids)
-            for data in records:
-                if data is None:
-                    continue
-                event = loads_record(data, TaskEvent)
-                if query.matches(event):
+            for event_id, data in zip(ids, records, strict=True):
+                event = None if data is None else _decoded(data, event_id)
+                if event is not None and query.matches(event):
                     found.append(event)
         found.sort(key=lambda e: (e.timestamp, e.id))
         return found[: query.limit]
@@ -138,17 +157,17 @@ class RedisEventStorage(EventStorage):
         cursor = last[0][0] if last else b"0-0"
         seen: set[str] = set()
         if query.after_id is not None:
-            for event in await self.query(attrs.evolve(query, limit=1_000_000)):
-                seen.add(event.id)
-                yield event
+            for replayed in await self.query(attrs.evolve(query, limit=1_000_000)):
+                seen.add(replayed.id)
+                yield replayed
         live = attrs.evolve(query, after_id=None)
         while True:
             replies = await client.xread({stream: cursor}, block=1000, count=500)
             for _, entries in replies or ():
                 for entry_id, fields in entries:
                     cursor = entry_id
-                    event = loads_record(fields[b"data"], TaskEvent)
-                    if event.id not in seen and live.matches(event):
+                    event = _decoded(fields.get(b"data"), entry_id)
+                    if event is not None and event.id not in seen and live.matches(event):
                         yield event
 
     async def purge(self, before: datetime) -> int:

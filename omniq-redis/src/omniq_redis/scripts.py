@@ -26,7 +26,13 @@ __all__ = [
     "STORE_RESULTS",
 ]
 
-_SCORE = "local function score(prio, eta) return (100 - tonumber(prio)) * 1e13 + tonumber(eta) end"
+_SCORE = """
+-- A damaged hash's fields count as 0 here (the claim sets such a hash aside as corrupt), so
+-- that no script stops half-way on one.
+local function score(prio, eta)
+  return (100 - (tonumber(prio) or 0)) * 1e13 + (tonumber(eta) or 0)
+end
+"""
 
 _ENQUEUE_FN = """
 -- Adds a batch of tasks to one queue; calls on_added(i) for each task that was new.
@@ -180,32 +186,73 @@ return added
 
 CLAIM = f"""
 {_SCORE}
--- KEYS: ready, delayed, active   ARGV: prefix, now_ms, limit, lease_until_ms, worker, token_base
+-- KEYS: ready, delayed, active, dead
+-- ARGV: prefix, now_ms, limit, lease_until_ms, worker, token_base, corrupt reason
 -- A claim counts the attempt and the delivery (never reset: it fences results). A hash written
 -- before deliveries were counted has none: its attempt is their lower bound.
-local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[2], 'LIMIT', 0, 1000)
+-- A hash that is not what enqueue writes (no data, an unknown state, a field that should be a
+-- number and is not) is moved to the dead letters with the corrupt reason, kept as it is, and
+-- the claim goes on with the next task: one damaged hash never fails the batch.
+-- Returns the claimed {{id, data, attempt, token, delivery}} and the ids set aside.
+local now = ARGV[2]
+local corrupt = {{}}
+local function sound(f)
+  return type(f[1]) == 'string'
+    and (f[2] == 'pending' or f[2] == 'active' or f[2] == 'dead')
+    and tonumber(f[3]) ~= nil and tonumber(f[4]) ~= nil and tonumber(f[5]) ~= nil
+    and (f[6] == false or tonumber(f[6]) ~= nil)
+end
+-- The hash's fields, or nil when the key is missing or not a hash.
+local function read(key)
+  local f = redis.pcall('HMGET', key, 'data', 'state', 'attempt', 'prio', 'eta', 'deliveries')
+  if type(f) ~= 'table' or f.err then return nil end
+  return f
+end
+local function set_aside(key, id, f)
+  corrupt[#corrupt + 1] = id
+  if f == nil then return end  -- not a hash: left as it is, out of the queue's sets
+  redis.call('HSET', key, 'state', 'dead', 'token', '', 'lease', '', 'worker', '',
+             'error', ARGV[7], 'finished', now)
+  redis.call('ZADD', KEYS[4], now, id)
+end
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1000)
 for _, id in ipairs(due) do
   local key = ARGV[1] .. id
   redis.call('ZREM', KEYS[2], id)
-  local fields = redis.call('HMGET', key, 'prio', 'eta', 'state')
-  if fields[3] == 'pending' then
-    redis.call('ZADD', KEYS[1], score(fields[1], fields[2]), id)
+  local f = read(key)
+  if f ~= nil and sound(f) then
+    if f[2] == 'pending' then redis.call('ZADD', KEYS[1], score(f[4], f[5]), id) end
+  elseif redis.call('EXISTS', key) == 1 then
+    set_aside(key, id, f)
   end
 end
-local ids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[3]) - 1)
+local limit = tonumber(ARGV[3])
 local out = {{}}
-for i, id in ipairs(ids) do
-  local key = ARGV[1] .. id
-  redis.call('ZREM', KEYS[1], id)
-  local token = ARGV[6] .. i
-  local attempt = redis.call('HINCRBY', key, 'attempt', 1)
-  local delivery = (tonumber(redis.call('HGET', key, 'deliveries')) or (attempt - 1)) + 1
-  redis.call('HSET', key, 'state', 'active', 'token', token, 'lease', ARGV[4],
-             'worker', ARGV[5], 'cancel', 0, 'deliveries', delivery)
-  redis.call('ZADD', KEYS[3], ARGV[4], id)
-  out[#out + 1] = {{id, redis.call('HGET', key, 'data'), attempt, token, delivery}}
+local n = 0
+while #out < limit do
+  local ids = redis.call('ZRANGE', KEYS[1], 0, limit - #out - 1)
+  if #ids == 0 then break end
+  for _, id in ipairs(ids) do
+    local key = ARGV[1] .. id
+    redis.call('ZREM', KEYS[1], id)
+    local f = read(key)
+    if f ~= nil and sound(f) then
+      if f[2] == 'pending' then
+        n = n + 1
+        local token = ARGV[6] .. n
+        local attempt = tonumber(f[3]) + 1
+        local delivery = (tonumber(f[6]) or (attempt - 1)) + 1
+        redis.call('HSET', key, 'state', 'active', 'token', token, 'lease', ARGV[4],
+                   'worker', ARGV[5], 'cancel', 0, 'attempt', attempt, 'deliveries', delivery)
+        redis.call('ZADD', KEYS[3], ARGV[4], id)
+        out[#out + 1] = {{id, f[1], attempt, token, delivery}}
+      end
+    elseif redis.call('EXISTS', key) == 1 then
+      set_aside(key, id, f)
+    end
+  end
 end
-return out
+return {{out, corrupt}}
 """
 
 EXTEND = """

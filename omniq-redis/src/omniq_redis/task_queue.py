@@ -19,9 +19,12 @@ from typing import Any, ClassVar
 
 import orjson
 from omniq._time import from_timestamp, utcnow
+from omniq.errors import StorageError
+from omniq.logging import get_logger
 from omniq.models.completion import Completion, CompletionAction
 from omniq.models.event import TaskEvent
 from omniq.models.task import (
+    CORRUPT_RECORD,
     DEFAULT_MAX_DELIVERIES,
     CancelOutcome,
     ClaimedTask,
@@ -56,6 +59,8 @@ from omniq_redis.pipelines import ScriptSet, call_sync
 from omniq_redis.results import RedisResultStorage, ttl_arg
 
 __all__ = ["RedisTaskQueue"]
+
+log = get_logger(__name__)
 
 _PIPELINED = ScriptSet(
     {
@@ -322,27 +327,44 @@ class RedisTaskQueue(TaskQueueStorage):
     async def claim(
         self, queues: Sequence[str], *, limit: int, lease_seconds: float, worker_id: str
     ) -> list[ClaimedTask]:
+        """One script call per queue; a task that cannot be decoded is set aside as a corrupt
+        record (by the script, or here for a record that does not decode) and the claim goes on,
+        so one damaged hash never stops a queue."""
         claimed: list[ClaimedTask] = []
         now = _now_ms()
         until = now + int(lease_seconds * 1000)
         expires_at = from_timestamp(until / 1000)
         for queue in queues:
-            if len(claimed) >= limit:
-                break
             keys = self.keys.queue(queue)
-            token_base = f"{queue}|{os.urandom(8).hex()}-"
-            args = [keys.task_prefix, now, limit - len(claimed), until, worker_id, token_base]
-            rows = await self._run("CLAIM", [keys.ready, keys.delayed, keys.active], args)
-            for task_id, data, attempt, token, delivery in rows:
-                lease = Lease(
-                    task_id=_text(task_id),
-                    token=_text(token),
-                    expires_at=expires_at,
-                    attempt=int(attempt),
-                    worker_id=worker_id,
-                    delivery=int(delivery),
-                )
-                claimed.append(ClaimedTask(task=loads_record(data, Task), lease=lease))
+            script_keys = [keys.ready, keys.delayed, keys.active, keys.dead]
+            again = True
+            while again and len(claimed) < limit:  # again if damaged records took places
+                token_base = f"{queue}|{os.urandom(8).hex()}-"
+                args = [
+                    keys.task_prefix, now, limit - len(claimed), until, worker_id, token_base,
+                    CORRUPT_RECORD,
+                ]  # fmt: skip
+                rows, set_aside = await self._run("CLAIM", script_keys, args)
+                for task_id in set_aside:
+                    _warn_corrupt(_text(task_id), queue, "its hash is not what enqueue writes")
+                again = False
+                for task_id, data, attempt, token, delivery in rows:
+                    lease = Lease(
+                        task_id=_text(task_id),
+                        token=_text(token),
+                        expires_at=expires_at,
+                        attempt=int(attempt),
+                        worker_id=worker_id,
+                        delivery=int(delivery),
+                    )
+                    try:
+                        task = _claimed_task(data, lease.task_id, queue)
+                    except _CorruptRecord as exc:
+                        await self.dead_letter(lease, reason=CORRUPT_RECORD)
+                        _warn_corrupt(lease.task_id, queue, str(exc))
+                        again = True
+                        continue
+                    claimed.append(ClaimedTask(task=task, lease=lease))
         return claimed
 
     async def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
@@ -571,8 +593,18 @@ class RedisTaskQueue(TaskQueueStorage):
         queue = await self._queue_of(task_id)
         if queue is None:
             return None
-        fields = await self.redis.client.hgetall(self.keys.queue(queue).task_prefix + task_id)
-        return _info(fields) if fields else None
+        key = self.keys.queue(queue).task_prefix + task_id
+        fields = await self.redis.client.hgetall(key)
+        if not fields:
+            return None
+        try:
+            return _info(fields)
+        except _CorruptRecord as exc:
+            raise StorageError(
+                f"The stored task {task_id!r} cannot be decoded ({exc}); it is kept as it is. "
+                f"Inspect it with redis-cli (HGETALL {key}), then delete it or purge the dead "
+                "letters."
+            ) from exc
 
     async def cancel(self, task_id: str) -> CancelOutcome:
         queue = await self._queue_of(task_id)
@@ -625,7 +657,19 @@ class RedisTaskQueue(TaskQueueStorage):
             for task_id in ids:
                 pipe.hgetall(keys.task_prefix + _text(task_id))
             rows = await pipe.execute()
-        infos = [_info(fields) for fields in rows if fields]
+        infos: list[TaskInfo] = []
+        for task_id, fields in zip(ids, rows, strict=True):
+            if not fields:
+                continue
+            try:
+                infos.append(_info(fields))
+            except _CorruptRecord as exc:
+                log.warning(
+                    "left out a task that cannot be decoded",
+                    task_id=_text(task_id),
+                    queue=queue,
+                    error=str(exc),
+                )
         if state is TaskState.PENDING:
             infos.sort(key=lambda i: (-i.task.priority, _ready_time(i), i.task.id))
         elif state is TaskState.ACTIVE:
@@ -682,6 +726,34 @@ def _by_token_queue(leases: Sequence[Lease]) -> dict[str, list[tuple[int, Lease]
     return grouped
 
 
+class _CorruptRecord(StorageError):
+    """A stored task that cannot be decoded (damaged, or written by hand)."""
+
+
+def _claimed_task(data: Any, task_id: str, queue: str) -> Task:
+    """The claimed hash's task record; :class:`_CorruptRecord` if it does not decode to the
+    task of that id and queue."""
+    try:
+        task = loads_record(data, Task)
+    except Exception as exc:  # orjson, cattrs and the records' validators raise many kinds
+        raise _CorruptRecord(f"its record does not decode: {exc}") from exc
+    if (task.id, task.queue) != (task_id, queue):
+        raise _CorruptRecord(
+            f"its record names task {task.id!r} of queue {task.queue!r}, not the hash's own"
+        )
+    return task
+
+
+def _warn_corrupt(task_id: str, queue: str, problem: str) -> None:
+    log.warning(
+        "moved a task that cannot be decoded to the dead letters",
+        task_id=task_id,
+        queue=queue,
+        reason=CORRUPT_RECORD,
+        error=problem,
+    )
+
+
 def _same_store(one: RedisConnection, other: RedisConnection) -> bool:
     """Whether two connections reach the same data the same way: server, prefix, event limits."""
     if one is other:
@@ -717,20 +789,25 @@ def _ready_time(info: TaskInfo) -> datetime:
 
 
 def _info(fields: dict[Any, Any]) -> TaskInfo:
+    """The task's info; :class:`_CorruptRecord` if its hash cannot be decoded."""
+
     def text(name: str) -> str:
         value = fields.get(name.encode(), b"")
         return _text(value)
 
-    task = loads_record(fields[b"data"], Task)
-    lease = text("lease")
-    attempt = int(text("attempt") or 0)
-    return TaskInfo(
-        task=task,
-        state=TaskState(text("state")),
-        attempt=attempt,
-        lease_expires_at=from_timestamp(int(lease) / 1000) if lease else None,
-        worker_id=text("worker") or None,
-        last_error=text("error") or None,
-        cancel_requested=text("cancel") == "1",
-        deliveries=int(text("deliveries") or attempt),
-    )
+    try:
+        task = loads_record(fields[b"data"], Task)
+        lease = text("lease")
+        attempt = int(text("attempt") or 0)
+        return TaskInfo(
+            task=task,
+            state=TaskState(text("state")),
+            attempt=attempt,
+            lease_expires_at=from_timestamp(int(lease) / 1000) if lease else None,
+            worker_id=text("worker") or None,
+            last_error=text("error") or None,
+            cancel_requested=text("cancel") == "1",
+            deliveries=int(text("deliveries") or attempt),
+        )
+    except Exception as exc:  # a missing field, bad JSON, a text number, an unknown state
+        raise _CorruptRecord(f"{type(exc).__name__}: {exc}") from exc
