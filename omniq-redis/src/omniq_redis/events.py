@@ -21,6 +21,7 @@ from omniq_redis.keys import Keys
 from omniq_redis.pipelines import ScriptSet
 
 __all__ = [
+    "PURGE_BATCH",
     "RedisEventStorage",
     "event_batch",
     "event_rows",
@@ -32,7 +33,10 @@ __all__ = [
 log = get_logger(__name__)
 
 _STREAM_LENGTH = 10_000
-_SCRIPTS = ScriptSet({"APPEND": scripts.APPEND_EVENTS})
+_SCRIPTS = ScriptSet({"APPEND": scripts.APPEND_EVENTS, "PURGE": scripts.PURGE_EVENTS})
+
+PURGE_BATCH = 1000
+"""Events dropped per script call of :meth:`RedisEventStorage.purge`."""
 
 
 def event_score(moment: datetime) -> int:
@@ -114,18 +118,6 @@ class RedisEventStorage(EventStorage):
             ),
         )
 
-    async def _forget(self, ids: list[Any]) -> None:
-        client = self.redis.client
-        records = await client.hmget(self.keys.event_data, ids)
-        async with client.pipeline(transaction=False) as pipe:
-            pipe.hdel(self.keys.event_data, *ids)
-            pipe.zrem(self.keys.events_by_time, *ids)
-            for event_id, data in zip(ids, records, strict=True):
-                event = None if data is None else _decoded(data, event_id)
-                if event is not None:  # an undecodable one's index entry expires with its TTL
-                    pipe.zrem(self.keys.events_of(event.task_id), event_id)
-            await pipe.execute()
-
     async def query(self, query: EventQuery) -> list[TaskEvent]:
         index = (
             self.keys.events_by_time
@@ -171,9 +163,18 @@ class RedisEventStorage(EventStorage):
                         yield event
 
     async def purge(self, before: datetime) -> int:
-        ids = await self.redis.client.zrangebyscore(
-            self.keys.events_by_time, "-inf", f"({event_score(before)}"
-        )
-        for start in range(0, len(ids), 1000):
-            await self._forget(ids[start : start + 1000])
-        return len(ids)
+        """Drop the events older than ``before``, :data:`PURGE_BATCH` per script call, so a
+        large purge never blocks the server for long (the worker calls it periodically)."""
+        client = self.redis.client
+        keys = [self.keys.event_data, self.keys.events_by_time]
+        args = [self.keys.events_of(""), event_score(before), PURGE_BATCH]
+        purged = 0
+        while True:
+            count = int(
+                await storage_errors(
+                    self.redis.where, lambda: _SCRIPTS.call(client, "PURGE", keys, args)
+                )
+            )
+            purged += count
+            if count < PURGE_BATCH:
+                return purged

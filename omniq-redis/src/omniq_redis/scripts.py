@@ -21,6 +21,7 @@ __all__ = [
     "EXTEND",
     "NACK",
     "PURGE",
+    "PURGE_EVENTS",
     "RECOVER",
     "REQUEUE_DEAD",
     "STORE_RESULTS",
@@ -82,21 +83,25 @@ local function append_event(data, by_time, stream, index_prefix, ttl, stream_max
   redis.call('EXPIRE', task_key, ttl)
   redis.call('XADD', stream, 'MAXLEN', '~', stream_maxlen, '*', 'data', event[4])
 end
+-- Drops an event's record and its task's index entry (the caller drops its by-time entry); an
+-- undecodable record's index entry is left to expire with its index.
+local function forget_event(data, index_prefix, id)
+  local record = redis.call('HGET', data, id)
+  if record then
+    local ok, decoded = pcall(cjson.decode, record)
+    if ok and type(decoded) == 'table' and type(decoded['task_id']) == 'string' then
+      redis.call('ZREM', index_prefix .. decoded['task_id'], id)
+    end
+    redis.call('HDEL', data, id)
+  end
+end
 -- Drops the oldest events past max_events (their record and index entries).
 local function trim_events(data, by_time, index_prefix, max_events)
   local excess = redis.call('ZCARD', by_time) - tonumber(max_events)
   if excess <= 0 then return end
   local oldest = redis.call('ZPOPMIN', by_time, excess)
   for i = 1, #oldest, 2 do
-    local id = oldest[i]
-    local record = redis.call('HGET', data, id)
-    if record then
-      local ok, decoded = pcall(cjson.decode, record)
-      if ok and type(decoded) == 'table' and type(decoded['task_id']) == 'string' then
-        redis.call('ZREM', index_prefix .. decoded['task_id'], id)
-      end
-      redis.call('HDEL', data, id)
-    end
+    forget_event(data, index_prefix, oldest[i])
   end
 end
 """
@@ -518,4 +523,17 @@ if appended then trim_events(KEYS[1], KEYS[2], ARGV[2], ARGV[5]) end
 if #announced > 0 then redis.call('PUBLISH', ARGV[6], table.concat(announced, ' ')) end
 for channel in pairs(woken) do redis.call('PUBLISH', channel, 1) end
 return out
+"""
+
+PURGE_EVENTS = f"""
+{_EVENTS_FN}
+-- KEYS: event data hash, by-time index   ARGV: per-task index prefix, before_us, batch
+-- Drops up to batch events older than before_us (the oldest first); returns how many.
+local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[2], 'LIMIT', 0,
+                       tonumber(ARGV[3]))
+for _, id in ipairs(ids) do
+  forget_event(KEYS[1], ARGV[1], id)
+  redis.call('ZREM', KEYS[2], id)
+end
+return #ids
 """
