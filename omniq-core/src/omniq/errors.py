@@ -49,6 +49,7 @@ __all__ = [
     "SerializerNotAllowedError",
     "StorageClosedError",
     "StorageError",
+    "StorageUnavailableError",
     "TaskFailedError",
     "TaskNotFoundError",
     "UnknownBackendError",
@@ -111,6 +112,12 @@ def _shown(value: object) -> str:
 
 class StorageError(OmniQError):
     """A storage backend failed; the cause is chained and credentials are masked."""
+
+
+class StorageUnavailableError(StorageError):
+    """The store cannot be used right now: the server is unreachable or the connection was lost,
+    or the database stayed locked past the backend's ``timeout``. Retrying later may succeed; the
+    message names the store (password masked) and the option or check that fixes it."""
 
 
 class StorageClosedError(StorageError):
