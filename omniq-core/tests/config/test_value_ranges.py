@@ -170,6 +170,11 @@ def test_from_dict_checks_ranges() -> None:
         ("concurrency", 1.5),
         ("max_batch", 0),
         ("max_batch", 10**9),
+        ("max_deliveries", 0),
+        ("max_deliveries", 2.5),
+        ("event_retention", NAN),
+        ("event_retention", 0),
+        ("purge_interval", INF),
     ],
 )
 def test_worker_settings_refuse_bad_values(field: str, value: object) -> None:

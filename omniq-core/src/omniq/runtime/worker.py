@@ -111,10 +111,14 @@ class WorkerSettings:
     """Up to this fraction is added at random to each retry's backoff."""
     max_batch: int = field(default=500, validator=check.count_field(minimum=1, maximum=100_000))
     """Most tasks finished (results, events, acks) in one round of storage calls."""
-    max_deliveries: int = field(default=DEFAULT_MAX_DELIVERIES, validator=_positive)
+    max_deliveries: int = field(
+        default=DEFAULT_MAX_DELIVERIES, validator=check.count_field(minimum=1)
+    )
     """Deliveries after which a task whose lease keeps running out goes to the dead letters
     (a poison pill that crashes or hangs its workers). Crashes never count as failed attempts."""
-    event_retention: float | None = field(default=7 * 86400.0)
+    event_retention: float | None = field(
+        default=7 * 86400.0, validator=check.seconds_field(above=True, none="no purge")
+    )
     """Events older than this many seconds are purged by the worker (once a minute); ``None``
     keeps them forever."""
     purge_interval: float = field(default=60.0, validator=_positive)
