@@ -818,6 +818,7 @@ class AsyncOmniQ:
         self, queue: str, state: TaskState | str = TaskState.PENDING, limit: int = 100
     ) -> list[TaskInfo]:
         """Up to ``limit`` tasks of ``queue`` in ``state`` (pending, active or dead)."""
+        check.count("limit", limit, minimum=1)
         names.validate_queue_name(queue)
         stores = await self._ready()
         return await stores.task_queue.list_tasks(queue, state=TaskState(state), limit=limit)
@@ -963,6 +964,7 @@ def _event_query(
         names.validate_task_id(task_id)
     if queue is not None:
         names.validate_queue_name(queue)
+    check.count("limit", limit, minimum=1)
     if isinstance(event_types, str):
         event_types = [event_types]
     try:

@@ -184,3 +184,12 @@ def test_run_worker_concurrency_is_checked(plain_stores: dict[str, Any]) -> None
     oq = AsyncOmniQ(workers=0, **plain_stores)
     with pytest.raises(InvalidValueError, match="Invalid workers -3"):
         asyncio.run(oq.run_worker(concurrency=-3, handle_signals=False))
+
+
+@pytest.mark.parametrize("limit", [0, -1, 2**40, 1.5, True])
+def test_listing_limits_are_checked(plain_stores: dict[str, Any], limit: object) -> None:
+    with OmniQ(workers=0, **plain_stores) as oq:
+        with pytest.raises(InvalidValueError, match="use an integer from 1 to 2,147,483,647"):
+            oq.query_events(limit=limit)  # type: ignore[arg-type]
+        with pytest.raises(InvalidValueError, match=f"Invalid limit {limit!r}"):
+            oq.list_tasks("default", limit=limit)  # type: ignore[arg-type]
