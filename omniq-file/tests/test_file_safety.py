@@ -4,13 +4,14 @@ on, and gives clear errors for bad locations."""
 from __future__ import annotations
 
 import asyncio
+import math
 import uuid
 from pathlib import Path
 from typing import Any
 
 import omniq
 import pytest
-from omniq.errors import ConfigurationError, InvalidNameError
+from omniq.errors import BackendOptionError, ConfigurationError, InvalidNameError
 from omniq.models import Task, TaskState
 
 
@@ -74,6 +75,39 @@ def test_a_base_dir_in_a_missing_directory_is_a_clear_error(tmp_path: Path) -> N
     backend = omniq.load_backend("file", base_dir=str(tmp_path / "missing" / "data"))
     with pytest.raises(ConfigurationError, match="does not exist"):
         backend.task_queue().files.blobs  # type: ignore[attr-defined]
+
+
+def test_a_base_dir_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
+    # os.makedirs raised a bare FileExistsError
+    existing = tmp_path / "data"
+    existing.write_text("not a directory")
+    for options in ({"base_dir": str(existing)}, {"url": f"file://{existing}"}):
+        app = omniq.OmniQ(backend=omniq.load_backend("file", **options), workers=0)
+        with pytest.raises(ConfigurationError) as caught:
+            app.start()
+        assert "it is a file, not a directory" in str(caught.value)
+        assert str(existing) in str(caught.value)
+    assert existing.read_text() == "not a directory"  # left as it was
+
+
+def test_a_base_dir_under_a_file_is_a_clear_error(tmp_path: Path) -> None:
+    existing = tmp_path / "data"
+    existing.write_text("")
+    backend = omniq.load_backend("file", base_dir=str(existing / "sub"))
+    with pytest.raises(ConfigurationError, match="is not a directory"):
+        backend.task_queue().files.blobs  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(math.nan, "nan"), (math.inf, "inf"), (0, "0.0"), (-1, "-1.0"), (61, "61.0")],
+)
+def test_poll_interval_is_range_checked(value: float, shown: str) -> None:
+    with pytest.raises(BackendOptionError) as caught:
+        omniq.load_backend("file", poll_interval=value)
+    assert f"Invalid poll_interval {shown}: use a number of seconds from 0.0001 to 60" in str(
+        caught.value
+    )
 
 
 def test_pickle_is_only_used_when_chosen(tmp_path: Path) -> None:

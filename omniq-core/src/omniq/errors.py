@@ -2,9 +2,10 @@
 
 Every error OmniQ raises derives from :class:`OmniQError`. Where Python has a natural base class
 the error also derives from it, so callers can catch the builtin: configuration and input errors
-are ``ValueError``; a backend that is not installed or fails to import is an ``ImportError``; an
-unknown backend name is a ``LookupError`` (and a ``ValueError``, as earlier OmniQ releases raised
-``ValueError: Unsupported task queue backend: ...``).
+are ``ValueError`` (a number out of its range is an :class:`InvalidValueError`, which names the
+option, the value and the allowed range); a backend that is not installed or fails to import is
+an ``ImportError``; an unknown backend name is a ``LookupError`` (and a ``ValueError``, as earlier
+OmniQ releases raised ``ValueError: Unsupported task queue backend: ...``).
 
 The plugin system's errors and what they can be caught as:
 
@@ -39,6 +40,7 @@ __all__ = [
     "FunctionNotAllowedError",
     "InvalidBackendPluginError",
     "InvalidNameError",
+    "InvalidValueError",
     "LeaseLostError",
     "MissingRoleError",
     "OmniQError",
@@ -47,6 +49,7 @@ __all__ = [
     "SerializerNotAllowedError",
     "StorageClosedError",
     "StorageError",
+    "StorageUnavailableError",
     "TaskFailedError",
     "TaskNotFoundError",
     "UnknownBackendError",
@@ -84,8 +87,37 @@ class ConfigurationError(ValidationError):
     """The configuration is invalid: the message names the field, the value and what is allowed."""
 
 
+class InvalidValueError(ConfigurationError):
+    """A number (a duration, count, priority, port or delay) is not finite, not a number, or out
+    of its range, in the configuration, a backend option or an argument. ``field`` names the
+    option, ``value`` is what was given and ``allowed`` says what is accepted; the message says
+    all three."""
+
+    def __init__(self, field: str, value: object, allowed: str) -> None:
+        self.field = field
+        self.value = value
+        self.allowed = allowed
+        super().__init__(f"Invalid {field} {_shown(value)}: use {allowed}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.field, self.value, self.allowed))
+
+
+def _shown(value: object) -> str:
+    from omniq._redact import mask_secrets
+
+    text = mask_secrets(repr(value))
+    return text if len(text) <= 80 else f"{text[:60]}...({len(text)} characters)"
+
+
 class StorageError(OmniQError):
     """A storage backend failed; the cause is chained and credentials are masked."""
+
+
+class StorageUnavailableError(StorageError):
+    """The store cannot be used right now: the server is unreachable or the connection was lost,
+    or the database stayed locked past the backend's ``timeout``. Retrying later may succeed; the
+    message names the store (password masked) and the option or check that fixes it."""
 
 
 class StorageClosedError(StorageError):

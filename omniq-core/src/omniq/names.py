@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from omniq.errors import InvalidNameError, ValidationError
+from omniq._validate import count
+from omniq.errors import InvalidNameError
 
 __all__ = [
     "MAX_NAME_LENGTH",
@@ -72,13 +73,10 @@ def validate_schedule_name(name: object) -> str:
 
 def validate_priority(priority: object) -> int:
     """Return ``priority`` if it is an int in [MIN_PRIORITY, MAX_PRIORITY] (higher runs first)."""
-    if (
-        isinstance(priority, bool)
-        or not isinstance(priority, int)
-        or not MIN_PRIORITY <= priority <= MAX_PRIORITY
-    ):
-        raise ValidationError(
-            f"Invalid priority {priority!r}: use an int from {MIN_PRIORITY} to {MAX_PRIORITY} "
-            "(higher runs first)"
-        )
-    return priority
+    return count(
+        "priority",
+        priority,
+        minimum=MIN_PRIORITY,
+        maximum=MAX_PRIORITY,
+        hint=" (higher runs first)",
+    )

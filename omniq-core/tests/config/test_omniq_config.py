@@ -9,6 +9,10 @@ from omniq.config import OmniQConfig as ConfigFromShortPath
 from omniq.errors import ConfigurationError
 from omniq.models.config import OmniQConfig, StorageBackendConfig
 
+SECONDS = "a number of seconds from 0 to 315,360,000 (10 years)"
+POSITIVE_SECONDS = "a number of seconds > 0 and at most 315,360,000 (10 years)"
+NO_WORKER = "(0: no worker)"
+
 
 def test_both_import_paths_are_the_same_class() -> None:
     import omniq
@@ -180,11 +184,14 @@ def test_unknown_key_masks_secret_values() -> None:
             {"worker_type": "gevent"},
             "Invalid worker_type 'gevent': use one of async, thread_pool, process_pool.",
         ),
-        ({"workers": -1}, "Invalid workers -1: use an integer >= 0"),
-        ({"workers": True}, "Invalid workers True: use an integer >= 0"),
-        ({"max_payload_size": 0}, "Invalid max_payload_size 0: use an integer >= 1"),
-        ({"default_ttl": -5}, "Invalid default_ttl -5: use seconds >= 0, or None for no expiry"),
-        ({"lease_seconds": 0}, "Invalid lease_seconds 0: use seconds > 0"),
+        ({"workers": -1}, f"Invalid workers -1: use an integer from 0 to 10,000 {NO_WORKER}"),
+        ({"workers": True}, f"Invalid workers True: use an integer from 0 to 10,000 {NO_WORKER}"),
+        (
+            {"max_payload_size": 0},
+            "Invalid max_payload_size 0: use an integer from 1 to 536,870,912 bytes",
+        ),
+        ({"default_ttl": -5}, f"Invalid default_ttl -5: use {SECONDS}, or None for no expiry"),
+        ({"lease_seconds": 0}, f"Invalid lease_seconds 0: use {POSITIVE_SECONDS}"),
         (
             {"log_level": "LOUD"},
             "Invalid log_level 'LOUD': use one of DEBUG, INFO, WARNING, ERROR, CRITICAL.",

@@ -84,9 +84,16 @@ class LocalBlobs:
         self.fsync = fsync
         parent = os.path.dirname(self.root)
         if not os.path.isdir(parent):
+            problem = "is not a directory" if os.path.exists(parent) else "does not exist"
             raise ConfigurationError(
                 f"Cannot use {self.root!r} as the file backend's base_dir: its parent directory "
-                f"{parent!r} does not exist. Create it or choose another base_dir."
+                f"{parent!r} {problem}. Create it or choose another base_dir."
+            )
+        if os.path.exists(self.root) and not os.path.isdir(self.root):
+            raise ConfigurationError(
+                f"Cannot use {self.root!r} as the file backend's base_dir: it is a file, not a "
+                "directory. Set base_dir to a directory (it is created if missing) or move the "
+                "file away."
             )
         os.makedirs(self.root, exist_ok=True)
         if not os.access(self.root, os.W_OK):

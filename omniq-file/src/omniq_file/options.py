@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from attrs import field, frozen
+from omniq import _validate as check
 
-__all__ = ["FORMATS", "FileOptions"]
+__all__ = ["FORMATS", "MIN_POLL_INTERVAL", "FileOptions"]
 
 FORMATS = ("json", "msgpack", "pickle")
+MIN_POLL_INTERVAL = 0.0001
+"""Polling more often than every 100 µs would only burn a core."""
 
 
 def _format(_: object, __: object, value: str) -> None:
@@ -19,9 +22,7 @@ def _format(_: object, __: object, value: str) -> None:
         )
 
 
-def _positive(_: object, attribute: Any, value: float) -> None:
-    if value <= 0:
-        raise ValueError(f"Invalid {attribute.name} {value!r}: use a number > 0")
+_poll_interval = check.seconds_field(minimum=MIN_POLL_INTERVAL, maximum=60.0)
 
 
 @frozen(kw_only=True)
@@ -38,7 +39,7 @@ class FileOptions:
     fsync: bool = False
     """Flush each written file to disk before it becomes visible (survives power loss; slower).
     Without it a killed process loses nothing, but a power cut may lose the last writes."""
-    poll_interval: float = field(default=0.005, validator=_positive)
+    poll_interval: float = field(default=0.005, validator=_poll_interval)
     """How often an idle worker looks for other processes' new tasks (local: a ``stat`` of the
     queue directory). Tasks enqueued in this process wake it at once."""
 

@@ -1,5 +1,13 @@
 """The backend's connections: one async pool, one sync pool (for producers), one pub/sub
-listener that wakes this process's waiters, and the checks made at connect."""
+listener that wakes this process's waiters, and the checks made at connect.
+
+Both clients are redis-py's with one change: a command or pipeline that fails because the server
+cannot be reached or times out raises OmniQ's :class:`~omniq.errors.StorageUnavailableError`
+after redis-py's own retries, and one whose credentials are refused a
+:class:`~omniq.errors.StorageError`, naming the server with its password masked. Every storage
+method, sync or async, gets that without wrapping each call (the producers' lean path,
+:mod:`omniq_redis.direct`, sends a failed command again through the client, so it raises the
+same); replies the server sends (a script's error, ``NOSCRIPT``) stay redis-py's."""
 
 from __future__ import annotations
 
@@ -7,11 +15,11 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar, cast
 
 import redis
 import redis.asyncio as aioredis
-from omniq.errors import StorageError
+from omniq.errors import StorageError, StorageUnavailableError
 from omniq.logging import get_logger
 from omniq.plugins.specs import BackendContext
 from omniq.storage.wakeup import Waiters
@@ -23,7 +31,13 @@ from omniq_redis.keys import Keys
 from omniq_redis.options import RedisOptions
 from omniq_redis.packing import with_hiredis_packing
 
-__all__ = ["RedisConnection", "connection_for", "storage_errors", "sync_storage_errors"]
+__all__ = [
+    "RedisConnection",
+    "client_error",
+    "connection_for",
+    "storage_errors",
+    "sync_storage_errors",
+]
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -68,10 +82,12 @@ class RedisConnection:
                     retry = redis.retry.Retry(ExponentialBackoff(cap=2, base=0.05), 5)
                     if "url" in kwargs:
                         url = kwargs.pop("url")
-                        self._sync = redis.Redis.from_url(url, retry=retry, **kwargs)
+                        client = cast(_SyncRedis, _SyncRedis.from_url(url, retry=retry, **kwargs))
                     else:
-                        self._sync = redis.Redis(retry=retry, **kwargs)
-                    self._direct = DirectCalls(self._sync)
+                        client = _SyncRedis(retry=retry, **kwargs)
+                    client.omniq_where = self.where
+                    self._sync = client
+                    self._direct = DirectCalls(client)
                 sync = self._sync
         return sync
 
@@ -92,11 +108,15 @@ class RedisConnection:
             kwargs = self.options.client_kwargs()
             retry = Retry(ExponentialBackoff(cap=2, base=0.05), 5)
             if "url" in kwargs:
-                client = aioredis.Redis.from_url(
-                    kwargs.pop("url"), retry=retry, retry_on_error=list(_RETRIED), **kwargs
+                client = cast(
+                    _AsyncRedis,
+                    _AsyncRedis.from_url(
+                        kwargs.pop("url"), retry=retry, retry_on_error=list(_RETRIED), **kwargs
+                    ),
                 )
             else:
-                client = aioredis.Redis(retry=retry, retry_on_error=list(_RETRIED), **kwargs)
+                client = _AsyncRedis(retry=retry, retry_on_error=list(_RETRIED), **kwargs)
+            client.omniq_where = self.where
             with_hiredis_packing(client.connection_pool)
             try:
                 await storage_errors(self.where, client.ping)
@@ -182,10 +202,10 @@ async def storage_errors(where: str, call: Callable[[], Awaitable[T]]) -> T:
     try:
         return await call()
     except (redis.RedisError, OSError) as exc:
-        clear = _clear_error(where, exc)
-        if clear is exc:
+        error = client_error(where, exc)
+        if error is None:
             raise
-        raise clear from exc
+        raise error from exc
 
 
 def sync_storage_errors(where: str, call: Callable[[], T]) -> T:
@@ -193,15 +213,19 @@ def sync_storage_errors(where: str, call: Callable[[], T]) -> T:
     try:
         return call()
     except (redis.RedisError, OSError) as exc:
-        clear = _clear_error(where, exc)
-        if clear is exc:
+        error = client_error(where, exc)
+        if error is None:
             raise
-        raise clear from exc
+        raise error from exc
 
 
-def _clear_error(where: str, exc: BaseException) -> BaseException:
-    """The OmniQ error for a redis-py error (the error itself when it is not about reaching
-    or logging in to the server)."""
+_CLIENT_ERRORS = (redis.RedisError, OSError)
+"""What redis-py raises that :func:`client_error` may translate."""
+
+
+def client_error(where: str, exc: BaseException) -> StorageError | None:
+    """OmniQ's error for redis-py's ``exc`` (the server at ``where`` cannot be reached, timed out
+    or refused the credentials), or None for an error the server replied with."""
     if isinstance(exc, redis.AuthenticationError):
         return StorageError(
             f"Redis at {where} refused the credentials: check the username and password "
@@ -212,19 +236,98 @@ def _clear_error(where: str, exc: BaseException) -> BaseException:
             return StorageError(
                 f"Redis at {where} needs a password: give password= or put it in the URL"
             )
-        return exc
-    if isinstance(exc, redis.ConnectionError | redis.TimeoutError | OSError):
-        return StorageError(
+        return None
+    if isinstance(exc, redis.TimeoutError):
+        return StorageUnavailableError(
+            f"Redis at {where} did not answer within socket_timeout: {_reason(exc)}. Check the "
+            "server's load and the network, or raise the backend's socket_timeout option"
+        )
+    if isinstance(exc, redis.ConnectionError | OSError):
+        return StorageUnavailableError(
             f"Cannot reach Redis at {where}: {_reason(exc)}. Check that redis-server runs there "
             "and that host and port are right (a port that does not speak Redis fails this way)"
         )
-    return exc
+    return None
 
 
 def _reason(exc: BaseException) -> str:
     from omniq._redact import mask_secrets
 
-    return mask_secrets(str(exc)) or type(exc).__name__
+    return mask_secrets(str(exc)).rstrip(". ") or type(exc).__name__
+
+
+# -- redis-py's clients, raising OmniQ's errors --------------------------------------------------
+
+
+class _SyncRedis(redis.Redis):
+    omniq_where = "Redis"
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        try:
+            return super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+        except _CLIENT_ERRORS as exc:
+            _reraise(self.omniq_where, exc)
+
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
+        pipe = _SyncPipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
+        pipe.omniq_where = self.omniq_where
+        return pipe
+
+
+class _SyncPipeline(redis.client.Pipeline):
+    omniq_where = "Redis"
+
+    def immediate_execute_command(self, *args: Any, **options: Any) -> Any:
+        try:
+            return super().immediate_execute_command(*args, **options)  # type: ignore[no-untyped-call]
+        except _CLIENT_ERRORS as exc:
+            _reraise(self.omniq_where, exc)
+
+    def execute(self, raise_on_error: bool = True) -> list[Any]:
+        try:
+            return super().execute(raise_on_error)
+        except _CLIENT_ERRORS as exc:
+            _reraise(self.omniq_where, exc)
+
+
+class _AsyncRedis(aioredis.Redis):
+    omniq_where = "Redis"
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        try:
+            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+        except _CLIENT_ERRORS as exc:
+            _reraise(self.omniq_where, exc)
+
+    def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Any:
+        pipe = _AsyncPipeline(
+            self.connection_pool, self.response_callbacks, transaction, shard_hint
+        )
+        pipe.omniq_where = self.omniq_where
+        return pipe
+
+
+class _AsyncPipeline(aioredis.client.Pipeline):
+    omniq_where = "Redis"
+
+    async def immediate_execute_command(self, *args: Any, **options: Any) -> Any:
+        try:
+            return await super().immediate_execute_command(*args, **options)  # type: ignore[no-untyped-call]
+        except _CLIENT_ERRORS as exc:
+            _reraise(self.omniq_where, exc)
+
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        try:
+            return await super().execute(raise_on_error)
+        except _CLIENT_ERRORS as exc:
+            _reraise(self.omniq_where, exc)
+
+
+def _reraise(where: str, exc: BaseException) -> NoReturn:
+    error = client_error(where, exc)
+    if error is None:
+        raise exc
+    raise error from exc
 
 
 def connection_for(ctx: BackendContext) -> RedisConnection:

@@ -5,7 +5,9 @@ the schema. Statements run on the pooled DB-API connection with plain SQL text: 
 path, and SQLAlchemy's per-statement layer cost more than SQLite itself (about 85 µs against
 30 µs per enqueue, measured). Writes run in ``BEGIN IMMEDIATE`` transactions, retried with a
 bounded backoff when another process holds the lock, so "database is locked" is not surfaced
-under normal load.
+under normal load. A write still locked out after the ``timeout`` option, on any path, raises
+:class:`~omniq.errors.StorageUnavailableError` naming the file and that option, never
+``sqlite3.OperationalError``.
 
 Async callers: :meth:`Database.run` runs a statement on the database's own thread, so the
 event loop never waits on a lock or a disk. :meth:`Database.run_short` is for the short,
@@ -35,7 +37,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar, cast
 
-from omniq.errors import ConfigurationError, StorageError
+from omniq.errors import ConfigurationError, StorageError, StorageUnavailableError
 from omniq.logging import get_logger
 from omniq.storage.wakeup import Waiters
 from sqlalchemy import Engine, create_engine, event, inspect
@@ -315,7 +317,7 @@ class Database:
         (rolled back on error); waits out other writers within the configured timeout."""
         conn = self.connection()  # first: never wait for another lock holding _writing
         if not self._writing.acquire(timeout=self.options.timeout):
-            raise self._locked_too_long("another writer of this process held it")
+            raise self._locked_too_long("it stayed locked by another writer")
         try:
             self._begin(conn)
             try:
@@ -331,10 +333,11 @@ class Database:
         finally:
             self._writing.release()
 
-    def _locked_too_long(self, what: str) -> StorageError:
-        return StorageError(
-            f"SQLite database {self.label!r}: {what} for {self.options.timeout} s; raise the "
-            "backend's timeout option if this load is expected"
+    def _locked_too_long(self, what: str) -> StorageUnavailableError:
+        return StorageUnavailableError(
+            f"SQLite database {self.label!r}: {what} for {self.options.timeout:g} s, the "
+            "backend's timeout option. Another process (or a connection left in a transaction) "
+            "is holding the write lock; raise timeout if this load is expected"
         )
 
     def _begin(self, conn: sqlite3.Connection) -> None:
@@ -360,7 +363,17 @@ class Database:
         if executor is None:
             raise StorageError(f"SQLite database {self.label!r} is not open (call connect())")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(executor, lambda: self._guarded(fn, args, kwargs))
+        return await loop.run_in_executor(executor, lambda: self._waited(fn, args, kwargs))
+
+    def _waited(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+        """:meth:`_guarded` on a connection that waits out other writers (SQLite's busy handler,
+        up to ``timeout``): still locked after that is :class:`StorageUnavailableError`."""
+        try:
+            return self._guarded(fn, args, kwargs)
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc):
+                raise self._locked_too_long("it stayed locked by another writer") from exc
+            raise
 
     def _guarded(self, fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
         """``fn(*args, **kwargs)``; a statement that fails because a table or column is not
@@ -420,7 +433,7 @@ class Database:
             if done:
                 return cast(T, value)
             if time.monotonic() >= deadline:
-                return fn(*args, **kwargs)  # SQLite waits, or raises after its own timeout
+                raise self._locked_too_long("it stayed locked by another writer")
             time.sleep(delay)
             delay = min(delay * 2, 0.002)
 

@@ -6,8 +6,15 @@ from pathlib import Path
 from typing import Any
 
 from attrs import field, frozen
+from omniq import _validate as check
 
-__all__ = ["JOURNAL_MODES", "SYNCHRONOUS_LEVELS", "SQLiteOptions"]
+__all__ = [
+    "JOURNAL_MODES",
+    "MAX_TIMEOUT",
+    "MIN_POLL_INTERVAL",
+    "SYNCHRONOUS_LEVELS",
+    "SQLiteOptions",
+]
 
 JOURNAL_MODES = ("WAL", "DELETE", "TRUNCATE", "PERSIST", "MEMORY")
 SYNCHRONOUS_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
@@ -18,16 +25,21 @@ def _upper(value: Any) -> str:
 
 
 def _one_of(allowed: tuple[str, ...]) -> Any:
-    def check(_: object, attribute: Any, value: str) -> None:
+    def validate(_: object, attribute: Any, value: str) -> None:
         if value not in allowed:
             raise ValueError(f"Invalid {attribute.name} {value!r}: use one of {', '.join(allowed)}")
 
-    return check
+    return validate
 
 
-def _positive(_: object, attribute: Any, value: float) -> None:
-    if value <= 0:
-        raise ValueError(f"Invalid {attribute.name} {value!r}: use a number > 0")
+MAX_TIMEOUT = 86_400.0
+"""The longest ``timeout``: one day (SQLite's busy timeout is an int of milliseconds)."""
+MIN_POLL_INTERVAL = 0.0001
+"""Polling more often than every 100 µs would only burn a core."""
+
+_timeout = check.seconds_field(above=True, maximum=MAX_TIMEOUT)
+_poll_interval = check.seconds_field(minimum=MIN_POLL_INTERVAL, maximum=60.0)
+_cache_size = check.count_field(minimum=-(2**31), maximum=2**31 - 1)
 
 
 @frozen(kw_only=True)
@@ -37,7 +49,7 @@ class SQLiteOptions:
     url: str | None = None
     """``sqlite:///relative.db``, ``sqlite:////absolute.db`` or a bare path; wins over
     ``database_path``."""
-    timeout: float = field(default=30.0, validator=_positive)
+    timeout: float = field(default=30.0, validator=_timeout)
     """Seconds a write waits for another process's write to finish before failing."""
     journal_mode: str = field(default="WAL", converter=_upper, validator=_one_of(JOURNAL_MODES))
     synchronous: str = field(
@@ -45,9 +57,9 @@ class SQLiteOptions:
     )
     """``NORMAL`` (default, with WAL) survives a killed process but may lose the last commits on
     power loss; ``FULL`` survives both, at a cost measured in the README."""
-    cache_size: int = -16_000
+    cache_size: int = field(default=-16_000, validator=_cache_size)
     """SQLite's ``cache_size`` pragma: pages, or KiB when negative (default 16 MiB)."""
-    poll_interval: float = field(default=0.002, validator=_positive)
+    poll_interval: float = field(default=0.002, validator=_poll_interval)
     """How often an idle worker checks whether another process committed (a cheap
     ``PRAGMA data_version``); writes of this process wake it at once."""
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from attrs import fields
 
 from omniq.configuration._support import FieldError, mask_secrets
-from omniq.errors import ConfigurationError
+from omniq.errors import ConfigurationError, InvalidValueError
 from omniq.models.config import ROLE_FIELDS, StorageBackendConfig
 
 if TYPE_CHECKING:
@@ -150,6 +150,11 @@ def config_kwargs_from_env(cls: type[OmniQConfig], environ: Mapping[str, str]) -
             sources[name] = var
     try:
         return cls(**kwargs)
+    except InvalidValueError as exc:
+        source = sources.get(exc.field)
+        if source is None:
+            raise
+        raise InvalidValueError(source, environ[source], exc.allowed) from exc
     except FieldError as exc:
         source = sources.get(exc.field)
         if source is None:

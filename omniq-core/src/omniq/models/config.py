@@ -21,6 +21,7 @@ from typing import Any
 
 from attrs import field, frozen
 
+from omniq import _validate as check
 from omniq.configuration._support import FieldError, did_you_mean, mask_secrets, mask_url
 from omniq.errors import ConfigurationError, InvalidNameError
 
@@ -31,6 +32,7 @@ __all__ = [
     "DEFAULT_SHUTDOWN_GRACE",
     "DEFAULT_WORKERS",
     "LOG_LEVELS",
+    "MAX_PAYLOAD_SIZE",
     "ROLE_FIELDS",
     "SCHEME_BACKENDS",
     "WORKER_TYPES",
@@ -39,6 +41,8 @@ __all__ = [
 ]
 
 DEFAULT_MAX_PAYLOAD_SIZE = 1024 * 1024
+MAX_PAYLOAD_SIZE = 512 * 1024 * 1024
+"""The largest ``max_payload_size``: 512 MiB, Redis's limit for one value."""
 DEFAULT_RESULT_TTL = 86_400.0
 DEFAULT_LEASE_SECONDS = 30.0
 DEFAULT_SHUTDOWN_GRACE = 30.0
@@ -227,31 +231,12 @@ def _role_field(name: str, value: object) -> StorageBackendConfig | None:
 # -- OmniQConfig field validators ------------------------------------------------------------------
 
 
-def _int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise FieldError(name, f"Invalid {name} {value!r}: use an integer >= {minimum}")
-    return value
-
-
 def _optional_seconds(name: str, value: object) -> float | None:
-    return None if value is None else _seconds(name, value, optional=True)
+    return check.optional_seconds(name, value, none="no expiry")
 
 
-def _seconds(name: str, value: object, *, optional: bool = False, positive: bool = False) -> float:
-    seconds = getattr(value, "total_seconds", None)
-    if callable(seconds):
-        value = seconds()
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or value < 0
-        or (positive and value == 0)
-    ):
-        allowed = "seconds > 0" if positive else "seconds >= 0"
-        if optional:
-            allowed += ", or None for no expiry"
-        raise FieldError(name, f"Invalid {name} {value!r}: use {allowed}")
-    return float(value)
+def _seconds(name: str, value: object, *, positive: bool = False) -> float:
+    return check.seconds(name, value, above=positive)
 
 
 def _choice(name: str, value: object, choices: Iterable[str], *, upper: bool = False) -> str:
@@ -343,7 +328,7 @@ def _to_default_ttl(v: object) -> float | None:
 
 
 def _to_max_payload_size(v: object) -> int:
-    return _int("max_payload_size", v, 1)
+    return check.count("max_payload_size", v, minimum=1, maximum=MAX_PAYLOAD_SIZE, hint=" bytes")
 
 
 def _to_worker_type(v: object) -> str:
@@ -351,7 +336,7 @@ def _to_worker_type(v: object) -> str:
 
 
 def _to_workers(v: object) -> int:
-    return _int("workers", v, 0)
+    return check.count("workers", v, maximum=check.MAX_WORKERS, hint=" (0: no worker)")
 
 
 def _to_lease_seconds(v: object) -> float:
@@ -367,7 +352,7 @@ def _to_shutdown_grace(v: object) -> float:
 
 
 def _to_default_max_retries(v: object) -> int:
-    return _int("default_max_retries", v, 0)
+    return check.count("default_max_retries", v, maximum=check.MAX_RETRIES)
 
 
 def _to_retry_backoff(v: object) -> float:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime, timedelta
-from typing import Any
 
 from attrs import Factory, field, frozen
 
+from omniq import _validate as check
 from omniq import names
 from omniq._time import as_utc, utcnow
 from omniq.ids import new_id
@@ -53,9 +53,10 @@ def _priority(_: object, __: object, value: int) -> None:
     names.validate_priority(value)
 
 
-def _non_negative(_: object, attribute: Any, value: float | int | None) -> None:
-    if value is not None and value < 0:
-        raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
+_retries = check.count_field(maximum=check.MAX_RETRIES)
+_backoff = check.seconds_field()
+_timeout = check.seconds_field(none="no time limit")
+_result_ttl = check.seconds_field(none="the app's default")
 
 
 class TaskState(enum.StrEnum):
@@ -88,12 +89,12 @@ class Task:
         default=Factory(lambda self: self.enqueued_at, takes_self=True), converter=as_utc
     )
     """Not claimable before this time; defaults to ``enqueued_at``."""
-    max_retries: int = field(default=0, validator=_non_negative)
+    max_retries: int = field(default=0, validator=_retries)
     """Further attempts after the first fails: a task runs at most ``max_retries + 1`` times."""
-    retry_backoff: float = field(default=1.0, validator=_non_negative)
+    retry_backoff: float = field(default=1.0, validator=_backoff)
     """Base delay in seconds of the exponential backoff between attempts."""
-    timeout: float | None = field(default=None, validator=_non_negative)
-    result_ttl: float | None = field(default=None, validator=_non_negative)
+    timeout: float | None = field(default=None, validator=_timeout)
+    result_ttl: float | None = field(default=None, validator=_result_ttl)
     headers: dict[str, str] = field(factory=dict)
     """Free-form metadata: schedule name, trace context, ..."""
 

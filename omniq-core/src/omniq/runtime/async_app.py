@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar, overload
 
+from omniq import _validate as check
 from omniq import names
 from omniq._time import utcnow
 from omniq.errors import TaskFailedError, TaskNotFoundError, ValidationError
@@ -370,6 +371,7 @@ class AsyncOmniQ:
     async def close(self, grace: float | None = None) -> None:
         """Stop the scheduler and the worker (letting running tasks finish within ``grace``
         seconds), store the buffered events, and close the storages."""
+        grace = check.optional_seconds("grace", grace, none="the configured shutdown_grace")
         async with self._start_lock:
             if self._state is _State.CLOSED:
                 return
@@ -654,6 +656,7 @@ class AsyncOmniQ:
     ) -> TaskResult:
         """The stored :class:`~omniq.models.TaskResult` record, waiting as ``get_result`` does."""
         names.validate_task_id(task_id)
+        timeout = check.optional_seconds("timeout", timeout, none=check.WAIT_FOREVER)
         stores = await self._ready()
         results = stores.results
         result = await results.get(task_id)
@@ -815,6 +818,7 @@ class AsyncOmniQ:
         self, queue: str, state: TaskState | str = TaskState.PENDING, limit: int = 100
     ) -> list[TaskInfo]:
         """Up to ``limit`` tasks of ``queue`` in ``state`` (pending, active or dead)."""
+        check.count("limit", limit, minimum=1)
         names.validate_queue_name(queue)
         stores = await self._ready()
         return await stores.task_queue.list_tasks(queue, state=TaskState(state), limit=limit)
@@ -960,6 +964,7 @@ def _event_query(
         names.validate_task_id(task_id)
     if queue is not None:
         names.validate_queue_name(queue)
+    check.count("limit", limit, minimum=1)
     if isinstance(event_types, str):
         event_types = [event_types]
     try:

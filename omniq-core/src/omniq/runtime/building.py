@@ -6,7 +6,6 @@ cached) and records are built without re-running attrs validators on values alre
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import attrs
 from attrs import frozen
 
+from omniq import _validate as check
 from omniq import names
 from omniq._time import as_utc, utcnow
 from omniq.errors import PayloadTooLargeError, ValidationError
@@ -52,26 +52,17 @@ a function argument with one of these names inside ``kwargs={...}``."""
 
 
 def _check_number(name: str, value: object, *, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValidationError(f"Invalid {name} {value!r}: use a number of seconds")
-    if value < 0 or (positive and value == 0):
-        bound = "> 0" if positive else ">= 0"
-        raise ValidationError(f"Invalid {name} {value!r}: must be {bound}")
-    return float(value)
+    return check.seconds(name, value, above=positive)
 
 
 def _check_optional_seconds(name: str, value: object, *, positive: bool = False) -> float | None:
     if value is None:
         return None
-    if isinstance(value, timedelta):
-        value = value.total_seconds()
-    return _check_number(name, value, positive=positive)
+    return check.seconds(name, value, above=positive)
 
 
 def _check_retries(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValidationError(f"Invalid max_retries {value!r}: use an int >= 0")
-    return value
+    return check.count("max_retries", value, maximum=check.MAX_RETRIES)
 
 
 def _queue_validator(_: object, __: object, value: object) -> None:

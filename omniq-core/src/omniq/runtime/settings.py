@@ -9,6 +9,7 @@ from typing import Any
 
 from attrs import field, frozen
 
+from omniq import _validate as check
 from omniq import names
 from omniq.errors import ConfigurationError
 from omniq.models.config import (
@@ -16,6 +17,7 @@ from omniq.models.config import (
     DEFAULT_MAX_PAYLOAD_SIZE,
     DEFAULT_SHUTDOWN_GRACE,
     DEFAULT_WORKERS,
+    MAX_PAYLOAD_SIZE,
     WORKER_TYPES,
     OmniQConfig,
 )
@@ -72,9 +74,7 @@ def settings_from(
 ) -> AppSettings:
     """Settings from constructor arguments, then ``config``."""
     config = load_config(config)
-    count = config.workers if workers is None else workers
-    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-        raise ConfigurationError(f"Invalid workers {count!r}: use an int >= 0 (0: no worker)")
+    count = config.workers if workers is None else _workers(workers)
     kind = (
         config.worker_type
         if worker_type is None
@@ -87,17 +87,18 @@ def settings_from(
     chosen = config.queues
     if queues is not None:
         chosen = names.validate_queue_names([queues] if isinstance(queues, str) else queues)
-    size = config.max_payload_size if max_payload_size is None else max_payload_size
-    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
-        raise ConfigurationError(f"Invalid max_payload_size {size!r}: use an int > 0 (bytes)")
-    given_ttl: float | timedelta | None = result_ttl
-    ttl = config.default_ttl if given_ttl is None else given_ttl
-    if isinstance(ttl, timedelta):
-        ttl = ttl.total_seconds()
-    if ttl is not None:
-        ttl = float(ttl)
-        if ttl < 0:
-            raise ConfigurationError(f"Invalid result_ttl {ttl!r}: use seconds >= 0")
+    size = (
+        config.max_payload_size
+        if max_payload_size is None
+        else check.count(
+            "max_payload_size", max_payload_size, minimum=1, maximum=MAX_PAYLOAD_SIZE, hint=" bytes"
+        )
+    )
+    ttl = (
+        config.default_ttl
+        if result_ttl is None
+        else check.optional_seconds("result_ttl", result_ttl, none="the configuration's default")
+    )
     name = config.serializer if serializer is None else serializer
     if serializer is not None:
         from omniq.serialization import get_serializer
@@ -131,7 +132,9 @@ def settings_with(settings: AppSettings, **changes: Any) -> AppSettings:
         raise ConfigurationError(
             f"Invalid worker_type {changes['worker_type']!r}: use one of {', '.join(WORKER_TYPES)}"
         )
-    workers = changes.get("workers", settings.workers)
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-        raise ConfigurationError(f"Invalid workers {workers!r}: use an int >= 0 (0: no worker)")
+    _workers(changes.get("workers", settings.workers))
     return attrs.evolve(settings, **changes)
+
+
+def _workers(value: object) -> int:
+    return check.count("workers", value, maximum=check.MAX_WORKERS, hint=" (0: no worker)")

@@ -22,6 +22,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar, overload
 
+from omniq import _validate as check
 from omniq import names
 from omniq.models.config import OmniQConfig
 from omniq.models.event import EventType, TaskEvent
@@ -135,6 +136,7 @@ class OmniQ:
     def close(self, grace: float | None = None) -> None:
         """Stop the worker (running tasks get ``grace`` seconds), store buffered events, close the
         storages and the loop thread. Idempotent."""
+        grace = check.optional_seconds("grace", grace, none="the configured shutdown_grace")
         with self._lock:
             if self._closed:
                 return
@@ -303,6 +305,7 @@ class OmniQ:
         """Wait up to ``timeout`` seconds (``None``: as long as it takes) for the task's result
         and return its value; raises ``TimeoutError``, :class:`~omniq.errors.TaskFailedError` or
         :class:`~omniq.errors.TaskNotFoundError` as :meth:`AsyncOmniQ.get_result` does."""
+        timeout = check.optional_seconds("timeout", timeout, none=check.WAIT_FOREVER)
         if not self._started:
             self.start()
         reader = self._result_reader
@@ -316,6 +319,7 @@ class OmniQ:
 
     def wait_result(self, task_id: str, timeout: float | None = None) -> TaskResult:
         """The stored result record, waiting as :meth:`get_result` does."""
+        timeout = check.optional_seconds("timeout", timeout, none=check.WAIT_FOREVER)
         return self._run(self._core.wait_result(task_id, timeout))
 
     def get_task_result(self, task_id: str) -> TaskResult | None:

@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from attrs import define, field, frozen
 
+from omniq import _validate as check
 from omniq import names
 from omniq._time import utcnow
 from omniq.errors import (
@@ -69,9 +70,7 @@ log = get_logger(__name__)
 _Kind = Literal["success", "failure", "refused", "cancelled", "shutdown", "lost"]
 
 
-def _positive(_: object, attribute: Any, value: float) -> None:
-    if value <= 0:
-        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+_positive = check.seconds_field(above=True)
 
 
 def _poll_interval(_: object, attribute: Any, value: float) -> None:
@@ -93,27 +92,33 @@ class WorkerSettings:
 
     queues: tuple[str, ...] = field(default=("default",), converter=names.validate_queue_names)
     """Queues served, in priority order: every ready task of the first before the second."""
-    concurrency: int = field(default=10, validator=_positive)
+    concurrency: int = field(
+        default=10, validator=check.count_field(minimum=1, maximum=check.MAX_WORKERS)
+    )
     """Tasks run at once (coroutines, threads or child processes)."""
     worker_type: str = field(default="async", validator=_worker_type)
     lease_seconds: float = field(default=30.0, validator=_positive)
     """How long a claim holds a task; renewed every third of it while the task runs."""
-    shutdown_grace: float = 30.0
+    shutdown_grace: float = field(default=30.0, validator=check.seconds_field())
     """Seconds a stopping worker lets running tasks finish before releasing them."""
-    result_ttl: float | None = None
+    result_ttl: float | None = field(default=None, validator=check.seconds_field(none="no expiry"))
     """Default TTL of results, for tasks that set none."""
     idle_wait: float = field(default=5.0, validator=_positive)
     """Longest single wait for work (backends that push wake up sooner)."""
     recover_interval: float = field(default=5.0, validator=_positive)
     """Seconds between looks for expired leases of crashed workers."""
-    retry_jitter: float = 0.25
+    retry_jitter: float = field(default=0.25, validator=check.fraction_field())
     """Up to this fraction is added at random to each retry's backoff."""
-    max_batch: int = field(default=500, validator=_positive)
+    max_batch: int = field(default=500, validator=check.count_field(minimum=1, maximum=100_000))
     """Most tasks finished (results, events, acks) in one round of storage calls."""
-    max_deliveries: int = field(default=DEFAULT_MAX_DELIVERIES, validator=_positive)
+    max_deliveries: int = field(
+        default=DEFAULT_MAX_DELIVERIES, validator=check.count_field(minimum=1)
+    )
     """Deliveries after which a task whose lease keeps running out goes to the dead letters
     (a poison pill that crashes or hangs its workers). Crashes never count as failed attempts."""
-    event_retention: float | None = field(default=7 * 86400.0)
+    event_retention: float | None = field(
+        default=7 * 86400.0, validator=check.seconds_field(above=True, none="no purge")
+    )
     """Events older than this many seconds are purged by the worker (once a minute); ``None``
     keeps them forever."""
     purge_interval: float = field(default=60.0, validator=_positive)

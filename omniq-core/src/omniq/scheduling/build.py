@@ -7,6 +7,7 @@ from typing import Any
 
 import attrs
 
+from omniq import _validate as check
 from omniq._time import as_utc, utcnow
 from omniq.errors import ValidationError
 from omniq.models.schedule import Schedule, TriggerKind
@@ -34,11 +35,16 @@ def build_schedule(
         check_cron(cron)
     elif interval is not None:
         kind = TriggerKind.INTERVAL
-        if isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0:
-            raise ValidationError(f"Invalid interval {interval!r}: use a number of seconds > 0")
-        interval = float(interval)
+        interval = check.seconds(
+            "interval",
+            interval,
+            minimum=check.MIN_SCHEDULE_INTERVAL,
+            hint=" (schedulers look for due ticks twice a second)",
+        )
     else:
         kind = TriggerKind.ONCE
+    if "misfire_grace" in fields:
+        fields["misfire_grace"] = check.seconds("misfire_grace", fields["misfire_grace"])
     schedule = Schedule(kind=kind, cron=cron, interval=interval, at=at, timezone=timezone, **fields)
     if kind is TriggerKind.ONCE:
         first = schedule.at
