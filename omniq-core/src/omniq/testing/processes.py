@@ -35,6 +35,20 @@ def record(n, seconds=0.0):
     with open(os.path.join(os.environ["OMNIQ_E2E_RUNS"], f"runs-{os.getpid()}.log"), "a") as f:
         f.write(f"{n}\\n")
     return n
+
+def hold(n):
+    \"\"\"The first run of task ``n`` anywhere notes its pid in ``held-<n>`` and waits until the
+    file ``release`` exists in the runs folder; every later run returns at once.\"\"\"
+    runs = os.environ["OMNIQ_E2E_RUNS"]
+    try:
+        fd = os.open(os.path.join(runs, f"held-{n}"), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return record(n)
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    while not os.path.exists(os.path.join(runs, "release")):
+        time.sleep(0.02)
+    return record(n)
 """
 
 
@@ -86,6 +100,14 @@ class WorkerProcess:
         """SIGKILL: the worker gets no chance to release or finish anything."""
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=30)
+
+    def pause(self) -> None:
+        """SIGSTOP: the whole process freezes (its leases run out) until :meth:`resume`."""
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT: a paused process carries on where it was, unaware of the time that passed."""
+        self.process.send_signal(signal.SIGCONT)
 
     def stop(self, timeout: float = 60) -> int:
         """SIGTERM, then wait for the graceful shutdown; returns the exit code."""
