@@ -1,0 +1,130 @@
+"""Poison records are quarantined: with one task record and one event record of the store
+damaged in place (SQLite: a pending row's ``headers`` not JSON and another's priority not a
+number; Redis: a task hash whose data is garbage; file: a task file of garbage; and one event of
+each), a worker process completes every other task, the damaged tasks end in the dead letters
+as "corrupt record", and reading events skips the damaged one instead of raising."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import pytest
+from omniq import OmniQ
+from omniq.models.config import DEFAULT_WORKERS
+from omniq.models.event import EventType, TaskEvent
+from omniq.models.result import ResultStatus
+from omniq.models.task import TaskState
+from omniq.testing.processes import TASK_MODULE, WorkerProcess
+
+pytestmark = pytest.mark.chaos
+
+GOOD = 50
+GARBAGE = "{not json"
+
+
+def _run(oq: OmniQ, coro: Coroutine[Any, Any, Any]) -> Any:
+    return asyncio.run_coroutine_threadsafe(coro, oq.loop).result(timeout=30)
+
+
+def _damage(env: dict[str, str], tasks: list[str], event_id: str) -> None:
+    """Overwrite the stored records of ``tasks`` and of event ``event_id`` with garbage."""
+    kind = env["OMNIQ_TASK_QUEUE_TYPE"]
+    if kind == "sqlite":
+        with sqlite3.connect(env["OMNIQ_TASK_QUEUE_URL"].removeprefix("sqlite:///")) as db:
+            db.execute("UPDATE omniq_tasks SET headers = ? WHERE id = ?", (GARBAGE, tasks[0]))
+            db.execute("UPDATE omniq_tasks SET priority = 'high' WHERE id = ?", (tasks[1],))
+            db.execute("UPDATE omniq_events SET details = ? WHERE id = ?", (GARBAGE, event_id))
+            assert db.total_changes == 3
+    elif kind == "file":
+        base = Path(json.loads(env["OMNIQ_TASK_QUEUE_OPTIONS"])["base_dir"])
+        (task_file,) = base.glob(f"queues/default/pending/*-{tasks[0]}.*.task")
+        task_file.write_text(GARBAGE)
+        (batch,) = base.glob(f"events/hours/*/{event_id}-*.batch")
+        batch.write_text(GARBAGE)
+    elif kind == "redis":
+        import redis
+
+        client = redis.Redis.from_url(env["OMNIQ_TASK_QUEUE_URL"])
+        try:
+            assert client.hset("{omniq:q:default}:t:" + tasks[0], "data", GARBAGE) == 0
+            assert client.hset("{omniq:events}:data", event_id, GARBAGE) == 0
+        finally:
+            client.close()
+    else:
+        raise AssertionError(f"no way to damage records of {kind!r}")
+
+
+def _attempt(read: Callable[[], list[TaskEvent]]) -> list[TaskEvent] | Exception:
+    try:
+        return read()
+    except Exception as exc:
+        return exc
+
+
+def _dead_letters(oq: OmniQ) -> dict[str, str] | str:
+    """Each dead letter's reason, or the error that listing them raised."""
+    try:
+        return {i.task.id: i.last_error or "" for i in oq.list_tasks("default", TaskState.DEAD)}
+    except Exception as exc:
+        return f"list_tasks raised {exc!r:.100}"
+
+
+def _summary(found: list[TaskEvent] | Exception) -> str:
+    return f"{len(found)} events" if isinstance(found, list) else f"raised {found!r:.120}"
+
+
+@pytest.mark.timeout(150)
+def test_one_corrupt_task_and_one_corrupt_event_stop_nothing(
+    backend: str, chaos_env: dict[str, str], tmp_path: Path
+) -> None:
+    tasks = importlib.import_module(TASK_MODULE)
+    worker: WorkerProcess | None = None
+    with OmniQ(workers=0) as oq:
+        damaged = [oq.enqueue(tasks.record, -1 - n) for n in range(2 if backend == "sqlite" else 1)]
+        good = oq.enqueue_many([(tasks.record, (n,)) for n in range(GOOD)])
+        marked = TaskEvent(
+            event_type=EventType.ENQUEUED, task_id=good[0], details={"chaos": "damaged below"}
+        )
+        _run(oq, oq.stores.events.append(marked))
+        _damage(chaos_env, damaged, marked.id)
+        try:
+            worker = WorkerProcess(chaos_env, cwd=tmp_path, concurrency=DEFAULT_WORKERS)
+            deadline = time.monotonic() + 60
+            while True:
+                done = [i for i in good if oq.get_task_result(i) is not None]
+                dead = _dead_letters(oq)
+                quarantined = isinstance(dead, dict) and set(damaged) <= set(dead)
+                if (len(done) == GOOD and quarantined) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            assert worker.stop() == 0
+        finally:
+            if worker is not None:
+                worker.close()
+        results = {i: oq.get_task_result(i) for i in good}
+        succeeded = [i for i, r in results.items() if r and r.status is ResultStatus.SUCCESS]
+        values = [oq.get_result(i, timeout=0) for i in succeeded]
+        events = _attempt(lambda: oq.get_events(good[0]))
+        everything = _attempt(lambda: oq.query_events(limit=10_000))
+    reasons = dead if isinstance(dead, str) else [dead.get(i) for i in damaged]
+    figures = (
+        f"{backend}: {len(succeeded)} of {GOOD} good tasks succeeded; damaged tasks dead as "
+        f"{reasons}; get_events -> {_summary(events)}; "
+        f"query_events -> {_summary(everything)}"
+    )
+    print(figures)
+    assert values == list(range(GOOD)), figures
+    assert isinstance(events, list) and isinstance(everything, list), figures
+    assert marked.id not in {e.id for e in events}
+    assert EventType.COMPLETED in {e.event_type for e in events}
+    assert marked.id not in {e.id for e in everything}
+    assert {e.task_id for e in everything if e.event_type is EventType.COMPLETED} == set(good)
+    assert isinstance(dead, dict), figures
+    assert all("corrupt record" in dead.get(i, "") for i in damaged), figures
