@@ -12,6 +12,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable, Coroutine
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,8 @@ def _damage(env: dict[str, str], tasks: list[str], event_id: str) -> None:
     """Overwrite the stored records of ``tasks`` and of event ``event_id`` with garbage."""
     kind = env["OMNIQ_TASK_QUEUE_TYPE"]
     if kind == "sqlite":
-        with sqlite3.connect(env["OMNIQ_TASK_QUEUE_URL"].removeprefix("sqlite:///")) as db:
+        path = env["OMNIQ_TASK_QUEUE_URL"].removeprefix("sqlite:///")
+        with closing(sqlite3.connect(path)) as db, db:
             db.execute("UPDATE omniq_tasks SET headers = ? WHERE id = ?", (GARBAGE, tasks[0]))
             db.execute("UPDATE omniq_tasks SET priority = 'high' WHERE id = ?", (tasks[1],))
             db.execute("UPDATE omniq_events SET details = ? WHERE id = ?", (GARBAGE, event_id))
