@@ -49,7 +49,12 @@ def _damage(env: dict[str, str], tasks: list[str], event_id: str) -> None:
         base = Path(json.loads(env["OMNIQ_TASK_QUEUE_OPTIONS"])["base_dir"])
         (task_file,) = base.glob(f"queues/default/pending/*-{tasks[0]}.*.task")
         task_file.write_text(GARBAGE)
-        (batch,) = base.glob(f"events/hours/*/{event_id}-*.batch")
+        # the batch file the event was appended in, alone, whatever the layout names it
+        (batch,) = [
+            path
+            for path in base.glob("events/hours/*/*")
+            if path.suffix in (".events", ".batch") and event_id.encode() in path.read_bytes()
+        ]
         batch.write_text(GARBAGE)
     elif kind == "redis":
         import redis
