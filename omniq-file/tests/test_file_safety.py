@@ -11,7 +11,7 @@ from typing import Any
 
 import omniq
 import pytest
-from omniq.errors import BackendOptionError, ConfigurationError, InvalidNameError
+from omniq.errors import BackendOptionError, ConfigurationError, InvalidNameError, StorageError
 from omniq.models import Task, TaskState
 
 
@@ -63,6 +63,8 @@ async def test_a_corrupt_task_file_is_dead_lettered_and_the_rest_still_run(
         assert (stats.dead, stats.active, stats.pending) == (1, 3, 0)
         assert await queue.ack([c.lease for c in claimed]) == [True, True, True]
         assert await queue.list_tasks("default", state=TaskState.DEAD) == []  # nothing to show
+        with pytest.raises(StorageError, match=f"{bad.id}.*corrupt record.*{bad.id}.0.corrupt"):
+            await queue.get(bad.id)  # not "no such task": it is kept, and where is said
         assert await queue.requeue_dead("default") == 0  # it would only fail again
         assert await queue.enqueue(bad) is False  # the id is taken, as by any dead letter
         assert await queue.purge("default", states=[TaskState.DEAD]) == 1

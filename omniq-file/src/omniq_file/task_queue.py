@@ -30,6 +30,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from omniq._time import from_timestamp
+from omniq.errors import StorageError
 from omniq.logging import get_logger
 from omniq.models.task import (
     CORRUPT_RECORD,
@@ -628,12 +629,28 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
         for attempt in range(_LOCATE_PASSES):
             found = self._locate(task_id)
             if found is None:
-                return None
+                break
             info = self._info(*found[:3], found[4])
             if info is not None:
                 return info
             time.sleep(0.001 * attempt)  # moved (claimed, retried) between listing and reading
+        self._refuse_if_corrupt(task_id)
         return None
+
+    def _refuse_if_corrupt(self, task_id: str) -> None:
+        """Raise, naming the file, if ``task_id`` is a corrupt record kept in the dead letters:
+        it is not a task that does not exist."""
+        queue = self._queue_of(task_id)
+        if queue is None:
+            return
+        q = _Q(queue)
+        for name in self.files.blobs.list(q.dead):
+            if name.startswith(f"{task_id}.") and name.endswith(".corrupt"):
+                raise StorageError(
+                    f"Task {task_id!r} is a corrupt record: its file could not be decoded, so "
+                    f"it was moved to the dead letters as {self.files.blobs.label}/{q.dead}/"
+                    f"{name}, kept as it was for inspection. Delete that file once inspected."
+                )
 
     def _info(self, path: str, state: TaskState, attempt: int, q: _Q) -> TaskInfo | None:
         task_id = _task_id_of(path.rsplit("/", 1)[-1], state)
