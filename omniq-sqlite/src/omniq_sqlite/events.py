@@ -182,10 +182,4 @@ class SQLiteEventStorage(SQLiteStorageMixin, EventStorage):
     def _purge(self, before_us: int) -> int:
         """Delete, oldest first through the ``(ts, id)`` index, :data:`PURGE_BATCH` rows per
         write, so that other writers get the lock between batches."""
-        deleted = 0
-        while True:
-            with self.db.write() as conn:
-                count = int(conn.execute(PURGE, (before_us, PURGE_BATCH)).rowcount)
-            deleted += count
-            if count < PURGE_BATCH:
-                return deleted
+        return self.db.delete_in_batches(PURGE, before_us, PURGE_BATCH)

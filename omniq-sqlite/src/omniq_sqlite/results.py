@@ -149,11 +149,4 @@ class SQLiteResultStorage(SQLiteStorageMixin, ResultStorage):
     def _purge(self) -> int:
         """Delete expired results through the ``expires_at`` index, :data:`PURGE_BATCH` per
         write, so that other writers get the lock between batches."""
-        now_us = micros(utcnow())
-        deleted = 0
-        while True:
-            with self.db.write() as conn:
-                count = int(conn.execute(PURGE, (now_us, PURGE_BATCH)).rowcount)
-            deleted += count
-            if count < PURGE_BATCH:
-                return deleted
+        return self.db.delete_in_batches(PURGE, micros(utcnow()), PURGE_BATCH)
