@@ -149,6 +149,7 @@ async def test_an_expired_task_whose_file_is_corrupt_is_dead_lettered_by_recover
         ]
         assert list((tmp_path / "queues/default/active").iterdir()) == []  # lease removed too
         assert await queue.recover_expired() == []
-        assert await queue.get(task.id) is None
+        with pytest.raises(StorageError, match="corrupt record"):
+            await queue.get(task.id)
     finally:
         await backend.close()

@@ -639,18 +639,21 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
 
     def _refuse_if_corrupt(self, task_id: str) -> None:
         """Raise, naming the file, if ``task_id`` is a corrupt record kept in the dead letters:
-        it is not a task that does not exist."""
+        it is not a task that does not exist. Its index entry may be as damaged as its file
+        (a local index entry is a link to it), so without one every queue's dead letters are
+        looked through."""
+        blobs = self.files.blobs
         queue = self._queue_of(task_id)
-        if queue is None:
-            return
-        q = _Q(queue)
-        for name in self.files.blobs.list(q.dead):
-            if name.startswith(f"{task_id}.") and name.endswith(".corrupt"):
-                raise StorageError(
-                    f"Task {task_id!r} is a corrupt record: its file could not be decoded, so "
-                    f"it was moved to the dead letters as {self.files.blobs.label}/{q.dead}/"
-                    f"{name}, kept as it was for inspection. Delete that file once inspected."
-                )
+        queues = [queue] if queue is not None else sorted(blobs.list("queues"))
+        for name in queues:
+            q = _Q(name)
+            for entry in blobs.list(q.dead):
+                if entry.startswith(f"{task_id}.") and entry.endswith(".corrupt"):
+                    raise StorageError(
+                        f"Task {task_id!r} is a corrupt record: its file could not be decoded, "
+                        f"so it was moved to the dead letters as {blobs.label}/{q.dead}/{entry}, "
+                        "kept as it was for inspection. Delete that file once inspected."
+                    )
 
     def _info(self, path: str, state: TaskState, attempt: int, q: _Q) -> TaskInfo | None:
         task_id = _task_id_of(path.rsplit("/", 1)[-1], state)
