@@ -6,7 +6,12 @@ current one. A task queue that shares a store with the app's results and events
 :class:`Finisher` goes step by step, each step fenced:
 
 1. the leases are checked by extending them: a lost lease drops its completion (the task has a
-   new owner, who finishes it);
+   new owner, who finishes it). A lease that by this worker's clock still has more than half
+   its term to run cannot have been taken over (nobody recovers a lease before it expires), so
+   it is not checked: a worker paused past its lease sees that its lease ran out, and checks;
+   only a clock skew between this worker and the store of more than half a lease would let a
+   stale completion skip the check, and the result compare below still refuses it once the
+   newer delivery has stored its result;
 2. the results are stored with the delivery compare of result storage: a refused result drops
    its completion (a newer delivery already finished);
 3. the terminal events of the completions still standing are written;
@@ -22,6 +27,7 @@ from collections.abc import Sequence
 
 from attrs import define
 
+from omniq._time import utcnow
 from omniq.models.completion import Completion, CompletionAction
 from omniq.runtime.events_sink import EventSink
 from omniq.storage import AtomicCompletion, ResultStorage, TaskQueueStorage
@@ -56,6 +62,8 @@ class Finisher:
         self.results = results
         self.events = events
         self.lease_seconds = lease_seconds
+        self.unchecked_margin = lease_seconds / 2
+        """A lease with more than this many seconds to run is not checked before its result."""
         self.atomic: AtomicCompletion | None = None
         if isinstance(queue, AtomicCompletion) and queue.completes_with(results, events.storage):
             self.atomic = queue
@@ -77,6 +85,11 @@ class Finisher:
         await self._change_queue(todo)
 
     async def _fence(self, todo: Sequence[PendingCompletion]) -> None:
+        now = utcnow()
+        for pending in todo:
+            remaining = (pending.completion.lease.expires_at - now).total_seconds()
+            if remaining > self.unchecked_margin:
+                pending.fenced = True
         unchecked = [p for p in todo if not p.fenced]
         if not unchecked:
             return

@@ -477,10 +477,11 @@ class Worker:
     def _completion(self, outcome: _Outcome) -> Completion | None:
         """What finishing ``outcome`` means, or ``None`` for a task this worker gives up."""
         kind, claimed = outcome.kind, outcome.claimed
+        lease = self._held.get(claimed.task.id, claimed.lease)  # as last extended
         if kind == "success" or kind == "cancelled":
             event = EventType.COMPLETED if kind == "success" else EventType.CANCELLED
             return Completion(
-                lease=claimed.lease,
+                lease=lease,
                 action=CompletionAction.ACK,
                 result=self._result(outcome),
                 events=(self._event(event, claimed, outcome.duration),),
@@ -494,7 +495,7 @@ class Worker:
                 EventType.RETRYING, claimed, details={"retry_at": retry_at.isoformat()}
             )
             return Completion(
-                lease=claimed.lease,
+                lease=lease,
                 action=CompletionAction.RETRY,
                 events=(failed, retrying),
                 retry_at=retry_at,
@@ -502,7 +503,7 @@ class Worker:
             )
         if kind in ("failure", "refused"):
             return Completion(
-                lease=claimed.lease,
+                lease=lease,
                 action=CompletionAction.DEAD_LETTER,
                 result=self._result(outcome),
                 events=(
