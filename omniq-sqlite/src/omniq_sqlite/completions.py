@@ -19,19 +19,32 @@ from omniq_sqlite.inserts import insert_many
 from omniq_sqlite.results import result_row, store_results
 from omniq_sqlite.rows import micros
 
-__all__ = ["CompletionRows", "apply_completions", "completion_rows"]
+__all__ = [
+    "ACK",
+    "DEAD_LETTER",
+    "HELD",
+    "NACK",
+    "CompletionRows",
+    "apply_completions",
+    "completion_rows",
+]
 
-_HELD = "id = ? AND token = ? AND state = 'active'"
+HELD = "id = ? AND token = ? AND state = 'active'"
+"""A task under the lease whose id and token are the statement's last two parameters."""
 _RELEASED = "token = NULL, lease_expires = NULL, worker_id = NULL, cancel_requested = 0"
-_IS_HELD = f"SELECT queue FROM omniq_tasks WHERE {_HELD}"
-_ACK = f"DELETE FROM omniq_tasks WHERE {_HELD}"
-_DEAD_LETTER = (
+_IS_HELD = f"SELECT queue FROM omniq_tasks WHERE {HELD}"
+ACK = f"DELETE FROM omniq_tasks WHERE {HELD}"
+"""Parameters: task id, token."""
+DEAD_LETTER = (
     f"UPDATE omniq_tasks SET state = 'dead', {_RELEASED}, last_error = ?, finished_at = ? "
-    f"WHERE {_HELD}"
+    f"WHERE {HELD}"
 )
-_RETRY = (
-    f"UPDATE omniq_tasks SET state = 'pending', eta = ?, {_RELEASED}, last_error = ? WHERE {_HELD}"
+"""Parameters: reason, finished_at (µs), task id, token."""
+NACK = (
+    f"UPDATE omniq_tasks SET state = 'pending', eta = ?, {_RELEASED}, last_error = ?, "
+    f"attempt = attempt - ? WHERE {HELD}"
 )
+"""Parameters: eta (µs), last error, attempts given back (0 or 1), task id, token."""
 
 
 @frozen
@@ -78,12 +91,12 @@ def apply_completions(
         insert_many(conn, INSERT_EVENT, c.events)
         lease = (c.task_id, c.token)
         if c.action is CompletionAction.ACK:
-            conn.execute(_ACK, lease)
+            conn.execute(ACK, lease)
         elif c.action is CompletionAction.DEAD_LETTER:
-            conn.execute(_DEAD_LETTER, (c.note, now_us, *lease))
+            conn.execute(DEAD_LETTER, (c.note, now_us, *lease))
         else:
             retry_at = now_us if c.retry_at_us is None else c.retry_at_us
-            conn.execute(_RETRY, (retry_at, c.note, *lease))
+            conn.execute(NACK, (retry_at, c.note, 0, *lease))  # the failed attempt counts
             retried.add(held[0])
         applied.append(True)
     return applied, retried

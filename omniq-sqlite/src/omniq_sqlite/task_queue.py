@@ -34,7 +34,14 @@ from omniq.models.unchecked import unchecked_claim
 from omniq.storage import Capability, EventStorage, ResultStorage, TaskQueueStorage
 
 from omniq_sqlite.base import SQLiteStorageMixin
-from omniq_sqlite.completions import apply_completions, completion_rows
+from omniq_sqlite.completions import (
+    ACK,
+    DEAD_LETTER,
+    HELD,
+    NACK,
+    apply_completions,
+    completion_rows,
+)
 from omniq_sqlite.events import INSERT_EVENT, SQLiteEventStorage, event_row
 from omniq_sqlite.inserts import insert_many
 from omniq_sqlite.results import SQLiteResultStorage, wake_results
@@ -78,7 +85,6 @@ _ORDER = {
     TaskState.ACTIVE: "enqueued_at, id",
     TaskState.DEAD: "finished_at, id",
 }
-_HELD = "id = ? AND token = ? AND state = 'active'"
 
 
 def _new_positions(conn: Any, ids: list[str]) -> list[int]:
@@ -317,7 +323,7 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
         with self.db.write() as conn:
             for lease in leases:
                 row = conn.execute(
-                    f"UPDATE omniq_tasks SET lease_expires = ? WHERE {_HELD} "
+                    f"UPDATE omniq_tasks SET lease_expires = ? WHERE {HELD} "
                     "RETURNING cancel_requested",
                     (expires_us, lease.task_id, lease.token),
                 ).fetchone()
@@ -362,9 +368,7 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
         done: list[bool] = []
         with self.db.write() as conn:
             for lease in leases:
-                cursor = conn.execute(
-                    f"DELETE FROM omniq_tasks WHERE {_HELD}", (lease.task_id, lease.token)
-                )
+                cursor = conn.execute(ACK, (lease.task_id, lease.token))
                 done.append(cursor.rowcount == 1)
         return done
 
@@ -377,13 +381,8 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
         count_attempt: bool = True,
     ) -> bool:
         given_back = 0 if count_attempt else 1
-        sql = (
-            "UPDATE omniq_tasks SET state = 'pending', eta = ?, token = NULL, "
-            "lease_expires = NULL, worker_id = NULL, cancel_requested = 0, last_error = ?, "
-            f"attempt = attempt - ? WHERE {_HELD}"
-        )
         params = (micros(retry_at), error, given_back, lease.task_id, lease.token)
-        changed = await self.db.run_short(self._changed, sql, params)
+        changed = await self.db.run_short(self._changed, NACK, params)
         if changed:
             queue = await self.db.run_short(self._queue_of, lease.task_id)
             if queue is not None:
@@ -402,12 +401,8 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
         return self._count_changes(sql, params) > 0
 
     async def dead_letter(self, lease: Lease, *, reason: str) -> bool:
-        sql = (
-            "UPDATE omniq_tasks SET state = 'dead', token = NULL, lease_expires = NULL, "
-            f"worker_id = NULL, cancel_requested = 0, last_error = ?, finished_at = ? WHERE {_HELD}"
-        )
         params = (reason, micros(utcnow()), lease.task_id, lease.token)
-        return await self.db.run_short(self._changed, sql, params)
+        return await self.db.run_short(self._changed, DEAD_LETTER, params)
 
     async def recover_expired(
         self, *, limit: int = 1000, max_deliveries: int = DEFAULT_MAX_DELIVERIES
