@@ -4,7 +4,9 @@ For each due schedule a scheduler works out which ticks to fire (the misfire pol
 to do with ticks it is late for), then claims the schedule's current tick with a compare-and-set
 that moves ``next_fire_at`` past now (:meth:`ScheduleStorage.claim_tick`). Only the winner
 enqueues; the tasks get ids derived from ``(schedule, tick)``, so a retried enqueue is a no-op.
-A scheduler that dies between its claim and its enqueue loses that tick (at-most-once per tick).
+A scheduler that dies between its claim and its enqueue loses that tick (at-most-once per tick),
+unless the schedule storage enqueues in the claim's own transaction (:class:`TickEnqueue`,
+PostgreSQL with the queue in the same database): then the tick fires exactly once.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from omniq.models.schedule import MisfirePolicy, Schedule
 from omniq.models.task import Task
 from omniq.runtime.events_sink import EventSink
 from omniq.scheduling.triggers import ticks_through
-from omniq.storage import ScheduleStorage, TaskQueueStorage
+from omniq.storage import ScheduleStorage, TaskQueueStorage, TickEnqueue
 
 __all__ = ["Scheduler", "SchedulerSettings", "tick_task_id"]
 
@@ -109,15 +111,23 @@ class Scheduler:
         on_time = [t for t in ticks if now - t <= grace]
         if schedule.misfire_policy is MisfirePolicy.SKIP:
             on_time = on_time[-1:]
-        if not await self.schedules.claim_tick(schedule.name, tick, following):
-            return 0  # another scheduler fired it, or it changed meanwhile
+        tasks = [self._task(schedule, t, now) for t in on_time]
+        storage = self.schedules
+        if isinstance(storage, TickEnqueue) and storage.enqueues_into(self.queue):
+            if not await storage.claim_tick_with_tasks(schedule.name, tick, following, tasks):
+                return 0  # another scheduler fired it, or it changed meanwhile
+            enqueued = True
+        else:
+            if not await storage.claim_tick(schedule.name, tick, following):
+                return 0
+            enqueued = False
         missed = len(ticks) - len(on_time)
         if missed:
             log.info("schedule ticks missed", schedule=schedule.name, missed=missed)
-        if not on_time:
+        if not tasks:
             return 0
-        tasks = [self._task(schedule, t, now) for t in on_time]
-        await self.queue.enqueue_many(tasks)
+        if not enqueued:
+            await self.queue.enqueue_many(tasks)
         self.events.emit_many([_enqueued(task, schedule.name) for task in tasks])
         return len(tasks)
 

@@ -5,7 +5,7 @@ from omniq.storage.cancel_polling import CancelPolling
 from omniq.storage.capabilities import Capability, Role
 from omniq.storage.events import EventStorage
 from omniq.storage.results import ResultStorage, SyncResultReader
-from omniq.storage.schedules import ScheduleStorage
+from omniq.storage.schedules import ScheduleStorage, TickEnqueue
 from omniq.storage.task_queue import (
     AtomicCompletion,
     EventOutbox,
@@ -27,5 +27,6 @@ __all__ = [
     "SyncResultReader",
     "SyncTaskProducer",
     "TaskQueueStorage",
+    "TickEnqueue",
     "takes_single_enqueues",
 ]

@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import builtins
 from abc import abstractmethod
+from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from omniq.models.schedule import Schedule
+from omniq.models.task import Task
 from omniq.storage.base import Storage
 
-__all__ = ["ScheduleStorage"]
+if TYPE_CHECKING:
+    from omniq.storage.task_queue import TaskQueueStorage
+
+__all__ = ["ScheduleStorage", "TickEnqueue"]
 
 
 class ScheduleStorage(Storage):
@@ -52,3 +58,23 @@ class ScheduleStorage(Storage):
         ``True`` for exactly one caller per ``(name, tick)``: only if the schedule exists, is not
         paused and its stored ``next_fire_at`` equals ``tick``. Sets ``last_fired_at = tick``.
         """
+
+
+@runtime_checkable
+class TickEnqueue(Protocol):
+    """Optional: a schedule storage that enqueues a tick's tasks in the transaction that claims
+    the tick, when the app's task queue lives in the same database. Then a scheduler that dies
+    between claim and enqueue cannot lose the tick: both happen or neither.
+
+    The scheduler asks :meth:`enqueues_into` about the app's task queue once per tick; if the
+    answer is ``True`` it calls :meth:`claim_tick_with_tasks` instead of ``claim_tick`` then
+    ``enqueue_many``.
+    """
+
+    def enqueues_into(self, queue: TaskQueueStorage) -> bool: ...
+
+    async def claim_tick_with_tasks(
+        self, name: str, tick: datetime, next_fire_at: datetime | None, tasks: Sequence[Task]
+    ) -> bool:
+        """``claim_tick``, and if won, enqueue ``tasks`` (ids already queued are skipped)."""
+        ...

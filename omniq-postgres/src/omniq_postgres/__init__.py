@@ -1,0 +1,1 @@
+"""OmniQ's PostgreSQL backend: all four storage roles on a PostgreSQL server."""
