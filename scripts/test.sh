@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs OmniQ's whole test suite on a fresh machine: installs what is missing (uv, the workspace,
-# redis-server for the Redis backend's tests), then lint, type checks and every package's tests.
+# redis-server for the Redis backend's tests, PostgreSQL for the PostgreSQL backend's), then lint,
+# type checks and every package's tests.
 # `.ci/run` calls this script; extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +9,7 @@ source scripts/bootstrap.sh
 
 install_debian_package() {  # binary package
     command -v "$1" >/dev/null 2>&1 && return 0
+    [ -n "${3:-}" ] && compgen -G "$3" >/dev/null && return 0
     echo "==> installing $2 (Debian package) for the backend tests"
     local sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -15,12 +17,15 @@ install_debian_package() {  # binary package
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$2" >/dev/null
 }
 install_debian_package redis-server redis-server
+# Debian puts PostgreSQL's initdb and pg_ctl under /usr/lib/postgresql/<version>/bin, off PATH;
+# the test fixture finds them there (omniq_postgres.testing).
+install_debian_package initdb postgresql "/usr/lib/postgresql/*/bin/initdb"
 
 echo "==> ruff"
 uv run --no-sync ruff check .
 echo "==> mypy (strict)"
 uv run --no-sync mypy omniq-core/src omniq-sqlite/src omniq-file/src omniq-redis/src \
-    examples/omniq-example-backend/src
+    omniq-postgres/src examples/omniq-example-backend/src
 echo "==> pytest"
 # The servers were installed above, so a backend test must never skip for want of one.
 export OMNIQ_REQUIRE_SERVERS=1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 from omniq.testing import server_unavailable
 from omniq.testing.processes import TASK_MODULE, write_task_module
 
-MULTI_PROCESS_BACKENDS = ["sqlite", "file", "redis"]
+MULTI_PROCESS_BACKENDS = ["sqlite", "file", "redis", "postgres"]
 
 
 @pytest.fixture(params=MULTI_PROCESS_BACKENDS)
@@ -44,6 +45,20 @@ def redis_server(tmp_path: Path) -> Iterator[object]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[object]:
+    """One PostgreSQL cluster for the chaos tests (``omniq_postgres.testing.PostgresServer``,
+    fsync on); each test gets a schema of its own."""
+    from omniq_postgres.testing import PostgresServer, find_binaries
+
+    if find_binaries() is None:
+        server_unavailable("PostgreSQL is not installed (Debian package postgresql)")
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.destroy()
+
+
 def _store_env(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, str]:
     if backend == "sqlite":
         return {
@@ -58,6 +73,13 @@ def _store_env(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> 
     if backend == "redis":
         server = request.getfixturevalue("redis_server")
         return {"OMNIQ_TASK_QUEUE_TYPE": "redis", "OMNIQ_TASK_QUEUE_URL": server.url}
+    if backend == "postgres":
+        server = request.getfixturevalue("postgres_server")
+        return {
+            "OMNIQ_TASK_QUEUE_TYPE": "postgres",
+            "OMNIQ_TASK_QUEUE_URL": server.dsn(),
+            "OMNIQ_TASK_QUEUE_OPTIONS": f'{{"schema": "c{uuid.uuid4().hex[:12]}"}}',
+        }
     if backend == "memory":
         return {"OMNIQ_TASK_QUEUE_TYPE": "memory"}
     raise AssertionError(f"no chaos set-up for backend {backend!r}")

@@ -1,8 +1,9 @@
 """Poison records are quarantined: with one task record and one event record of the store
 damaged in place (SQLite: a pending row's ``headers`` not JSON and another's priority not a
-number; Redis: a task hash whose data is garbage; file: a task file of garbage; and one event of
-each), a worker process completes every other task, the damaged tasks end in the dead letters
-as "corrupt record", and reading events skips the damaged one instead of raising."""
+number; Redis: a task hash whose data is garbage; file: a task file of garbage; PostgreSQL: a
+pending row's ``headers`` not JSON; and one event of each), a worker process completes every
+other task, the damaged tasks end in the dead letters as "corrupt record", and reading events
+skips the damaged one instead of raising."""
 
 from __future__ import annotations
 
@@ -65,6 +66,18 @@ def _damage(env: dict[str, str], tasks: list[str], event_id: str) -> None:
             assert client.hset("{omniq:events}:data", event_id, GARBAGE) == 0
         finally:
             client.close()
+    elif kind == "postgres":
+        import psycopg
+
+        schema = json.loads(env["OMNIQ_TASK_QUEUE_OPTIONS"])["schema"]
+        with psycopg.connect(env["OMNIQ_TASK_QUEUE_URL"], autocommit=True) as db:
+            changed = db.execute(
+                f"UPDATE {schema}.omniq_tasks SET headers = %s WHERE id = %s", (GARBAGE, tasks[0])
+            ).rowcount
+            changed += db.execute(
+                f"UPDATE {schema}.omniq_events SET details = %s WHERE id = %s", (GARBAGE, event_id)
+            ).rowcount
+            assert changed == 2
     else:
         raise AssertionError(f"no way to damage records of {kind!r}")
 

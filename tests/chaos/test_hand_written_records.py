@@ -47,7 +47,7 @@ def _run(oq: OmniQ, coro: Coroutine[Any, Any, Any]) -> Any:
     return asyncio.run_coroutine_threadsafe(coro, oq.loop).result(timeout=30)
 
 
-@pytest.mark.parametrize("backend", ["memory", "sqlite", "file", "redis"])
+@pytest.mark.parametrize("backend", ["memory", "sqlite", "file", "redis", "postgres"])
 @pytest.mark.timeout(120)
 def test_hand_written_records_run_nothing(
     backend: str, chaos_env: dict[str, str], tmp_path: Path
