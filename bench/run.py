@@ -64,6 +64,8 @@ def backend_options(name: str, workdir: Path, args: argparse.Namespace) -> dict[
         return {"base_dir": str(workdir / "files")}
     if name == "redis":  # a key prefix of its own per measurement: nothing left from the last
         return {"url": args.redis_url, "key_prefix": f"bench{workdir.name}"}
+    if name == "postgres":
+        return postgres_options(workdir, args)
     return {}
 
 
@@ -235,6 +237,8 @@ def bench_raw_client(name: str, fresh: Fresh, n: int) -> dict[str, Any] | None:
         return {**rate(n, seconds), "client": f"sqlite3 {sqlite3.sqlite_version}, autocommit"}
     if name == "redis":
         return _raw_redis(fresh, n, payload)
+    if name == "postgres":
+        return _raw_postgres(fresh, n, payload)
     return None
 
 
@@ -419,7 +423,7 @@ def run_backend(name: str, args: argparse.Namespace) -> dict[str, Any]:
         print(results[label])
 
     step("enqueue_sync", lambda: bench_sync_enqueue(fresh, n_enqueue, hop=False))
-    if name in ("sqlite", "redis"):  # beside the figure it is held against
+    if name in ("sqlite", "redis", "postgres"):  # beside the figure it is held against
         step("client_enqueue_raw", lambda: bench_raw_client(name, fresh, n_enqueue // 4))
     if name == "redis":
         step("enqueue_sync_interleaved", lambda: bench_redis_interleaved(fresh, n_enqueue // 2))
@@ -557,6 +561,7 @@ def write_doc() -> None:
             f"1000, {raw_redis['async_round_trips_per_second']:,.0f} LPUSH/s awaited one at a "
             "time with redis.asyncio (the bound for an async enqueue).",
         ]
+    lines += postgres_doc_lines(runs)
     redis_run = next((r for r in runs if r["backend"] == "redis"), None)
     if redis_run is not None and "one_command_per_second" in (raw_redis or {}):
         lines += ["", *_redis_ratios(redis_run["results"])]
@@ -617,6 +622,154 @@ def _redis_ratios(results: dict[str, Any]) -> list[str]:
     ]
 
 
+# -- PostgreSQL ------------------------------------------------------------------------------------
+
+
+def postgres_options(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """A schema of its own per measurement (nothing left from the last)."""
+    return {"dsn": args.postgres_dsn, "schema": f"bench_{workdir.parent.name[-8:]}_{workdir.name}"}
+
+
+def start_postgres(args: argparse.Namespace) -> Any:
+    """A PostgreSQL cluster for this run (fsync on), unless ``--postgres-dsn`` names one."""
+    if args.postgres_dsn is not None:
+        return None
+    from omniq_postgres.testing import PostgresServer
+
+    server = PostgresServer()
+    server.start()
+    args.postgres_dsn = server.dsn()
+    return server
+
+
+_RAW_TABLE = (
+    "CREATE TABLE {t} (id text PRIMARY KEY, queue text NOT NULL, payload bytea NOT NULL, "
+    "ready_at timestamptz NOT NULL DEFAULT now())"
+)
+
+
+def _raw_postgres(fresh: Fresh, n: int, payload: bytes) -> dict[str, Any]:
+    """psycopg (sync, autocommit, as a producer uses it) on the server OmniQ uses, without
+    OmniQ: one INSERT per call; claims by ``DELETE ... WHERE id IN (SELECT ... FOR UPDATE SKIP
+    LOCKED LIMIT k) RETURNING`` of 1 and of 100 rows; a batched insert by ``executemany``
+    (pipelined) and by ``COPY``; the ``SELECT 1`` round trip."""
+    import psycopg
+
+    fresh.count += 1
+    table = f"raw_{os.getpid()}_{fresh.count}"
+    rows = [(f"task-{i}", "default", payload) for i in range(n)]
+    with psycopg.connect(fresh.args.postgres_dsn, autocommit=True) as conn:
+        conn.execute(_RAW_TABLE.format(t=table).encode())
+        insert = f"INSERT INTO {table} (id, queue, payload) VALUES (%s, %s, %s)".encode()
+        commits = []
+        start = time.perf_counter()
+        for row in rows:
+            began = time.perf_counter()
+            conn.execute(insert, row)
+            commits.append(time.perf_counter() - began)
+        one_insert = time.perf_counter() - start
+        claim = (
+            f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} WHERE queue = 'default' "
+            "AND ready_at <= now() ORDER BY ready_at, id LIMIT %s FOR UPDATE SKIP LOCKED) "
+            "RETURNING id, payload"
+        ).encode()
+        claim_one, claim_batch = _raw_claims(conn, claim, n)
+        conn.execute(f"TRUNCATE {table}".encode())
+        start = time.perf_counter()
+        for offset in range(0, n, 1000):
+            with conn.transaction(), conn.cursor() as cursor:
+                cursor.executemany(insert, rows[offset : offset + 1000])
+        executemany = time.perf_counter() - start
+        conn.execute(f"TRUNCATE {table}".encode())
+        start = time.perf_counter()
+        for offset in range(0, n, 1000):
+            with conn.transaction(), conn.cursor() as cursor:
+                copy_sql = f"COPY {table} (id, queue, payload) FROM STDIN (FORMAT BINARY)"
+                with cursor.copy(copy_sql.encode()) as copy:
+                    copy.set_types(["text", "text", "bytea"])
+                    for row in rows[offset : offset + 1000]:
+                        copy.write_row(row)
+        copied = time.perf_counter() - start
+        trips = []
+        for _ in range(1000):
+            began = time.perf_counter()
+            conn.execute(b"SELECT 1")
+            trips.append(time.perf_counter() - began)
+        conn.execute(f"DROP TABLE {table}".encode())
+    return {
+        **rate(n, one_insert),
+        "client": f"psycopg {psycopg.__version__} (sync, autocommit)",
+        "claim_one_per_second": round(n / claim_one, 1),
+        "claim_100_per_second": round(n / claim_batch, 1),
+        "executemany_per_second": round(n / executemany, 1),
+        "copy_per_second": round(n / copied, 1),
+        "round_trip_p50_ms": round(statistics.median(trips) * 1000, 3),
+        "insert_p50_ms": round(statistics.median(commits) * 1000, 3),
+    }
+
+
+def _raw_claims(conn: Any, claim: bytes, n: int) -> tuple[float, float]:
+    """Seconds to take ``n`` rows one per statement, then (refilled) 100 per statement."""
+    table = claim.split()[2].decode()
+    start = time.perf_counter()
+    while conn.execute(claim, (1,)).rowcount:
+        pass
+    one = time.perf_counter() - start
+    conn.execute(
+        f"INSERT INTO {table} (id, queue, payload) SELECT 'task-' || i, 'default', "
+        "'\\x00'::bytea FROM generate_series(0, %s) i".encode(),
+        (n - 1,),
+    )
+    start = time.perf_counter()
+    while conn.execute(claim, (100,)).rowcount:
+        pass
+    return one, time.perf_counter() - start
+
+
+def _postgres_ratios(results: dict[str, Any]) -> list[str]:
+    """The PostgreSQL figures against raw psycopg's loops of the same run (issue 13's targets)."""
+    raw = results.get("client_enqueue_raw")
+    if not isinstance(raw, dict) or "claim_one_per_second" not in raw:
+        return []
+
+    def ratio(entry: Any, against: float, key: str = "per_second") -> str:
+        if not isinstance(entry, dict) or key not in entry:
+            return "-"
+        return f"{entry[key] / against:.2f}"
+
+    one, claim, batched = (
+        raw["per_second"], raw["claim_one_per_second"], raw["executemany_per_second"]
+    )  # fmt: skip
+    trip, commit = raw["round_trip_p50_ms"], raw.get("insert_p50_ms")
+    return [
+        "PostgreSQL against raw psycopg (sync, autocommit) on the same server in the same run: "
+        f"{one:,.0f} one-row INSERTs/s, {claim:,.0f} rows/s claimed one per `DELETE ... SKIP "
+        f"LOCKED`, {raw['claim_100_per_second']:,.0f} rows/s 100 per statement, "
+        f"{batched:,.0f} rows/s by `executemany` in batches of 1,000, "
+        f"{raw['copy_per_second']:,.0f} rows/s by binary `COPY`; `SELECT 1` round trip p50 "
+        f"{trip} ms, one committed INSERT p50 {commit} ms.",
+        "",
+        "| postgres figure | raw loop | ratio | target |",
+        "| --- | --- | ---: | ---: |",
+        f"| enqueue sync | one INSERT per call | {ratio(results.get('enqueue_sync'), one)} "
+        "| >= 0.60 |",
+        f"| enqueue async | one INSERT per call | {ratio(results.get('enqueue_async'), one)} | |",
+        f"| processed async (def) | one-row claim | "
+        f"{ratio(results.get('process_noop_async'), claim)} | >= 0.50 |",
+        f"| bulk | executemany | {ratio(results.get('enqueue_bulk'), batched)} | >= 0.40 |",
+        f"| latency p50 | `SELECT 1` round trip p50 "
+        f"| {ratio(results.get('latency'), trip, 'p50_ms')} | <= 3.00 |",
+        f"| latency p50 | committed INSERT p50 "
+        f"| {ratio(results.get('latency'), commit or 0.0, 'p50_ms') if commit else '-'} | |",
+    ]
+
+
+def postgres_doc_lines(runs: list[dict[str, Any]]) -> list[str]:
+    run = next((r for r in runs if r["backend"] == "postgres"), None)
+    lines = _postgres_ratios(run["results"]) if run is not None else []
+    return ["", *lines] if lines else []
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", action="append", default=[], help="repeatable; default memory")
@@ -629,6 +782,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--redis-url", default=None, help="default: start a redis-server (no persistence)"
+    )
+    parser.add_argument(
+        "--postgres-dsn", default=None, help="default: start a PostgreSQL cluster (fsync on)"
     )
     parser.add_argument(
         "--no-doc", action="store_true", help="do not regenerate docs/benchmarks.md"
@@ -646,14 +802,19 @@ def main(argv: list[str] | None = None) -> int:
         server = RedisServer(Path(tempfile.mkdtemp(prefix="omniq-bench-redis-")))
         server.start()
         args.redis_url = server.url
+    postgres = start_postgres(args) if "postgres" in backends else None
     try:
         for name in backends:
             print(f"{name}:")
             run = run_backend(name, args)
             (RESULTS / f"{name}.json").write_text(json.dumps(run, indent=2) + "\n")
+            if name == "postgres":
+                print("\n".join(_postgres_ratios(run["results"])))
     finally:
         if server is not None:
             server.stop()
+        if postgres is not None:
+            postgres.destroy()
     if not args.no_doc:
         write_doc()
         print(f"wrote {DOC.relative_to(ROOT)}")

@@ -62,6 +62,10 @@ def test_three_schedulers_one_killed_fire_each_tick_once(
         with OmniQ(workers=0, scheduler=False) as oq:
             oq.schedule(tasks.record, 1, interval=1.0, name="every-second")
             schedulers = [_scheduler(env, tmp_path) for _ in range(3)]
+            deadline = time.monotonic() + 60
+            while not oq.list_tasks("default", state=TaskState.PENDING, limit=1):
+                assert time.monotonic() < deadline, "no scheduler fired the schedule"
+                time.sleep(0.1)  # the 60 s start with the first tick fired
             started = time.monotonic()
             time.sleep(RUN_FOR / 2)
             schedulers[0].send_signal(signal.SIGKILL)

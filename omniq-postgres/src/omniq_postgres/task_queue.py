@@ -84,6 +84,16 @@ ENQUEUE_WITH_EVENTS = (
     f"SELECT (SELECT count(*) FROM ins), {_NOTIFY_QUEUES}, "
     "(SELECT pg_notify(%s, 'e') WHERE EXISTS (SELECT 1 FROM ins))"
 )
+_ONE_EVENT = (
+    "(VALUES (%s, %s, %s, %s, %s::timestamptz, %s, %s::int, %s)) AS e(" + EVENT_COLUMNS + ")"
+)
+ENQUEUE_ONE_WITH_EVENT = (
+    f"WITH ins AS ({_ADD.format(rows=_ONE_ROW)}), "
+    f"ev AS (INSERT INTO omniq_events ({EVENT_COLUMNS}) SELECT e.* FROM {_ONE_EVENT} "
+    "WHERE EXISTS (SELECT 1 FROM ins) ON CONFLICT (id) DO NOTHING) "
+    "SELECT pg_notify(%s, 'q ' || queue), pg_notify(%s, 'e') FROM ins"
+)
+"""One task and its ``enqueued`` event: one statement, one commit."""
 CLAIM = (
     "WITH picked AS (SELECT id FROM omniq_tasks WHERE queue = %s AND state = 'pending' "
     "AND ready_at <= now() ORDER BY priority DESC, ready_at, id LIMIT %s "
@@ -151,6 +161,9 @@ class PostgresTaskQueue(PostgresStorageMixin, TaskQueueStorage):
     for the same backend's event and result storages."""
 
     role = "task_queue"
+    outbox_single_enqueues = True
+    """One-at-a-time enqueues carry their event too: a commit waits for the WAL to reach the
+    disk, so one commit of both beats the task's commit plus the event writer's."""
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
         {Capability.PERSISTENT, Capability.MULTI_PROCESS, Capability.PUSH_WAKEUP}
     )
@@ -188,6 +201,8 @@ class PostgresTaskQueue(PostgresStorageMixin, TaskQueueStorage):
         whose id is already queued, or earlier in the batch, gets no event."""
         if not tasks:
             return 0
+        if len(tasks) == 1:
+            return await self._enqueue_one_with_event(tasks[0], events[0])
         first = _first_of_each(tasks)
         if len(first) < len(tasks):
             tasks = [tasks[i] for i in first]
@@ -198,6 +213,17 @@ class PostgresTaskQueue(PostgresStorageMixin, TaskQueueStorage):
         self._wake_queues(tasks)
         self.db.waiters.wake("e")
         return int(row[0])
+
+    async def _enqueue_one_with_event(self, task: Task, event: TaskEvent) -> int:
+        (task_values,) = zip(*task_arrays((task,)), strict=True)
+        (event_values,) = zip(*event_arrays((event,)), strict=True)
+        channel = self.db.channel
+        params = (*task_values, *event_values, channel, channel)
+        rows = await self.db.fetchall(ENQUEUE_ONE_WITH_EVENT, params)
+        if rows:
+            self.db.waiters.wake(f"q:{task.queue}")
+            self.db.waiters.wake("e")
+        return len(rows)
 
     def enqueue_with_events_sync(self, tasks: Sequence[Task], events: Sequence[TaskEvent]) -> int:
         raise NotImplementedError("the postgres backend has no synchronous producer")
