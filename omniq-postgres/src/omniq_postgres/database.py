@@ -212,6 +212,20 @@ class Database:
                 raise translate(self.where, exc) from None
         raise AssertionError("unreachable")
 
+    async def run_unflushed(self, work: Callable[[Connection], Awaitable[T]]) -> T:
+        """``work`` in a transaction whose commit does not wait for the WAL to reach the disk
+        (``SET LOCAL synchronous_commit = off``), for writes a server crash may lose without
+        breaking a promise: a claim, a lease extension, a recovery. A lost claim only makes its
+        task claimable again (at-least-once allows the second run), and any later durable commit
+        (the task's ack) flushes the WAL before it, so the two are never seen out of order."""
+
+        async def unflushed(conn: Connection) -> T:
+            async with conn.transaction():
+                await conn.execute(b"SET LOCAL synchronous_commit = off")
+                return await work(conn)
+
+        return await self.run(unflushed)
+
     async def fetchall(self, sql: str, params: Any = None) -> list[Any]:
         async def work(conn: Connection) -> list[Any]:
             cursor = await conn.execute(sql.encode(), params)

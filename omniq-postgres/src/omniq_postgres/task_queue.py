@@ -250,7 +250,7 @@ class PostgresTaskQueue(PostgresStorageMixin, TaskQueueStorage):
                     break
             return claimed
 
-        return await self.db.run(work)
+        return await self.db.run_unflushed(work)
 
     async def _decode_claims(
         self, conn: Connection, rows: list[Any], token: str, worker_id: str
@@ -305,12 +305,17 @@ class PostgresTaskQueue(PostgresStorageMixin, TaskQueueStorage):
     async def extend(self, leases: Sequence[Lease], lease_seconds: float) -> list[Lease | None]:
         if not leases:
             return []
-        rows = await self.db.fetchall(
-            "UPDATE omniq_tasks t SET lease_expires = now() + %s * interval '1 second' "
-            f"FROM {_LEASES} WHERE t.id = l.id AND t.token = l.token AND t.state = 'active' "
-            "RETURNING t.id, t.token, t.cancel_requested, t.lease_expires",
-            (lease_seconds, [x.task_id for x in leases], [x.token for x in leases]),
-        )
+
+        async def work(conn: Connection) -> list[Any]:
+            cursor = await conn.execute(
+                "UPDATE omniq_tasks t SET lease_expires = now() + %s * interval '1 second' "
+                f"FROM {_LEASES} WHERE t.id = l.id AND t.token = l.token AND t.state = 'active' "
+                "RETURNING t.id, t.token, t.cancel_requested, t.lease_expires",
+                (lease_seconds, [x.task_id for x in leases], [x.token for x in leases]),
+            )
+            return await cursor.fetchall()
+
+        rows = await self.db.run_unflushed(work)
         found = {(r[0], r[1]): (bool(r[2]), utc(r[3])) for r in rows}
         renewed: list[Lease | None] = []
         for lease in leases:
@@ -402,47 +407,46 @@ class PostgresTaskQueue(PostgresStorageMixin, TaskQueueStorage):
         self, *, limit: int = 1000, max_deliveries: int = DEFAULT_MAX_DELIVERIES
     ) -> list[RecoveredTask]:
         async def work(conn: Connection) -> list[RecoveredTask]:
-            async with conn.transaction():
-                rows = await (
-                    await conn.execute(
-                        "SELECT id, queue, attempt, deliveries FROM omniq_tasks "
-                        "WHERE state = 'active' AND lease_expires <= now() "
-                        "ORDER BY lease_expires LIMIT %s FOR UPDATE SKIP LOCKED",
-                        (limit,),
-                    )
-                ).fetchall()
-                if not rows:
-                    return []
-                recovered = [
-                    RecoveredTask(
-                        task_id=r[0], queue=r[1], attempt=r[2], dead=r[3] >= max_deliveries,
-                        delivery=r[3],
-                    )
-                    for r in rows
-                ]  # fmt: skip
+            rows = await (
                 await conn.execute(
-                    "UPDATE omniq_tasks t SET "
-                    "state = CASE WHEN x.dead THEN 'dead' ELSE 'pending' END, "
-                    "eta = CASE WHEN x.dead THEN t.eta ELSE now() END, "
-                    "ready_at = CASE WHEN x.dead THEN t.ready_at ELSE now() END, "
-                    "attempt = CASE WHEN x.dead THEN t.attempt "
-                    "ELSE greatest(t.attempt - 1, 0) END, "
-                    "finished_at = CASE WHEN x.dead THEN now() ELSE NULL END, "
-                    f"last_error = x.error, {RELEASED} "
-                    "FROM unnest(%s::text[], %s::bool[], %s::text[]) AS x(id, dead, error) "
-                    "WHERE t.id = x.id",
-                    (
-                        [r.task_id for r in recovered],
-                        [r.dead for r in recovered],
-                        [expired_reason(r.delivery, r.dead) for r in recovered],
-                    ),
+                    "SELECT id, queue, attempt, deliveries FROM omniq_tasks "
+                    "WHERE state = 'active' AND lease_expires <= now() "
+                    "ORDER BY lease_expires LIMIT %s FOR UPDATE SKIP LOCKED",
+                    (limit,),
                 )
-                queues = sorted({r.queue for r in recovered if not r.dead})
-                for queue in queues:
-                    await conn.execute("SELECT pg_notify(%s, %s)", (self.db.channel, f"q {queue}"))
-                return recovered
+            ).fetchall()
+            if not rows:
+                return []
+            recovered = [
+                RecoveredTask(
+                    task_id=r[0], queue=r[1], attempt=r[2], dead=r[3] >= max_deliveries,
+                    delivery=r[3],
+                )
+                for r in rows
+            ]  # fmt: skip
+            await conn.execute(
+                "UPDATE omniq_tasks t SET "
+                "state = CASE WHEN x.dead THEN 'dead' ELSE 'pending' END, "
+                "eta = CASE WHEN x.dead THEN t.eta ELSE now() END, "
+                "ready_at = CASE WHEN x.dead THEN t.ready_at ELSE now() END, "
+                "attempt = CASE WHEN x.dead THEN t.attempt "
+                "ELSE greatest(t.attempt - 1, 0) END, "
+                "finished_at = CASE WHEN x.dead THEN now() ELSE NULL END, "
+                f"last_error = x.error, {RELEASED} "
+                "FROM unnest(%s::text[], %s::bool[], %s::text[]) AS x(id, dead, error) "
+                "WHERE t.id = x.id",
+                (
+                    [r.task_id for r in recovered],
+                    [r.dead for r in recovered],
+                    [expired_reason(r.delivery, r.dead) for r in recovered],
+                ),
+            )
+            queues = sorted({r.queue for r in recovered if not r.dead})
+            for queue in queues:
+                await conn.execute("SELECT pg_notify(%s, %s)", (self.db.channel, f"q {queue}"))
+            return recovered
 
-        recovered = await self.db.run(work)
+        recovered = await self.db.run_unflushed(work)
         for queue in {r.queue for r in recovered if not r.dead}:
             self.db.waiters.wake(f"q:{queue}")
         return recovered
