@@ -87,7 +87,12 @@ def test_core_alone_names_the_missing_backend_and_the_fix(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize(
     ("distribution", "backend"),
-    [("omniq-sqlite", "sqlite"), ("omniq-file", "file"), ("omniq-redis", "redis")],
+    [
+        ("omniq-sqlite", "sqlite"),
+        ("omniq-file", "file"),
+        ("omniq-redis", "redis"),
+        ("omniq-postgres", "postgres"),
+    ],
 )
 def test_each_backend_installs_with_only_its_declared_dependencies(
     tmp_path: Path, distribution: str, backend: str
