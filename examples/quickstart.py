@@ -2,17 +2,21 @@
 retried, a few failing for good, one scheduled), run workers, show progress, then print the
 results and a summary of the lifecycle events.
 
-    python examples/quickstart.py [--tasks 3000] [--workers 8] [--data-dir .omniq-data]
+    python examples/quickstart.py [--tasks 3000] [--workers 8] [--data-dir DIR]
 
-Everything is kept in SQLite files under a fresh directory of ``--data-dir``.
+Everything is kept in SQLite files in a temporary directory, removed when the example ends;
+with ``--data-dir DIR`` they are kept in a fresh directory under ``DIR`` instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,10 +24,16 @@ from omniq import OmniQ, OmniQConfig, TaskFailedError
 from quickstart_tasks import add, broken, flaky_square, nightly_report
 
 
-def _run_dir(base: Path) -> Path:
+@contextlib.contextmanager
+def _run_dir(base: Path | None) -> Iterator[Path]:
+    """A fresh directory under ``base`` (kept), or a temporary one removed at the end."""
+    if base is None:
+        with tempfile.TemporaryDirectory(prefix="omniq-quickstart-") as temporary:
+            yield Path(temporary)
+        return
     run = base / datetime.now(UTC).strftime("run-%Y%m%d-%H%M%S-%f")
     run.mkdir(parents=True)
-    return run
+    yield run
 
 
 def _config(run: Path, workers: int) -> OmniQConfig:
@@ -45,9 +55,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=3000, help="how many tasks (default 3000)")
     parser.add_argument("--workers", type=int, default=8, help="worker concurrency (default 8)")
-    parser.add_argument("--data-dir", type=Path, default=Path(".omniq-data"))
+    parser.add_argument(
+        "--data-dir", type=Path, help="keep the SQLite files here (default: a temporary directory)"
+    )
     args = parser.parse_args(argv)
-    run = _run_dir(args.data_dir)
+    with _run_dir(args.data_dir) as run:
+        code = _quickstart(run, args)
+    if args.data_dir is None:
+        print(f"\nremoved {run} (pass --data-dir DIR to keep the SQLite files)")
+    else:
+        print(f"\nSQLite files kept in {run}")
+    return code
+
+
+def _quickstart(run: Path, args: argparse.Namespace) -> int:
     print(f"OmniQ quick start: {args.tasks} tasks, SQLite files in {run}")
 
     started = time.perf_counter()
@@ -116,7 +137,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {kind:>14}: {count}")
         dead = oq.queue_sizes(["default"]).get("default")
         print(f"\ndead letters kept in the queue: {dead.dead if dead else 0}")
-    print(f"\nSQLite files kept in {run}")
     return 0 if report_result is not None and len(failures) == len(doomed) else 1
 
 

@@ -7,15 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bootstrap.sh
 
-install_debian_package() {  # binary package
-    command -v "$1" >/dev/null 2>&1 && return 0
-    [ -n "${3:-}" ] && compgen -G "$3" >/dev/null && return 0
-    echo "==> installing $2 (Debian package) for the backend tests"
-    local sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$2" >/dev/null
-}
 install_debian_package redis-server redis-server
 # Debian puts PostgreSQL's initdb and pg_ctl under /usr/lib/postgresql/<version>/bin, off PATH;
 # the test fixture finds them there (omniq_postgres.testing).

@@ -82,7 +82,9 @@ def test_core_alone_names_the_missing_backend_and_the_fix(tmp_path: Path) -> Non
         "except ImportError as exc:\n"
         "    print(exc)\n",
     )
-    assert "OmniQ backend 'redis' is not installed. Install it with: pip install omniq-redis" in out
+    assert (
+        "OmniQ backend 'redis' is not installed. Install it with: pip install ./omniq-redis "
+    ) in out
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from omniq import _provenance
+
 __version__ = "0.1.0"
+__omniq_core__ = True
+"""Marks this package as omniq-core's: PyPI's ``omniq`` is an unrelated project."""
 
 # name -> module that defines it
 _LAZY: dict[str, str] = {
@@ -62,6 +66,9 @@ __all__ = [
     "load_backend",
     "wait_for_cancellation",
 ]
+
+
+_provenance.check_folder(__file__)
 
 
 def __getattr__(name: str) -> Any:

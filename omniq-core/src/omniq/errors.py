@@ -28,6 +28,13 @@ and any password in a URL they mention is masked.
 
 from __future__ import annotations
 
+import sys
+
+from omniq import _provenance
+
+# every OmniQ module imports this one: refuse to run under another project's omniq/__init__.py
+_provenance.check_package(sys.modules["omniq"])
+
 __all__ = [
     "BackendConflictError",
     "BackendDisabledError",

@@ -61,6 +61,15 @@ class _Logger:
         self._cached = (configured, target)
         return target
 
+    def is_enabled_for(self, level: int) -> bool:
+        """Whether a line at ``level`` (``logging.INFO``...) would be written now: callers skip
+        building lines nobody reads (the worker decides once, at start)."""
+        target = self._target()
+        check = getattr(target, "is_enabled_for", None)  # structlog's filtering loggers
+        if check is None:
+            check = getattr(target, "isEnabledFor", None)  # the standard library's
+        return True if check is None else bool(check(level))
+
     def bind(self, **context: Any) -> _Logger:
         return _Logger(self._name, {**self._context, **{k: _safe(v) for k, v in context.items()}})
 

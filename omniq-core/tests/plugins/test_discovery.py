@@ -116,11 +116,13 @@ def test_documented_class_of_a_missing_backend_is_an_import_error_with_the_fix()
         from omniq.backend import NATSBackend  # noqa: F401
     assert isinstance(caught.value, BackendNotInstalledError)
     assert str(caught.value).splitlines()[0] == (
-        "OmniQ backend 'nats' is not installed. Install it with: pip install omniq-nats"
+        "OmniQ backend 'nats' is not installed. Install it with: pip install ./omniq-nats (in a "
+        "clone of the OmniQ repository; OmniQ's distributions are not on PyPI yet, and PyPI's "
+        "'omniq' is an unrelated project)"
     )
-    with pytest.raises(ImportError, match="pip install omniq-postgres"):
+    with pytest.raises(ImportError, match=r"pip install \./omniq-postgres"):
         from omniq.backend.postgres import PostgreSQLBackend  # noqa: F401
-    with pytest.raises(ImportError, match="pip install omniq-postgres"):
+    with pytest.raises(ImportError, match=r"pip install \./omniq-postgres"):
         from omniq.backend import PostgresBackend  # noqa: F401
 
 

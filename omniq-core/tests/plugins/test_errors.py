@@ -19,6 +19,7 @@ from omniq.errors import (
     UnknownBackendError,
 )
 from omniq.plugins.discovery import discover
+from omniq.plugins.known import install_command
 from omniq.storage import Role
 
 MakeDist = Callable[..., str]
@@ -45,7 +46,7 @@ def test_first_party_backend_not_installed_names_the_pip_install(
     with pytest.raises(BackendNotInstalledError) as caught:
         omniq.load_backend(asked)
     assert str(caught.value) == (
-        f"OmniQ backend '{name}' is not installed. Install it with: pip install {dist}\n"
+        f"OmniQ backend '{name}' is not installed. Install it with: {install_command(dist)}\n"
         f"{installed_sentence()}"
     )
     assert "s3cret" not in str(caught.value)

@@ -4,6 +4,7 @@ capabilities that hold for the configured filesystem."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -37,6 +38,19 @@ class FileStorageMixin:
 
     async def connect(self) -> None:
         await asyncio.to_thread(lambda: self.files.blobs)
+
+    async def exists(self) -> bool:
+        protocol, root = self.files.options.location()
+        return protocol not in ("file", "local") or await asyncio.to_thread(os.path.isdir, root)
+
+    def describe(self) -> str:
+        """The folder (``file /abs/dir``) or object store location (``s3 bucket/prefix``)."""
+        from omniq._redact import mask_secrets
+
+        protocol, root = self.files.options.location()
+        if protocol in ("file", "local"):
+            return f"file {os.path.abspath(root)}"
+        return mask_secrets(f"{protocol}://{root}")
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await asyncio.to_thread(fn, *args)

@@ -6,6 +6,7 @@ from typing import Any
 
 from attrs import field, frozen
 from omniq import _validate as check
+from omniq.storage.polling import IDLE_POLL_MAX
 
 __all__ = ["FORMATS", "MIN_POLL_INTERVAL", "FileOptions"]
 
@@ -40,8 +41,11 @@ class FileOptions:
     """Flush each written file to disk before it becomes visible (survives power loss; slower).
     Without it a killed process loses nothing, but a power cut may lose the last writes."""
     poll_interval: float = field(default=0.005, validator=_poll_interval)
-    """How often an idle worker looks for other processes' new tasks (local: a ``stat`` of the
-    queue directory). Tasks enqueued in this process wake it at once."""
+    """How soon a waiting worker first looks for other processes' new tasks (local: a ``stat``
+    of the queue directory). Tasks enqueued in this process wake it at once."""
+    idle_poll_interval: float = field(default=IDLE_POLL_MAX, validator=_poll_interval)
+    """The longest pause between looks: each empty look doubles the pause from
+    ``poll_interval`` up to this (100 ms), so an idle worker rests."""
 
     def location(self) -> tuple[str, str]:
         """``(protocol, root)``: ``("file", "/abs/dir")`` for local disks."""

@@ -47,6 +47,7 @@ from omniq.models.task import (
 )
 from omniq.plugins.specs import BackendContext
 from omniq.storage import Capability, TaskQueueStorage
+from omniq.storage.polling import poll_intervals
 
 from omniq_file import leases as lease_files
 from omniq_file.base import FileStorageMixin
@@ -300,11 +301,12 @@ class FileTaskQueue(FileStorageMixin, TaskQueueStorage):
             interval = self.files.options.poll_interval
             if blobs.version(dirs[0]) is None and not blobs.atomic_rename:
                 interval = max(interval, 0.05)  # object stores: listing costs a request
+            pauses = poll_intervals(interval, self.files.options.idle_poll_interval)
             while not future.done():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return
-                await waiters.wait(future, min(interval, remaining))
+                await waiters.wait(future, min(next(pauses), remaining))
                 if [blobs.version(d) for d in dirs] != versions:
                     return
         finally:

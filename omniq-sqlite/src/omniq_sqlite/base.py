@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 from typing import ClassVar
 
 from omniq.plugins.specs import BackendContext
@@ -24,3 +26,13 @@ class SQLiteStorageMixin:
 
     async def close(self) -> None:
         """The database is the backend's: it closes it once every storage is done."""
+
+    async def exists(self) -> bool:
+        if self.db.label == ":memory:":
+            return True
+        return await asyncio.to_thread(os.path.exists, self.db.path)
+
+    def describe(self) -> str:
+        """The database file (absolute), or ``:memory:``."""
+        label = self.db.label
+        return f"sqlite {label if label == ':memory:' else os.path.abspath(label)}"

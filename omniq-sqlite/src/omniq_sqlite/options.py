@@ -7,6 +7,7 @@ from typing import Any
 
 from attrs import field, frozen
 from omniq import _validate as check
+from omniq.storage.polling import IDLE_POLL_MAX
 
 __all__ = [
     "JOURNAL_MODES",
@@ -60,8 +61,11 @@ class SQLiteOptions:
     cache_size: int = field(default=-16_000, validator=_cache_size)
     """SQLite's ``cache_size`` pragma: pages, or KiB when negative (default 16 MiB)."""
     poll_interval: float = field(default=0.002, validator=_poll_interval)
-    """How often an idle worker checks whether another process committed (a cheap
+    """How soon a waiting worker first checks whether another process committed (a cheap
     ``PRAGMA data_version``); writes of this process wake it at once."""
+    idle_poll_interval: float = field(default=IDLE_POLL_MAX, validator=_poll_interval)
+    """The longest pause between checks: each empty check doubles the pause from
+    ``poll_interval`` up to this (100 ms), so an idle worker rests."""
 
     @property
     def path(self) -> str:

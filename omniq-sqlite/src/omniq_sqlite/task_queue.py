@@ -32,6 +32,7 @@ from omniq.models.task import (
 )
 from omniq.models.unchecked import unchecked_claim
 from omniq.storage import Capability, EventStorage, ResultStorage, TaskQueueStorage
+from omniq.storage.polling import poll_intervals
 
 from omniq_sqlite.base import SQLiteStorageMixin
 from omniq_sqlite.completions import (
@@ -286,11 +287,12 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
             ready_in = await db.run(self._ready_in, list(queues))
             if ready_in is not None:
                 deadline = min(deadline, time.monotonic() + ready_in)
+            pauses = poll_intervals(db.options.poll_interval, db.options.idle_poll_interval)
             while not future.done():
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return
-                await db.waiters.wait(future, min(db.options.poll_interval, remaining))
+                await db.waiters.wait(future, min(next(pauses), remaining))
                 if db.data_version() != version:
                     return
         finally:

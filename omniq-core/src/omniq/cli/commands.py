@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 from typing import Any
 
-from omniq.cli.apps import load_app
+from omniq.cli.apps import app_label, import_object, load_app
+from omniq.cli.banner import print_banner, worker_banner
 from omniq.cli.exit_codes import ExitCode
+from omniq.cli.logs import chosen_level, configure_logging
 from omniq.cli.output import emit, table
 from omniq.errors import ConfigurationError, TaskFailedError, TaskNotFoundError
 from omniq.models.event import TaskEvent
-from omniq.models.task import TaskState
+from omniq.models.task import CancelOutcome, TaskInfo, TaskState
 from omniq.runtime.async_app import AsyncOmniQ
+from omniq.storage import Role
 
 __all__ = ["COMMANDS"]
 
@@ -22,32 +24,49 @@ def _queues(value: str | None) -> list[str] | None:
     return [q.strip() for q in value.split(",") if q.strip()] if value else None
 
 
+def _serving_app(args: argparse.Namespace, **options: Any) -> tuple[AsyncOmniQ, str]:
+    """The app a worker or scheduler runs, with logging set up at its level."""
+    path = args.app or args.app_path
+    app = load_app(path, args.config, **options)
+    level = chosen_level(args.log_level, quiet=args.quiet, configured=app.config.log_level)
+    configure_logging(level, as_json=args.json)
+    return app, level
+
+
+async def _serve(args: argparse.Namespace, app: AsyncOmniQ, level: str, **run: Any) -> ExitCode:
+    label = app_label(args.app or args.app_path, args.config)
+
+    def banner() -> None:
+        if level in ("DEBUG", "INFO"):
+            fields = worker_banner(app, app_label=label, scheduler=bool(run.get("scheduler")))
+            print_banner(fields, as_json=args.json)
+
+    await app.run_worker(on_started=banner, **run)
+    return ExitCode.OK
+
+
 async def worker(args: argparse.Namespace) -> ExitCode:
-    app = load_app(args.app or args.app_path, args.config, workers=args.concurrency or 0)
-    await app.run_worker(
+    app, level = _serving_app(args, workers=args.concurrency or 0)
+    return await _serve(
+        args,
+        app,
+        level,
         queues=_queues(args.queues),
         concurrency=args.concurrency,
         worker_type=args.worker_type,
         scheduler=not args.no_scheduler,
     )
-    return ExitCode.OK
 
 
 async def scheduler(args: argparse.Namespace) -> ExitCode:
-    app = load_app(args.app, args.config)
-    await app.run_worker(concurrency=0, scheduler=True)
-    return ExitCode.OK
+    app, level = _serving_app(args)
+    return await _serve(args, app, level, concurrency=0, scheduler=True)
 
 
 async def enqueue(args: argparse.Namespace) -> ExitCode:
-    module_name, sep, qualname = args.function.partition(":")
-    if not sep:
-        raise ConfigurationError(f"Invalid function {args.function!r}: use 'module:function'")
-    func: Any = importlib.import_module(module_name)
-    for part in qualname.split("."):
-        func = getattr(func, part)
-    call_args = json.loads(args.args) if args.args else []
-    call_kwargs = json.loads(args.kwargs) if args.kwargs else {}
+    func = import_object(args.function, what="function", example="myproject.tasks:add")
+    call_args = _json_option("--args", args.args, [])
+    call_kwargs = _json_option("--kwargs", args.kwargs, {})
     if not isinstance(call_args, list) or not isinstance(call_kwargs, dict):
         raise ConfigurationError("--args must be a JSON list and --kwargs a JSON object")
     options: dict[str, Any] = {"kwargs": call_kwargs}
@@ -84,6 +103,101 @@ async def result(args: argparse.Namespace) -> ExitCode:
     return ExitCode.OK
 
 
+def _json_option(name: str, text: str | None, default: Any) -> Any:
+    if not text:
+        return default
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(
+            f"{name} is not valid JSON ({exc.msg} at character {exc.pos}): e.g. {name} '[2, 3]'"
+        ) from exc
+
+
+async def cancel(args: argparse.Namespace) -> ExitCode:
+    async with _producer(args) as app:
+        outcome = await app.cancel(args.task_id)
+    said = {
+        CancelOutcome.CANCELLED: "cancelled (it was waiting and will not run)",
+        CancelOutcome.REQUESTED: "cancel requested (it is running; its worker stops it)",
+        CancelOutcome.NOT_FOUND: "no such task waiting or running (unknown, finished or dead)",
+    }[outcome]
+    emit({"task_id": args.task_id, "outcome": outcome}, as_json=args.json, human=said)
+    return ExitCode.TASK_FAILED if outcome is CancelOutcome.NOT_FOUND else ExitCode.OK
+
+
+def _task_row(info: TaskInfo) -> tuple[str, ...]:
+    task = info.task
+    return (
+        task.id,
+        task.queue,
+        info.state.value,
+        task.func,
+        str(info.attempt),
+        task.eta.isoformat(timespec="seconds") if task.eta else "-",
+        (info.last_error or "")[:60],
+    )
+
+
+async def tasks(args: argparse.Namespace) -> ExitCode:
+    states = [TaskState(s) for s in args.state] if args.state else [
+        TaskState.PENDING,
+        TaskState.ACTIVE,
+    ]
+    found: list[TaskInfo] = []
+    async with _producer(args) as app:
+        queues = _queues(args.queues) or sorted((await app.queue_sizes()).keys())
+        for queue in queues:
+            for state in states:
+                listed = await app.list_tasks(queue, state, limit=args.limit)
+                found += [i for i in listed if not args.func or i.task.func == args.func]
+    if args.json:
+        for info in found:
+            emit(info, as_json=True)
+        return ExitCode.OK
+    headers = ["task", "queue", "state", "function", "attempt", "eta (UTC)", "last error"]
+    print(table(headers, [_task_row(i) for i in found]) if found else "no tasks")
+    return ExitCode.OK
+
+
+async def schedules(args: argparse.Namespace) -> ExitCode:
+    action = getattr(args, "action", None) or "list"
+    async with _producer(args) as app:
+        if action == "list":
+            listed = await app.list_schedules()
+            if args.json:
+                for item in listed:
+                    emit(item, as_json=True)
+            else:
+                print(_schedule_table(listed) if listed else "no schedules")
+            return ExitCode.OK
+        change = {
+            "pause": app.pause_schedule,
+            "resume": app.resume_schedule,
+            "remove": app.remove_schedule,
+        }[action]
+        done = await change(args.name)
+    past = {"pause": "paused", "resume": "resumed", "remove": "removed"}[action]
+    human = f"{past} {args.name!r}" if done else f"no schedule named {args.name!r}"
+    emit({"name": args.name, past: done}, as_json=args.json, human=human)
+    return ExitCode.OK if done else ExitCode.TASK_FAILED
+
+
+def _schedule_table(listed: list[Any]) -> str:
+    return table(
+        ["schedule", "trigger", "next fire (UTC)", "paused"],
+        [
+            (
+                s.name,
+                s.cron or (f"every {s.interval:g}s" if s.interval else f"at {s.at}"),
+                s.next_fire_at.isoformat(timespec="seconds") if s.next_fire_at else "-",
+                "yes" if s.paused else "no",
+            )
+            for s in listed
+        ],
+    )
+
+
 def _event_line(event: TaskEvent) -> str:
     parts = [event.timestamp.isoformat(timespec="milliseconds"), event.event_type.value.ljust(13)]
     parts.append(event.task_id)
@@ -115,35 +229,40 @@ async def events(args: argparse.Namespace) -> ExitCode:
 
 
 async def status(args: argparse.Namespace) -> ExitCode:
-    async with _producer(args) as app:
+    app = _producer(args)
+    where = await app.where_stored()
+    stores = {role.value: {"store": w, "exists": found} for role, (w, found) in where.items()}
+    if not where[Role.TASK_QUEUE][1]:
+        # nothing was ever enqueued here: read nothing, create nothing
+        document: dict[str, Any] = {"stores": stores, "queues": [], "schedules": []}
+        if args.json:
+            emit(document, as_json=True)
+        else:
+            print(f"task queue: {where[Role.TASK_QUEUE][0]} (does not exist yet: no tasks)")
+            print("  give --app MODULE:APP or --config FILE to read your app's store")
+        return ExitCode.OK
+    async with app:
         sizes = await app.queue_sizes(_queues(args.queues))
-        schedules = await app.list_schedules()
+        listed = await app.list_schedules() if where[Role.SCHEDULE_STORAGE][1] else []
         check = getattr(app.stores.task_queue, "server_warnings", None)
         warnings: list[str] = list(check()) if callable(check) else []
     if args.json:
-        document = {"queues": list(sizes.values()), "schedules": schedules, "warnings": warnings}
+        document = {
+            "stores": stores,
+            "queues": list(sizes.values()),
+            "schedules": listed,
+            "warnings": warnings,
+        }
         emit(document, as_json=True)
         return ExitCode.OK
+    print(f"task queue: {where[Role.TASK_QUEUE][0]}")
     for warning in warnings:
         print(f"warning: {warning}")
     rows = [(s.queue, s.ready, s.delayed, s.active, s.dead) for s in sizes.values()]
     print(table(["queue", "ready", "delayed", "active", "dead"], rows) if rows else "no tasks")
-    if schedules:
+    if listed:
         print()
-        print(
-            table(
-                ["schedule", "trigger", "next fire (UTC)", "paused"],
-                [
-                    (
-                        s.name,
-                        s.cron or (f"every {s.interval:g}s" if s.interval else f"at {s.at}"),
-                        s.next_fire_at.isoformat(timespec="seconds") if s.next_fire_at else "-",
-                        "yes" if s.paused else "no",
-                    )
-                    for s in schedules
-                ],
-            )
-        )
+        print(_schedule_table(listed))
     return ExitCode.OK
 
 
@@ -185,7 +304,7 @@ async def retry_dead(args: argparse.Namespace) -> ExitCode:
 
 
 def _producer(args: argparse.Namespace) -> AsyncOmniQ:
-    app = load_app(getattr(args, "app", None), args.config)
+    app = load_app(args.app, args.config)
     if app.settings.workers or app.settings.scheduler:
         from omniq.runtime.settings import settings_with
 
@@ -198,7 +317,10 @@ COMMANDS = {
     "scheduler": scheduler,
     "enqueue": enqueue,
     "result": result,
+    "cancel": cancel,
     "events": events,
+    "tasks": tasks,
+    "schedules": schedules,
     "status": status,
     "backends": backends,
     "purge": purge,

@@ -28,6 +28,9 @@ class MemoryStorageMixin:
     async def close(self) -> None:
         self._closed = True
 
+    def describe(self) -> str:
+        return "memory (this process only)"
+
     def _check_open(self) -> None:
         if self._closed:
             raise StorageClosedError(

@@ -1,6 +1,6 @@
 """The first-party backends: which distribution provides each, and the URL schemes that select it.
 
-This table lets OmniQ give the exact fix (``pip install omniq-redis``) for a backend that is not
+This table lets OmniQ give the exact fix (``pip install ./omniq-redis``) for a backend that is not
 installed, and pick a backend from a URL (``redis://...``) without importing any plugin. A backend
 only exists once its distribution is installed; this table never makes one available.
 """
@@ -15,11 +15,24 @@ from omniq.storage import Role
 
 __all__ = [
     "BACKEND_ALIASES",
+    "FROM_THE_REPOSITORY",
     "KNOWN_BACKENDS",
     "KnownBackend",
     "backend_for_scheme",
     "canonical_name",
 ]
+
+
+FROM_THE_REPOSITORY = (
+    "in a clone of the OmniQ repository; OmniQ's distributions are not on PyPI yet, and PyPI's "
+    "'omniq' is an unrelated project"
+)
+"""Where ``pip install ./omniq-...`` works, until the distributions are published."""
+
+
+def install_command(distribution: str) -> str:
+    """The command that installs ``distribution``, and where to run it."""
+    return f"pip install ./{distribution} ({FROM_THE_REPOSITORY})"
 
 
 @frozen
@@ -34,7 +47,7 @@ class KnownBackend:
 
     @property
     def install_command(self) -> str:
-        return f"pip install {self.distribution}"
+        return install_command(self.distribution)
 
 
 KNOWN_BACKENDS: Mapping[str, KnownBackend] = {

@@ -259,6 +259,36 @@ class AsyncOmniQ:
     def running(self) -> bool:
         return self._state is _State.RUNNING
 
+    @property
+    def started(self) -> bool:
+        """Whether :meth:`start` was ever called (the app may be running or closed since)."""
+        return self._state is not _State.NEW
+
+    async def where_stored(self) -> dict[Role, tuple[str, bool]]:
+        """Per role: where its store is (secrets masked) and whether it exists, found out
+        without creating any store (what ``omniq status`` reads first)."""
+        if self._stores is not None:
+            stores, made = self._stores, False
+        else:
+            stores, made = (
+                open_stores(
+                    config=self.config,
+                    backend=self._backend,
+                    sources=self._sources,
+                    own_given=self._own_backends,
+                ),
+                True,
+            )
+        try:
+            found: dict[Role, tuple[str, bool]] = {}
+            for role in Role:
+                storage = stores.storage(role)
+                found[role] = (storage.describe(), await storage.exists())
+            return found
+        finally:
+            if made:
+                await stores.close()
+
     async def start(self) -> None:
         """Open the storages, start the event writer and, unless ``workers=0``, a worker
         (and the scheduler). Called by ``async with`` and on first use."""
@@ -324,11 +354,13 @@ class AsyncOmniQ:
         worker_type: str | None = None,
         scheduler: bool | None = None,
         handle_signals: bool = True,
+        on_started: Callable[[], None] | None = None,
     ) -> None:
         """Run this app as a worker process (what ``omniq worker`` does): start the storages,
         a worker (with the given overrides) and, unless ``scheduler=False``, the scheduler;
         run until SIGTERM or SIGINT (or :meth:`request_stop`), then shut down gracefully within
-        ``shutdown_grace`` so that no task is lost."""
+        ``shutdown_grace`` so that no task is lost. ``on_started`` is called once the worker
+        runs (``omniq worker`` prints its banner then)."""
         if self._state is not _State.NEW:
             raise RuntimeError("run_worker() needs an app that has not been started")
         changes: dict[str, Any] = {}
@@ -353,6 +385,8 @@ class AsyncOmniQ:
                 watched.append(signum)
         try:
             await self.start()
+            if on_started is not None:
+                on_started()
             log.info("worker process running", queues=list(self._queues), pid=os.getpid())
             await self._stop_requested.wait()
             log.info("worker process stopping", grace=self.settings.shutdown_grace)

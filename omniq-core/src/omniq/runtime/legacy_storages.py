@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
+from omniq.plugins.known import install_command
 from omniq.runtime.owners import set_owner
 from omniq.storage import Role, Storage
 
@@ -38,7 +39,7 @@ def storage_factory(name: str, backend: str, role: Role) -> Callable[..., Storag
     if not _installed(backend):
         raise ImportError(
             f"OmniQ backend {backend!r} is not installed, so {name} is not available. "
-            f"Install it with: pip install {DISTRIBUTIONS.get(backend, 'omniq-' + backend)}",
+            f"Install it with: {install_command(DISTRIBUTIONS.get(backend, 'omniq-' + backend))}",
             name=name,
         )
 

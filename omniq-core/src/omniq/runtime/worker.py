@@ -60,6 +60,7 @@ from omniq.runtime.events_sink import EventSink
 from omniq.runtime.executors import Executor, LocalExecutor, describe_exception
 from omniq.runtime.registry import FunctionRegistry
 from omniq.runtime.supervision import raise_if_cancelled, supervise
+from omniq.runtime.task_lines import TaskLines
 from omniq.serialization.policy import DEFAULT_SERIALIZERS, check_serializer, serializer_names
 from omniq.storage import CancelPolling, Capability, ResultStorage, TaskQueueStorage
 
@@ -196,6 +197,8 @@ class Worker:
         self._loops: list[asyncio.Task[None]] = []
         self._claiming: asyncio.Task[None] | None = None
         self._log = log.bind(worker_id=self.worker_id)
+        self._lines = TaskLines(self._log, info=False)
+        """One line per task (see :mod:`omniq.runtime.task_lines`); INFO decided at start."""
         self._waits_when_drained = Capability.PUSH_WAKEUP in queue.capabilities
         """A claim that got fewer tasks than it asked for emptied the queue: wait for work next
         instead of claiming again, when the queue's wait returns at once for a ready task (one
@@ -208,6 +211,7 @@ class Worker:
         if self._claiming is not None:
             return
         await self._executor.start()
+        self._lines = TaskLines.of(self._log)
         self._claiming = self._supervised("omniq-claim", self._claim_loop)
         self._loops = [
             self._supervised("omniq-finish", self._finish_loop),
@@ -340,6 +344,8 @@ class Worker:
         self._running[task.id] = running
         self._held[task.id] = lease
         running.job = asyncio.create_task(self._execute(running), name=f"omniq-task-{task.id}")
+        if self._lines.info:
+            self._lines.received(claimed)
         if self.hooks.active:
             self.hooks.call(
                 "omniq_task_started", task=task, attempt=lease.attempt, worker_id=self.worker_id
@@ -430,9 +436,19 @@ class Worker:
                 self._log.warning("lease lost; task left to its new owner", task_id=_id(outcome))
         pending = [p for _, p in finishing]
         await self._until_finished(pending)
+        lines = self._lines
         for outcome, item in finishing:
             if item.applied:
-                self.processed += item.completion.action is not CompletionAction.RETRY
+                action = item.completion.action
+                self.processed += action is not CompletionAction.RETRY
+                if lines.info or action is not CompletionAction.ACK:
+                    lines.finished(
+                        outcome.kind,
+                        outcome.claimed,
+                        item.completion,
+                        duration=outcome.duration,
+                        error=outcome.error,
+                    )
             elif item.applied is False:
                 self._report_lost([outcome])
         if self.hooks.active:

@@ -28,6 +28,18 @@ class Storage(ABC):  # noqa: B024 (abstract in role; connect/close are optional 
     async def close(self) -> None:  # noqa: B027
         """Release what :meth:`connect` opened. Safe to call more than once."""
 
+    async def exists(self) -> bool:
+        """Whether this store was ever created, found out without creating it (``omniq status``
+        reads nothing where nothing is): file-based stores look for their file or folder;
+        server-based ones say ``True``."""
+        return True
+
+    def describe(self) -> str:
+        """Where this storage keeps its data, for people, with any secret masked (shown by
+        ``omniq worker``'s banner and ``omniq status``); does no I/O. Default: ``""``
+        (unknown: the banner shows the backend and its configured URL instead)."""
+        return ""
+
     async def __aenter__(self) -> Self:
         await self.connect()
         return self

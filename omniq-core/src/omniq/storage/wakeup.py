@@ -65,14 +65,12 @@ class Waiters(Generic[K]):
                 loop.call_soon_threadsafe(_resolve, future)
 
     async def wait(self, future: asyncio.Future[None], timeout: float) -> None:
-        """Wait for ``future`` at most ``timeout`` seconds."""
-        if timeout <= 0:
+        """Wait for ``future`` at most ``timeout`` seconds; the future stays pending when the time
+        runs out, so a poll loop can wait on it again (a timeout around ``await future`` would
+        cancel it, and every later wait would return at once: a busy loop)."""
+        if timeout <= 0 or future.done():
             return
-        try:
-            async with asyncio.timeout(timeout):
-                await future
-        except TimeoutError:
-            pass
+        await asyncio.wait((future,), timeout=timeout)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

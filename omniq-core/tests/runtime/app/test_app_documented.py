@@ -102,7 +102,7 @@ def test_memory_storage_names() -> None:
 def test_missing_storage_backend_names_the_pip_line() -> None:
     if installed("nats"):
         pytest.skip("nats is installed here")
-    with pytest.raises(ImportError, match="pip install omniq-nats"):
+    with pytest.raises(ImportError, match=r"pip install \./omniq-nats \(in a clone of the OmniQ"):
         from omniq.results import NATSResultStorage  # noqa: F401
 
 
