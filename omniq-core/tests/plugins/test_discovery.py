@@ -111,7 +111,10 @@ def test_first_party_backends_are_marked_with_their_schemes() -> None:
     assert not infos["example"].first_party
 
 
-def test_documented_class_of_a_missing_backend_is_an_import_error_with_the_fix() -> None:
+def test_documented_class_of_a_missing_backend_is_an_import_error_with_the_fix(
+    uninstall: Callable[..., None],
+) -> None:
+    uninstall("nats", "postgres")
     with pytest.raises(ImportError) as caught:
         from omniq.backend import NATSBackend  # noqa: F401
     assert isinstance(caught.value, BackendNotInstalledError)

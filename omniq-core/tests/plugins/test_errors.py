@@ -18,7 +18,7 @@ from omniq.errors import (
     OmniQError,
     UnknownBackendError,
 )
-from omniq.plugins.discovery import discover
+from omniq.plugins import discovery
 from omniq.plugins.known import install_command
 from omniq.storage import Role
 
@@ -27,7 +27,7 @@ Source = Callable[..., str]
 
 
 def installed_sentence() -> str:
-    return f"Installed backends: {', '.join(discover())}."
+    return f"Installed backends: {', '.join(discovery.discover())}."
 
 
 @pytest.mark.parametrize(
@@ -41,8 +41,9 @@ def installed_sentence() -> str:
     ],
 )
 def test_first_party_backend_not_installed_names_the_pip_install(
-    asked: str, name: str, dist: str
+    asked: str, name: str, dist: str, uninstall: Callable[..., None]
 ) -> None:
+    uninstall(name)
     with pytest.raises(BackendNotInstalledError) as caught:
         omniq.load_backend(asked)
     assert str(caught.value) == (
@@ -231,7 +232,7 @@ def test_missing_role_names_its_roles_and_the_backends_that_have_it(
     make_dist: MakeDist, valid_plugin: Source, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # only throwaway backends count, so the list is exact
-    monkeypatch.setenv("OMNIQ_DISABLE_PLUGINS", ",".join(discover()))
+    monkeypatch.setenv("OMNIQ_DISABLE_PLUGINS", ",".join(discovery.discover()))
     make_dist(
         "omniq-partial",
         backend="partial",
@@ -263,7 +264,8 @@ def test_missing_role_lists_first_party_backends_without_importing_them(
     make_dist(
         "omniq-partial", backend="partial", source=valid_plugin("partial", ("result_storage",))
     )
-    first_party = [name for name in ("file", "memory", "redis", "sqlite") if name in discover()]
+    known = ("file", "memory", "nats", "postgres", "redis", "sqlite")
+    first_party = [name for name in known if name in discovery.discover()]
     assert first_party, "the workspace installs first-party backends"
     with pytest.raises(MissingRoleError) as caught:
         omniq.load_backend("partial").event_storage()
