@@ -10,7 +10,7 @@ from omniq.cli.apps import app_label, import_object, load_app
 from omniq.cli.banner import print_banner, worker_banner
 from omniq.cli.exit_codes import ExitCode
 from omniq.cli.logs import chosen_level, configure_logging
-from omniq.cli.output import emit, table
+from omniq.cli.output import emit, table, to_jsonable
 from omniq.errors import ConfigurationError, TaskFailedError, TaskNotFoundError
 from omniq.models.event import TaskEvent
 from omniq.models.task import CancelOutcome, TaskInfo, TaskState
@@ -99,7 +99,8 @@ async def result(args: argparse.Namespace) -> ExitCode:
         except TimeoutError as exc:
             emit({"error": str(exc)}, as_json=args.json, human=str(exc))
             return ExitCode.TIMEOUT
-    emit({"task_id": args.task_id, "result": value}, as_json=args.json, human=json.dumps(value))
+    human = json.dumps(to_jsonable(value), ensure_ascii=False, default=repr)
+    emit({"task_id": args.task_id, "result": value}, as_json=args.json, human=human)
     return ExitCode.OK
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import date, time, timedelta
+from decimal import Decimal
 from typing import Any, TextIO
+from uuid import UUID
 
 from omniq._redact import mask_secrets
 
@@ -14,7 +16,8 @@ __all__ = ["emit", "table", "to_jsonable"]
 
 
 def to_jsonable(value: Any) -> Any:
-    """Plain JSON values from records, enums, datetimes and bytes (credentials masked)."""
+    """Plain JSON values from records, enums, datetimes, UUIDs, Decimals and bytes (credentials
+    masked)."""
     import attrs
 
     if attrs.has(type(value)):
@@ -23,8 +26,12 @@ def to_jsonable(value: Any) -> Any:
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [to_jsonable(v) for v in value]
-    if isinstance(value, datetime):
+    if isinstance(value, date | time):
         return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, Decimal | UUID):
+        return str(value)
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     if isinstance(value, str):
@@ -38,7 +45,7 @@ def emit(value: Any, *, as_json: bool, human: str = "", stream: TextIO | None = 
     """Print ``value`` as JSON, or ``human`` (default: ``str(value)``) for people."""
     out = stream or sys.stdout
     if as_json:
-        out.write(json.dumps(to_jsonable(value), ensure_ascii=False) + "\n")
+        out.write(json.dumps(to_jsonable(value), ensure_ascii=False, default=repr) + "\n")
     else:
         out.write((human or mask_secrets(str(value))) + "\n")
     out.flush()

@@ -1,6 +1,8 @@
 """Payload serializers behind a small registry.
 
-JSON is the default: it cannot run code when loading. ``msgpack`` is compact and also safe.
+JSON is the default: it cannot run code when loading, and carries datetimes, UUIDs, Decimals,
+bytes, tuples, sets and the types you register beyond JSON's own
+(:mod:`omniq.serialization.json_types`). ``msgpack`` is compact and also safe.
 ``pickle`` (cloudpickle when installed) handles nearly any Python object but **executes code when
 loading**: anyone who can write to your queue or result store can then run code in your workers.
 Use it only when you chose it and trust every writer.
@@ -8,7 +10,6 @@ Use it only when you chose it and trust every writer.
 
 from __future__ import annotations
 
-import json
 import pickle
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -68,8 +69,10 @@ class _FunctionSerializer:
             ) from exc
 
 
-def _json_dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+def _json() -> Serializer:
+    from omniq.serialization.tagged_json import json_serializer
+
+    return json_serializer()
 
 
 def _msgpack() -> _FunctionSerializer:
@@ -98,7 +101,7 @@ def _pickle() -> _FunctionSerializer:
 
 
 _FACTORIES: dict[str, Callable[[], Serializer]] = {
-    "json": lambda: _FunctionSerializer("json", _json_dumps, json.loads),
+    "json": _json,
     "msgpack": _msgpack,
     "pickle": _pickle,
 }
