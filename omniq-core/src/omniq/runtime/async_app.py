@@ -64,6 +64,12 @@ from omniq.runtime.registry import (
     allowed_modules_from_env,
     parse_allowed_modules,
 )
+from omniq.runtime.reruns import (
+    call_chooses_id,
+    chooses_id,
+    supersede_dead_results,
+    supersede_results,
+)
 from omniq.runtime.settings import AppSettings, settings_from, settings_with
 from omniq.runtime.stores import RoleSource, Stores, open_stores
 from omniq.runtime.task_function import AsyncTaskFunction, Call, _BaseTaskFunction
@@ -558,8 +564,9 @@ class AsyncOmniQ:
         Options (not passed to ``func``): ``queue``, ``priority`` (-100..100, higher first),
         ``delay`` (seconds or timedelta) or ``eta`` (datetime), ``max_retries``,
         ``retry_backoff`` (seconds), ``timeout`` (seconds), ``result_ttl`` (seconds),
-        ``task_id`` (enqueueing an id already queued does nothing). Pass a function argument
-        named like an option in ``kwargs={...}``.
+        ``task_id`` (enqueueing an id already queued does nothing; an id whose task finished runs
+        again, its old result deleted first, so ``get_result`` waits for the new run). Pass a
+        function argument named like an option in ``kwargs={...}``.
         """
         options, kwargs = split_options(kwargs)
         return await self._enqueue_prepared(func, args, kwargs, options)
@@ -576,6 +583,8 @@ class AsyncOmniQ:
         task = self.prepare(func, args, kwargs, options)
         stores = self._stores
         assert stores is not None
+        if chooses_id(options):
+            await supersede_results(stores, (task.id,))
         outbox = self._single_outbox
         if outbox is not None:
             await outbox.enqueue_with_events((task,), (enqueued_event(task),))
@@ -586,9 +595,13 @@ class AsyncOmniQ:
     async def enqueue_many(self, calls: Iterable[CallSpec]) -> list[str]:
         """Enqueue many calls in one batch; returns their task ids in order."""
         stores = await self._ready()
-        tasks = [self._prepare_call(item) for item in calls]
+        items = list(calls)
+        tasks = [self._prepare_call(item) for item in items]
         if not tasks:
             return []
+        chosen = [t.id for t, item in zip(tasks, items, strict=True) if call_chooses_id(item)]
+        if chosen:
+            await supersede_results(stores, chosen)
         events = await self._store_many(tasks, stores)
         self._sink.emit_many(events)  # type: ignore[union-attr]
         return [task.id for task in tasks]
@@ -874,6 +887,7 @@ class AsyncOmniQ:
         if task_ids is not None:
             task_ids = [names.validate_task_id(t) for t in task_ids]
         stores = await self._ready()
+        await supersede_dead_results(stores, queue, task_ids)
         return await stores.task_queue.requeue_dead(queue, task_ids)
 
     # -- schedules -------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from omniq.runtime.async_app import (
 )
 from omniq.runtime.building import enqueued_event, split_options
 from omniq.runtime.loop_thread import LoopThread
+from omniq.runtime.reruns import call_chooses_id, chooses_id
 from omniq.runtime.task_function import TaskFunction
 from omniq.serialization.policy import allowed_serializers
 from omniq.storage import Capability, Role, SyncResultReader
@@ -264,7 +265,7 @@ class OmniQ:
             self.start()
         core = self._core
         producer = core._producer
-        if producer is None:
+        if producer is None or chooses_id(options):  # a chosen id may have an old result
             return self._thread.run(core._enqueue_prepared(func, args, kwargs, options))
         task = core.prepare(func, args, kwargs, options)
         outbox = core._single_outbox
@@ -280,8 +281,9 @@ class OmniQ:
             self.start()
         core = self._core
         producer = core._producer
-        if producer is None:
-            return self._thread.run(core.enqueue_many(list(calls)))
+        calls = list(calls)
+        if producer is None or any(map(call_chooses_id, calls)):
+            return self._thread.run(core.enqueue_many(calls))
         tasks = [core._prepare_call(item) for item in calls]
         if not tasks:
             return []

@@ -25,6 +25,7 @@ from omniq.testing._base import ConformanceBase, StorageOpener, server_unavailab
 from omniq.testing.backend import BackendConformance
 from omniq.testing.completion import FencedCompletionConformance
 from omniq.testing.events import EventStorageConformance
+from omniq.testing.reruns import RerunConformance
 from omniq.testing.results import ResultStorageConformance
 from omniq.testing.schedules import ScheduleStorageConformance
 from omniq.testing.task_queue import TaskQueueConformance
@@ -34,6 +35,7 @@ __all__ = [
     "ConformanceBase",
     "EventStorageConformance",
     "FencedCompletionConformance",
+    "RerunConformance",
     "ResultStorageConformance",
     "ScheduleStorageConformance",
     "StorageOpener",

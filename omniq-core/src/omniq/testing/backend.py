@@ -11,6 +11,7 @@ from omniq.storage import Role
 from omniq.testing.cancellation import CancellationConformance
 from omniq.testing.completion import FencedCompletionConformance
 from omniq.testing.events import EventStorageConformance
+from omniq.testing.reruns import RerunConformance
 from omniq.testing.results import ResultStorageConformance
 from omniq.testing.schedules import ScheduleStorageConformance
 from omniq.testing.task_queue import TaskQueueConformance
@@ -25,9 +26,10 @@ class BackendConformance(
     ScheduleStorageConformance,
     FencedCompletionConformance,
     CancellationConformance,
+    RerunConformance,
 ):
-    """For a backend that offers all four roles (and so can run an app: the cancellation tests
-    run tasks through one)."""
+    """For a backend that offers all four roles (and so can run an app: the cancellation and
+    re-run tests run tasks through one)."""
 
     @pytest.mark.asyncio
     async def test_backend_offers_every_role_under_its_name(
