@@ -58,6 +58,7 @@ from omniq.runtime.building import (
 from omniq.runtime.codec import decode_value
 from omniq.runtime.components import TaskQueue
 from omniq.runtime.events_sink import EventSink
+from omniq.runtime.interrupts import releasing_notice, tell, waiting_notice
 from omniq.runtime.registry import (
     LOCAL_PREFIX,
     FunctionRegistry,
@@ -386,9 +387,9 @@ class AsyncOmniQ:
         loop = asyncio.get_running_loop()
         watched: list[signal.Signals] = []
         if handle_signals:
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(signum, self._stop_requested.set)
-                watched.append(signum)
+            loop.add_signal_handler(signal.SIGTERM, self._stop_requested.set)
+            loop.add_signal_handler(signal.SIGINT, self._interrupted)
+            watched += [signal.SIGTERM, signal.SIGINT]
         try:
             await self.start()
             if on_started is not None:
@@ -397,9 +398,34 @@ class AsyncOmniQ:
             await self._stop_requested.wait()
             log.info("worker process stopping", grace=self.settings.shutdown_grace)
         finally:
-            for signum in watched:
-                loop.remove_signal_handler(signum)
-            await self.close()
+            try:
+                await self.close()  # a Ctrl-C meanwhile releases the running tasks
+            finally:
+                for signum in watched:
+                    loop.remove_signal_handler(signum)
+
+    def _interrupted(self) -> None:
+        """Ctrl-C in :meth:`run_worker`: the first stops gracefully, saying what it waits for;
+        the next releases the running tasks to the queue at once."""
+        self._interrupts = getattr(self, "_interrupts", 0) + 1
+        if self._interrupts == 1:
+            tell(waiting_notice(self.running_count(), self.settings.shutdown_grace))
+            self._stop_requested.set()
+        else:
+            tell(releasing_notice(self.running_count()))
+            self.release_running()
+
+    def running_count(self) -> int:
+        """How many tasks this app's worker is running (during a shutdown too)."""
+        worker = self.worker or getattr(self, "_stopping_worker", None)
+        return 0 if worker is None else worker.running_count
+
+    def release_running(self) -> None:
+        """End a shutdown's grace now: the tasks still running are released to the queue, their
+        attempt not counted (what a second Ctrl-C does). Call it on the app's loop."""
+        worker = self.worker or getattr(self, "_stopping_worker", None)
+        if worker is not None:
+            worker.release_now()
 
     def request_stop(self) -> None:
         """Ask :meth:`run_worker` to shut down gracefully (thread-safe)."""
@@ -428,10 +454,13 @@ class AsyncOmniQ:
                 errors.append(exc)
         worker, self.worker = self.worker, None
         if worker is not None:
+            self._stopping_worker = worker  # a second Ctrl-C may still release its tasks
             try:
                 await worker.stop(grace if grace is not None else self.settings.shutdown_grace)
             except Exception as exc:
                 errors.append(exc)
+            finally:
+                self._stopping_worker = None
         sink, self._sink = self._sink, None
         if sink is not None:
             try:

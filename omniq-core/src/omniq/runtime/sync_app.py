@@ -15,6 +15,7 @@ starts on first use and closes at interpreter exit.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import threading
 from collections.abc import AsyncGenerator, Callable, Coroutine, Generator, Iterable, Mapping
@@ -38,6 +39,7 @@ from omniq.runtime.async_app import (
     unpack_result,
 )
 from omniq.runtime.building import enqueued_event, split_options
+from omniq.runtime.interrupts import releasing_notice, tell, waiting_notice
 from omniq.runtime.loop_thread import LoopThread
 from omniq.runtime.reruns import call_chooses_id, chooses_id
 from omniq.runtime.task_function import TaskFunction
@@ -148,9 +150,24 @@ class OmniQ:
             if not started:
                 return
             try:
-                self._thread.run(self._core.close(grace))
+                self._close_core(grace)
             finally:
                 self._thread.stop()
+
+    def _close_core(self, grace: float | None) -> None:
+        """Close the core on its loop; a Ctrl-C meanwhile releases the running tasks to the
+        queue instead of abandoning the shutdown (which would leave them leased)."""
+        loop = self._thread.loop
+        if loop is None or not self._thread.running:
+            return
+        future = asyncio.run_coroutine_threadsafe(self._core.close(grace), loop)
+        while True:
+            try:
+                future.result()
+                return
+            except KeyboardInterrupt:
+                tell(releasing_notice(self._core.running_count()))
+                loop.call_soon_threadsafe(self._core.release_running)
 
     def _close_at_exit(self) -> None:
         self.close()
@@ -165,6 +182,9 @@ class OmniQ:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if exc_type is KeyboardInterrupt and self._started:
+            grace = self._core.settings.shutdown_grace
+            tell(waiting_notice(self._core.running_count(), grace))
         self.close()
 
     @property

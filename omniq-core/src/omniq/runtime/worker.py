@@ -194,6 +194,7 @@ class Worker:
         self._slot_free = asyncio.Event()
         self._stop = asyncio.Event()
         self._stopped = asyncio.Event()
+        self._release_now = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
         self._claiming: asyncio.Task[None] | None = None
         self._log = log.bind(worker_id=self.worker_id)
@@ -241,7 +242,7 @@ class Worker:
         await asyncio.gather(self._claiming, return_exceptions=True)  # it may have died
         jobs = [r.job for r in self._running.values() if r.job is not None]
         if jobs:
-            await asyncio.wait(jobs, timeout=max(grace, 0.0))
+            await self._wait_within_grace(jobs, grace)
         for running in list(self._running.values()):
             if running.job is not None and not running.job.done():
                 # a task asked to stop by a cancel keeps that outcome (its thread is abandoned)
@@ -259,6 +260,33 @@ class Worker:
         await self._executor.close()
         self._log.info("worker stopped", processed=self.processed)
         self._stopped.set()
+
+    @property
+    def running_count(self) -> int:
+        """How many tasks this worker is running now."""
+        return len(self._running)
+
+    def release_now(self) -> None:
+        """End a stop's grace at once (a second Ctrl-C): the running tasks are released to the
+        queue now, their attempt not counted, so any worker claims them again at once."""
+        self._release_now.set()
+
+    async def _wait_within_grace(self, jobs: list[asyncio.Task[Any]], grace: float) -> None:
+        """Wait for ``jobs`` at most ``grace`` seconds, or until :meth:`release_now`."""
+        deadline = time.monotonic() + max(grace, 0.0)
+        hurry = asyncio.ensure_future(self._release_now.wait())
+        pending: set[asyncio.Future[Any]] = set(jobs)
+        try:
+            while pending and not hurry.done():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                done, _ = await asyncio.wait(
+                    [*pending, hurry], timeout=left, return_when=asyncio.FIRST_COMPLETED
+                )
+                pending -= done
+        finally:
+            hurry.cancel()
 
     def _supervised(
         self, name: str, body: Callable[[], Coroutine[Any, Any, None]]
