@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import signal
 import threading
 from collections.abc import AsyncGenerator, Callable, Coroutine, Generator, Iterable, Mapping
 from datetime import datetime
@@ -139,6 +140,9 @@ class OmniQ:
     def close(self, grace: float | None = None) -> None:
         """Stop the worker (running tasks get ``grace`` seconds), store buffered events, close the
         storages and the loop thread. Idempotent."""
+        self._close(grace, interrupted=False)
+
+    def _close(self, grace: float | None, *, interrupted: bool) -> None:
         grace = check.optional_seconds("grace", grace, none="the configured shutdown_grace")
         with self._lock:
             if self._closed:
@@ -150,24 +154,30 @@ class OmniQ:
             if not started:
                 return
             try:
-                self._close_core(grace)
+                self._close_core(grace, interrupted)
             finally:
                 self._thread.stop()
 
-    def _close_core(self, grace: float | None) -> None:
-        """Close the core on its loop; a Ctrl-C meanwhile releases the running tasks to the
-        queue instead of abandoning the shutdown (which would leave them leased)."""
+    def _close_core(self, grace: float | None, interrupted: bool) -> None:
+        """Close the core on its loop. While it closes, Ctrl-C (in the main thread) releases
+        the running tasks to the queue instead of raising, which would abandon the shutdown
+        and leave them leased. ``interrupted``: a Ctrl-C ended the ``with`` block: say what
+        the shutdown waits for."""
         loop = self._thread.loop
         if loop is None or not self._thread.running:
             return
-        future = asyncio.run_coroutine_threadsafe(self._core.close(grace), loop)
-        while True:
-            try:
-                future.result()
-                return
-            except KeyboardInterrupt:
-                tell(releasing_notice(self._core.running_count()))
-                loop.call_soon_threadsafe(self._core.release_running)
+        previous = _on_sigint(lambda: self._release_on_interrupt(loop))
+        try:
+            if interrupted:
+                wait = self._core.settings.shutdown_grace if grace is None else grace
+                tell(waiting_notice(self._core.running_count(), wait))
+            asyncio.run_coroutine_threadsafe(self._core.close(grace), loop).result()
+        finally:
+            _restore_sigint(previous)
+
+    def _release_on_interrupt(self, loop: asyncio.AbstractEventLoop) -> None:
+        tell(releasing_notice(self._core.running_count()))
+        loop.call_soon_threadsafe(self._core.release_running)
 
     def _close_at_exit(self) -> None:
         self.close()
@@ -182,10 +192,7 @@ class OmniQ:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is KeyboardInterrupt and self._started:
-            grace = self._core.settings.shutdown_grace
-            tell(waiting_notice(self._core.running_count(), grace))
-        self.close()
+        self._close(None, interrupted=exc_type is KeyboardInterrupt)
 
     @property
     def loop(self) -> Any:
@@ -463,3 +470,19 @@ class OmniQ:
 
 async def _next(stream: AsyncGenerator[TaskEvent, None]) -> TaskEvent:
     return await stream.__anext__()
+
+
+_NOT_INSTALLED = object()
+
+
+def _on_sigint(handler: Callable[[], None]) -> Any:
+    """Install ``handler`` for SIGINT if this is the main thread; what to restore after."""
+    if threading.current_thread() is not threading.main_thread():
+        return _NOT_INSTALLED
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: handler())
+    return signal.default_int_handler if previous is None else previous
+
+
+def _restore_sigint(previous: Any) -> None:
+    if previous is not _NOT_INSTALLED:
+        signal.signal(signal.SIGINT, previous)
