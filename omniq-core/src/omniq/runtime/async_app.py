@@ -107,6 +107,11 @@ def outbox_batches(tasks: list[Task]) -> Iterator[tuple[list[Task], list[TaskEve
 
 _WAIT_SLICE = 5.0
 """get_result re-checks the queue (dead letter, cancelled, unknown) this often while waiting."""
+_FIRST_WAIT = 0.05
+"""get_result first waits this long before it checks whether a result can come at all: a
+result that comes sooner costs no look at the queue (three round trips on Redis, half the
+enqueue-to-result latency there, measured), and an unknown or dead task is still reported
+within this long."""
 
 
 class TaskStatus(enum.StrEnum):
@@ -735,18 +740,18 @@ class AsyncOmniQ:
         timeout = check.optional_seconds("timeout", timeout, none=check.WAIT_FOREVER)
         stores = await self._ready()
         results = stores.results
-        result = await results.get(task_id)
-        if result is not None:
-            return result
         deadline = None if timeout is None else time.monotonic() + timeout
+        slice_ = _FIRST_WAIT
         while True:
-            await self._check_waitable(task_id, stores)
-            remaining = _WAIT_SLICE if deadline is None else deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"No result for task {task_id} within {timeout} seconds")
-            result = await results.wait(task_id, min(remaining, _WAIT_SLICE))
+            # the wait looks for a stored result first: a finished task costs one read
+            remaining = slice_ if deadline is None else deadline - time.monotonic()
+            result = await results.wait(task_id, max(min(remaining, slice_), 0.0))
             if result is not None:
                 return result
+            await self._check_waitable(task_id, stores)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"No result for task {task_id} within {timeout} seconds")
+            slice_ = _WAIT_SLICE
 
     async def _check_waitable(self, task_id: str, stores: Stores) -> None:
         """Raise if no result can come: the task is dead or unknown."""
