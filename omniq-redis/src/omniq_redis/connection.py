@@ -28,6 +28,7 @@ from redis.backoff import ExponentialBackoff
 
 from omniq_redis.direct import DirectCalls
 from omniq_redis.keys import Keys
+from omniq_redis.multiplex import MultiplexedCalls
 from omniq_redis.options import RedisOptions
 from omniq_redis.packing import with_hiredis_packing
 
@@ -53,7 +54,11 @@ class RedisConnection:
         self.keys = Keys(options.key_prefix)
         self.where = options.describe()
         self.waiters: Waiters[str] = Waiters()
+        self.fresh_results: dict[str, str] = {}
+        """Task id -> the result record a worker of this process just stored, for a waiter of
+        this process (woken at once, it need not read the result back)."""
         self._client: aioredis.Redis | None = None
+        self._calls: MultiplexedCalls | None = None
         self._sync: redis.Redis | None = None
         self._direct: DirectCalls | None = None
         self._sync_lock = threading.Lock()
@@ -70,6 +75,14 @@ class RedisConnection:
         if self._client is None:
             raise StorageError(f"Redis backend {self.where} is not connected (call connect())")
         return self._client
+
+    @property
+    def calls(self) -> MultiplexedCalls:
+        """Single async commands and small pipelines on one lean shared connection (the
+        storages' hot paths: claims, completions, result reads, enqueues)."""
+        if self._calls is None:
+            raise StorageError(f"Redis backend {self.where} is not connected (call connect())")
+        return self._calls
 
     @property
     def sync_client(self) -> Any:
@@ -125,6 +138,7 @@ class RedisConnection:
                 await client.aclose()
                 raise
             self._client = client
+            self._calls = MultiplexedCalls(client, self.options.socket_timeout)
             self._pubsub = client.pubsub(ignore_subscribe_messages=True)
             await self._pubsub.psubscribe(self.keys.wake_pattern)
             await self._pubsub.subscribe(self.keys.result_channel)
@@ -182,6 +196,9 @@ class RedisConnection:
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()
             self._pubsub = None
+        calls, self._calls = self._calls, None
+        if calls is not None:
+            calls.close()
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()

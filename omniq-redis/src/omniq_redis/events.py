@@ -109,13 +109,10 @@ class RedisEventStorage(EventStorage):
         if not events:
             return
         args = [*event_script_args(self.redis), event_batch(events)]
-        client = self.redis.client
+        calls = self.redis.calls
         script_keys = event_script_keys(self.keys)
         await storage_errors(
-            self.redis.where,
-            lambda: _SCRIPTS.execute(
-                client, lambda pipe: _SCRIPTS.queue(pipe, "APPEND", script_keys, args)
-            ),
+            self.redis.where, lambda: _SCRIPTS.call(calls, "APPEND", script_keys, args)
         )
 
     async def query(self, query: EventQuery) -> list[TaskEvent]:
@@ -165,14 +162,14 @@ class RedisEventStorage(EventStorage):
     async def purge(self, before: datetime) -> int:
         """Drop the events older than ``before``, :data:`PURGE_BATCH` per script call, so a
         large purge never blocks the server for long (the worker calls it periodically)."""
-        client = self.redis.client
+        calls = self.redis.calls
         keys = [self.keys.event_data, self.keys.events_by_time]
         args = [self.keys.events_of(""), event_score(before), PURGE_BATCH]
         purged = 0
         while True:
             count = int(
                 await storage_errors(
-                    self.redis.where, lambda: _SCRIPTS.call(client, "PURGE", keys, args)
+                    self.redis.where, lambda: _SCRIPTS.call(calls, "PURGE", keys, args)
                 )
             )
             purged += count

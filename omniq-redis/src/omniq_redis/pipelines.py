@@ -1,4 +1,5 @@
-"""Pipelines that call the Lua scripts by SHA in one round trip.
+"""Pipelines that call the Lua scripts by SHA in one round trip (async: on the backend's
+multiplexed connection, :mod:`omniq_redis.multiplex`).
 
 redis-py's ``Script`` objects, when queued on a pipeline, make the pipeline ask the server
 ``SCRIPT EXISTS`` before every ``execute()``: a second round trip for each enqueue, ack or
@@ -16,9 +17,9 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
-import redis.asyncio as aioredis
 
 from omniq_redis.direct import DirectCalls
+from omniq_redis.multiplex import MultiplexedCalls
 
 __all__ = ["ScriptSet", "call_sync"]
 
@@ -47,24 +48,25 @@ class ScriptSet:
         pipe.evalsha(self._shas[name], len(keys), *keys, *args)
 
     async def call(
-        self, client: aioredis.Redis, name: str, keys: list[str], args: list[Any]
+        self, calls: MultiplexedCalls, name: str, keys: list[str], args: list[Any]
     ) -> Any:
         """Call script ``name`` alone (no pipeline); on ``NOSCRIPT`` load it and call again."""
+        command = ("EVALSHA", self._shas[name], len(keys), *keys, *args)
         try:
-            return await client.evalsha(self._shas[name], len(keys), *keys, *args)
+            return await calls.call(*command)
         except redis.exceptions.NoScriptError:
-            await client.script_load(self._sources[name])
-            return await client.evalsha(self._shas[name], len(keys), *keys, *args)
+            await calls.call("SCRIPT", "LOAD", self._sources[name])
+            return await calls.call(*command)
 
-    async def execute(self, client: aioredis.Redis, build: Build) -> list[Any]:
+    async def execute(self, calls: MultiplexedCalls, build: Build) -> list[Any]:
         """Build a pipeline with ``build`` and run it; on ``NOSCRIPT`` load and run again."""
         for attempt in range(2):
-            async with client.pipeline(transaction=False) as pipe:
-                build(pipe)
-                replies: list[Any] = await pipe.execute(raise_on_error=False)
+            pipe = _Recorder()
+            build(pipe)
+            replies = await calls.pipeline(pipe.commands)
             if attempt == 0 and _missing_script(replies):
                 for source in self._sources.values():
-                    await client.script_load(source)
+                    await calls.call("SCRIPT", "LOAD", source)
                 continue
             return _raise_first_error(replies)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -94,6 +96,19 @@ def call_sync(
     except redis.exceptions.NoScriptError:
         direct.call("SCRIPT", "LOAD", scripts.source(name))
         return direct.call(*command)
+
+
+class _Recorder:
+    """What a build function queues, as commands for :meth:`MultiplexedCalls.pipeline`."""
+
+    def __init__(self) -> None:
+        self.commands: list[tuple[Any, ...]] = []
+
+    def evalsha(self, *args: Any) -> None:
+        self.commands.append(("EVALSHA", *args))
+
+    def sadd(self, *args: Any) -> None:
+        self.commands.append(("SADD", *args))
 
 
 def _missing_script(replies: list[Any]) -> bool:

@@ -75,23 +75,22 @@ class RedisResultStorage(ResultStorage):
         args: list[Any] = [self.keys.result_channel]
         for result in results:
             args += result_script_args(result, now)
-        client = self.redis.client
+        calls = self.redis.calls
         reply = await storage_errors(
-            self.redis.where, lambda: _SCRIPTS.call(client, "STORE", keys, args)
+            self.redis.where, lambda: _SCRIPTS.call(calls, "STORE", keys, args)
         )
         return [bool(flag) for flag in reply]
 
     async def get(self, task_id: str) -> TaskResult | None:
-        data = await storage_errors(
-            self.redis.where, lambda: self.redis.client.get(self.keys.result(task_id))
-        )
+        key = self.keys.result(task_id)
+        data = await storage_errors(self.redis.where, lambda: self.redis.calls.call("GET", key))
         return self._decode(data)
 
     def get_sync(self, task_id: str) -> TaskResult | None:
         return self._decode(self.redis.sync_client.get(self.keys.result(task_id)))
 
     @staticmethod
-    def _decode(data: bytes | None) -> TaskResult | None:
+    def _decode(data: bytes | str | None) -> TaskResult | None:
         if data is None:
             return None
         result = loads_record(data, TaskResult)
@@ -101,17 +100,23 @@ class RedisResultStorage(ResultStorage):
         waiters = self.redis.waiters
         keys = (f"r:{task_id}",)
         deadline = time.monotonic() + timeout
-        while True:
-            future = waiters.register(keys)
-            try:
-                result = await self.get(task_id)
-                remaining = deadline - time.monotonic()
-                if result is not None or remaining <= 0:
-                    return result
-                # the wake-up is the fast path; a slow poll covers a lost pub/sub message
-                await waiters.wait(future, min(remaining, 1.0))
-            finally:
-                waiters.unregister(keys, future)
+        fresh = self.redis.fresh_results
+        try:
+            while True:
+                future = waiters.register(keys)
+                try:
+                    record = fresh.pop(task_id, None)  # stored by a worker of this process
+                    result = await self.get(task_id) if record is None else self._decode(record)
+                    remaining = deadline - time.monotonic()
+                    if result is not None or remaining <= 0:
+                        return result
+                    # the wake-up is the fast path; a slow poll covers a lost pub/sub message
+                    await waiters.wait(future, min(remaining, 1.0))
+                finally:
+                    waiters.unregister(keys, future)
+        finally:
+            if not waiters.has(keys[0]):
+                fresh.pop(task_id, None)  # handed over while no one else waits: not kept
 
     async def delete(self, task_id: str) -> bool:
         return bool(await self.redis.client.delete(self.keys.result(task_id)))

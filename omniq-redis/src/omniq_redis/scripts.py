@@ -141,6 +141,7 @@ ENQUEUE_ONE_WITH_EVENT = f"""
 {_EVENTS_FN}
 -- The outbox for one task, its values as arguments (no JSON to decode): what a producer's
 -- one-at-a-time enqueue sends, where the script's own time is most of the call's.
+-- Returns 0 (the id is queued already), 1 (added) or 2 (added, and idle workers woken).
 -- KEYS: ready, delayed, event data, events by time, event stream
 -- ARGV: prefix, now_ms, channel, id, data, prio, eta_ms, max_attempts,
 --       event index prefix, event ttl_s, stream maxlen, max_events, event id, score_us, event
@@ -162,7 +163,7 @@ if wake then redis.call('PUBLISH', ARGV[3], 1) end
 append_event(KEYS[3], KEYS[4], KEYS[5], ARGV[9], ARGV[10], ARGV[11],
              {{ARGV[13], ARGV[14], id, ARGV[15]}})
 trim_events(KEYS[3], KEYS[4], ARGV[9], ARGV[12])
-return 1
+return wake and 2 or 1
 """
 
 ENQUEUE = f"""

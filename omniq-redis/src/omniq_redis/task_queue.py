@@ -64,15 +64,16 @@ log = get_logger(__name__)
 
 _PIPELINED = ScriptSet(
     {
-        "ENQUEUE": scripts.ENQUEUE,
-        "ENQUEUE_WITH_EVENTS": scripts.ENQUEUE_WITH_EVENTS,
-        "ENQUEUE_ONE_WITH_EVENT": scripts.ENQUEUE_ONE_WITH_EVENT,
-        "EXTEND": scripts.EXTEND,
-        "ACK": scripts.ACK,
-        "COMPLETE": scripts.COMPLETE,
+        name: getattr(scripts, name)
+        for name in (
+            "ENQUEUE", "ENQUEUE_WITH_EVENTS", "ENQUEUE_ONE_WITH_EVENT", "EXTEND", "ACK",
+            "COMPLETE", "CLAIM", "NACK", "DEAD_LETTER", "RECOVER", "CANCEL", "PURGE",
+            "REQUEUE_DEAD",
+        )
     }
-)
-"""The scripts sent on pipelines (by SHA, in the same round trip as the other commands)."""
+)  # fmt: skip
+"""The queue's scripts, sent by SHA alone or on pipelines (in the same round trip as the other
+commands), on the backend's multiplexed connection."""
 
 REGISTER_EVERY = 1.0
 """Seconds between two additions of a queue's name to the set of queues, per process."""
@@ -107,7 +108,6 @@ class RedisTaskQueue(TaskQueueStorage):
     def __init__(self, ctx: BackendContext) -> None:
         self.redis = connection_for(ctx)
         self.keys = self.redis.keys
-        self._scripts: dict[str, Any] = {}
         self._registered: dict[str, float] = {}
         """Queue name -> when this process last added it to the set of queues (monotonic)."""
         self._outbox_keys: dict[str, tuple[list[str], str, str]] = {}
@@ -116,17 +116,13 @@ class RedisTaskQueue(TaskQueueStorage):
 
     async def connect(self) -> None:
         await self.redis.connect()
-        client = self.redis.client
-        # extend and ack go by SHA through _PIPELINED; so does enqueue when it is pipelined
-        for name in (
-            "ENQUEUE", "ENQUEUE_ONE_WITH_EVENT", "CLAIM", "NACK", "DEAD_LETTER", "RECOVER",
-            "CANCEL", "PURGE", "REQUEUE_DEAD",
-        ):  # fmt: skip
-            self._scripts[name] = client.register_script(getattr(scripts, name))
 
     async def _run(self, script: str, keys: list[str], args: list[Any]) -> Any:
         """Run one of the scripts, with connection errors made clear."""
-        return await storage_errors(self.redis.where, lambda: self._scripts[script](keys, args))
+        calls = self.redis.calls
+        return await storage_errors(
+            self.redis.where, lambda: _PIPELINED.call(calls, script, keys, args)
+        )
 
     # -- producing ---------------------------------------------------------------------------
 
@@ -142,8 +138,8 @@ class RedisTaskQueue(TaskQueueStorage):
             ((queue, items),) = grouped.items()
             return int(await self._run("ENQUEUE", *self._enqueue_args(queue, items)))
         build = self._enqueue_pipeline(grouped, unregistered)
-        client = self.redis.client
-        replies = await storage_errors(self.redis.where, lambda: _PIPELINED.execute(client, build))
+        calls = self.redis.calls
+        replies = await storage_errors(self.redis.where, lambda: _PIPELINED.execute(calls, build))
         self._mark_registered(unregistered)
         return sum(int(r) for r in replies[: len(grouped)])
 
@@ -195,21 +191,21 @@ class RedisTaskQueue(TaskQueueStorage):
     async def enqueue_with_events(self, tasks: Sequence[Task], events: Sequence[TaskEvent]) -> int:
         if len(tasks) == 1 and self._registered_lately(tasks[0].queue):
             keys, args = self._one_with_event(tasks[0], events[0])
-            return int(await self._run("ENQUEUE_ONE_WITH_EVENT", keys, args))
+            return self._added_one(tasks[0], await self._run("ENQUEUE_ONE_WITH_EVENT", keys, args))
         grouped = _by_queue_with_events(tasks, events)
         if not grouped:
             return 0
         unregistered = self._unregistered(grouped)
         build = self._outbox_pipeline(self._outbox_calls(grouped), unregistered)
-        client = self.redis.client
-        replies = await storage_errors(self.redis.where, lambda: _PIPELINED.execute(client, build))
+        calls = self.redis.calls
+        replies = await storage_errors(self.redis.where, lambda: _PIPELINED.execute(calls, build))
         self._mark_registered(unregistered)
         return sum(int(r) for r in replies[: len(grouped)])
 
     def enqueue_with_events_sync(self, tasks: Sequence[Task], events: Sequence[TaskEvent]) -> int:
         if len(tasks) == 1 and self._registered_lately(tasks[0].queue):
             keys, args = self._one_with_event(tasks[0], events[0])
-            return int(self._call_sync("ENQUEUE_ONE_WITH_EVENT", keys, args))
+            return self._added_one(tasks[0], self._call_sync("ENQUEUE_ONE_WITH_EVENT", keys, args))
         grouped = _by_queue_with_events(tasks, events)
         if not grouped:
             return 0
@@ -220,6 +216,14 @@ class RedisTaskQueue(TaskQueueStorage):
             return int(self._call_sync("ENQUEUE_WITH_EVENTS", keys, args))
         build = self._outbox_pipeline(calls, unregistered)
         return self._pipeline_sync(build, grouped, unregistered)
+
+    def _added_one(self, task: Task, reply: Any) -> int:
+        """The one-task outbox script's reply as a count; a reply of 2 says it woke the queue's
+        idle workers, and this process's are woken at once (not after the message's hop)."""
+        added = int(reply)
+        if added == 2:
+            self.redis.waiters.wake(f"q:{task.queue}")
+        return min(added, 1)
 
     def _one_with_event(self, task: Task, event: TaskEvent) -> tuple[list[str], list[Any]]:
         """The keys and arguments of the outbox script for one task (values, not JSON)."""
@@ -379,18 +383,20 @@ class RedisTaskQueue(TaskQueueStorage):
 
     async def _ready_in(self, queues: Sequence[str]) -> float:
         """Seconds until a task of ``queues`` is ready: 0 if one is, else the earliest delay."""
-        async with self.redis.client.pipeline(transaction=False) as pipe:
-            for queue in queues:
-                keys = self.keys.queue(queue)
-                pipe.zcard(keys.ready)
-                pipe.zrange(keys.delayed, 0, 0, withscores=True)
-            replies = await pipe.execute()
+        commands: list[tuple[Any, ...]] = []
+        for queue in queues:
+            keys = self.keys.queue(queue)
+            commands += [("ZCARD", keys.ready), ("ZRANGE", keys.delayed, 0, 0, "WITHSCORES")]
+        replies = await self.redis.calls.pipeline(commands)
         soonest = float("inf")
         for ready, delayed in zip(replies[0::2], replies[1::2], strict=True):
+            if isinstance(ready, Exception) or isinstance(delayed, Exception):
+                raise ready if isinstance(ready, Exception) else delayed
             if ready:
                 return 0.0
-            if delayed:
-                soonest = min(soonest, delayed[0][1] / 1000 - time.time())
+            if delayed:  # [member, score] (RESP2), [[member, score]] (RESP3)
+                score = delayed[0][1] if isinstance(delayed[0], list) else delayed[1]
+                soonest = min(soonest, float(score) / 1000 - time.time())
         return max(soonest, 0.0)
 
     async def extend(self, leases: Sequence[Lease], lease_seconds: float) -> list[Lease | None]:
@@ -407,8 +413,8 @@ class RedisTaskQueue(TaskQueueStorage):
                     args += [lease.task_id, lease.token]
                 _PIPELINED.queue(pipe, "EXTEND", [keys.active], args)
 
-        client = self.redis.client
-        replies = await storage_errors(self.redis.where, lambda: _PIPELINED.execute(client, build))
+        calls = self.redis.calls
+        replies = await storage_errors(self.redis.where, lambda: _PIPELINED.execute(calls, build))
         for (_, items), reply in zip(grouped.items(), replies, strict=True):
             for (index, _), flag in zip(items, reply, strict=True):
                 flags[index] = int(flag)
@@ -460,8 +466,8 @@ class RedisTaskQueue(TaskQueueStorage):
                     args += [lease.task_id, lease.token]
                 _PIPELINED.queue(pipe, "ACK", [keys.active], args)
 
-        client = self.redis.client
-        replies = await storage_errors(self.redis.where, lambda: _PIPELINED.execute(client, build))
+        calls = self.redis.calls
+        replies = await storage_errors(self.redis.where, lambda: _PIPELINED.execute(calls, build))
         for (_, items), reply in zip(grouped.items(), replies, strict=True):
             for (index, _lease), ok in zip(items, reply, strict=True):
                 done[index] = bool(ok)
@@ -559,11 +565,22 @@ class RedisTaskQueue(TaskQueueStorage):
             orjson.dumps(queues), orjson.dumps(rows),
         ]  # fmt: skip
         script_keys = event_script_keys(self.keys)
-        client = self.redis.client
-        reply = await storage_errors(
-            self.redis.where, lambda: _PIPELINED.call(client, "COMPLETE", script_keys, args)
-        )
-        return [bool(flag) for flag in reply]
+        reply = await self._run("COMPLETE", script_keys, args)
+        applied = [bool(flag) for flag in reply]
+        self._wake_result_waiters(rows, applied)
+        return applied
+
+    def _wake_result_waiters(self, rows: list[list[Any]], applied: list[bool]) -> None:
+        """Hand the stored results to this process's waiters at once (other processes' are
+        woken by the script's message): they need not wait for it nor read the result back."""
+        waiters, fresh = self.redis.waiters, self.redis.fresh_results
+        for row, ok in zip(rows, applied, strict=True):
+            result = row[4]
+            if ok and result and (result[3] == "" or int(result[3]) > 0):
+                key = f"r:{row[1]}"
+                if waiters.has(key):
+                    fresh[row[1]] = result[1]
+                    waiters.wake(key)
 
     def _result_row(self, completion: Completion, now: datetime) -> list[str] | bool:
         result = completion.result
@@ -611,14 +628,8 @@ class RedisTaskQueue(TaskQueueStorage):
         if queue is None:
             return CancelOutcome.NOT_FOUND
         keys = self.keys.queue(queue)
-        outcome = CancelOutcome(
-            _text(
-                await self._scripts["CANCEL"](
-                    [keys.ready, keys.delayed], [keys.task_prefix, task_id]
-                )
-            )
-        )
-        return outcome
+        reply = await self._run("CANCEL", [keys.ready, keys.delayed], [keys.task_prefix, task_id])
+        return CancelOutcome(_text(reply))
 
     async def stats(self, queues: Sequence[str] | None = None) -> list[QueueStats]:
         if queues is None:
@@ -685,7 +696,7 @@ class RedisTaskQueue(TaskQueueStorage):
             sets.append(keys.dead)
         if not sets:
             return 0
-        return int(await self._scripts["PURGE"](sets, [keys.task_prefix]))
+        return int(await self._run("PURGE", sets, [keys.task_prefix]))
 
     async def requeue_dead(self, queue: str, task_ids: Sequence[str] | None = None) -> int:
         keys = self.keys.queue(queue)
@@ -694,7 +705,7 @@ class RedisTaskQueue(TaskQueueStorage):
             if not task_ids:
                 return 0
             args += list(task_ids)
-        return int(await self._scripts["REQUEUE_DEAD"]([keys.ready, keys.dead], args))
+        return int(await self._run("REQUEUE_DEAD", [keys.ready, keys.dead], args))
 
     def server_warnings(self) -> list[str]:
         """Server settings found at connect under which tasks can be lost."""

@@ -48,6 +48,10 @@ class Waiters(Generic[K]):
                     if not futures:
                         del self._waiting[key]
 
+    def has(self, key: K) -> bool:
+        """Whether anyone waits for ``key`` now."""
+        return key in self._waiting
+
     def wake(self, key: K) -> None:
         """Resolve every future waiting for ``key`` (thread-safe; cheap when nobody waits)."""
         if not self._waiting:
