@@ -83,6 +83,30 @@ local function append_event(data, by_time, stream, index_prefix, ttl, stream_max
   redis.call('EXPIRE', task_key, ttl)
   redis.call('XADD', stream, 'MAXLEN', '~', stream_maxlen, '*', 'data', event[4])
 end
+-- A batch of events, as append_event each, with the records and the by-time entries written
+-- in one command per 500 events (each command from a script costs about as much as its work).
+local function append_events(data, by_time, stream, index_prefix, ttl, stream_maxlen, events)
+  local records, times = {}, {}
+  local function flush()
+    if #records > 0 then
+      redis.call('HSET', data, unpack(records))
+      redis.call('ZADD', by_time, unpack(times))
+      records, times = {}, {}
+    end
+  end
+  for _, event in ipairs(events) do
+    local id, score_us, task_key = event[1], event[2], index_prefix .. event[3]
+    records[#records + 1] = id
+    records[#records + 1] = event[4]
+    times[#times + 1] = score_us
+    times[#times + 1] = id
+    redis.call('ZADD', task_key, score_us, id)
+    redis.call('EXPIRE', task_key, ttl)
+    redis.call('XADD', stream, 'MAXLEN', '~', stream_maxlen, '*', 'data', event[4])
+    if #records >= 1000 then flush() end
+  end
+  flush()
+end
 -- Drops an event's record and its task's index entry (the caller drops its by-time entry); an
 -- undecodable record's index entry is left to expire with its index.
 local function forget_event(data, index_prefix, id)
@@ -181,12 +205,13 @@ ENQUEUE_WITH_EVENTS = f"""
 -- KEYS: ready, delayed, event data, events by time, event stream
 -- ARGV: prefix, now_ms, channel, tasks (JSON), event index prefix, event ttl_s, stream maxlen,
 --       max_events, events (JSON; events[i] is the event of tasks[i])
-local events = cjson.decode(ARGV[9])
+local events, appended = cjson.decode(ARGV[9]), {{}}
 local added = enqueue(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2]), ARGV[3],
-  cjson.decode(ARGV[4]), function(i)
-    append_event(KEYS[3], KEYS[4], KEYS[5], ARGV[5], ARGV[6], ARGV[7], events[i])
-  end)
-if added > 0 then trim_events(KEYS[3], KEYS[4], ARGV[5], ARGV[8]) end
+  cjson.decode(ARGV[4]), function(i) appended[#appended + 1] = events[i] end)
+if added > 0 then
+  append_events(KEYS[3], KEYS[4], KEYS[5], ARGV[5], ARGV[6], ARGV[7], appended)
+  trim_events(KEYS[3], KEYS[4], ARGV[5], ARGV[8])
+end
 return added
 """
 
@@ -235,12 +260,14 @@ end
 local limit = tonumber(ARGV[3])
 local out = {{}}
 local n = 0
+-- the claimed ids go into the active set in one command per batch popped
 while #out < limit do
-  local ids = redis.call('ZRANGE', KEYS[1], 0, limit - #out - 1)
-  if #ids == 0 then break end
-  for _, id in ipairs(ids) do
+  local popped = redis.call('ZPOPMIN', KEYS[1], math.min(limit - #out, 500))
+  if #popped == 0 then break end
+  local active = {{}}
+  for i = 1, #popped, 2 do
+    local id = popped[i]
     local key = ARGV[1] .. id
-    redis.call('ZREM', KEYS[1], id)
     local f = read(key)
     if f ~= nil and sound(f) then
       if f[2] == 'pending' then
@@ -250,13 +277,15 @@ while #out < limit do
         local delivery = (tonumber(f[6]) or (attempt - 1)) + 1
         redis.call('HSET', key, 'state', 'active', 'token', token, 'lease', ARGV[4],
                    'worker', ARGV[5], 'cancel', 0, 'attempt', attempt, 'deliveries', delivery)
-        redis.call('ZADD', KEYS[3], ARGV[4], id)
+        active[#active + 1] = ARGV[4]
+        active[#active + 1] = id
         out[#out + 1] = {{id, f[1], attempt, token, delivery}}
       end
     elseif redis.call('EXISTS', key) == 1 then
       set_aside(key, id, f)
     end
   end
+  if #active > 0 then redis.call('ZADD', KEYS[3], unpack(active)) end
 end
 return {{out, corrupt}}
 """
@@ -436,9 +465,7 @@ APPEND_EVENTS = f"""
 {_EVENTS_FN}
 -- KEYS: event data hash, by-time index, live stream (one hash tag)
 -- ARGV: per-task index prefix, ttl_s, stream_maxlen, max_events, events (JSON)
-for _, event in ipairs(cjson.decode(ARGV[5])) do
-  append_event(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], event)
-end
+append_events(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], cjson.decode(ARGV[5]))
 trim_events(KEYS[1], KEYS[2], ARGV[1], ARGV[4])
 return 0
 """
@@ -479,8 +506,7 @@ COMPLETE = f"""
 -- Returns 1 (applied) or 0 per completion.
 local now = tonumber(ARGV[1])
 local queues = cjson.decode(ARGV[7])
-local out, announced, woken = {{}}, {{}}, {{}}
-local appended = false
+local out, announced, woken, appended = {{}}, {{}}, {{}}, {{}}
 for i, c in ipairs(cjson.decode(ARGV[8])) do
   local q, id = queues[c[1]], c[2]
   local key = q[1] .. id
@@ -494,10 +520,7 @@ for i, c in ipairs(cjson.decode(ARGV[8])) do
     if result and (result[4] == '' or tonumber(result[4]) > 0) then
       announced[#announced + 1] = id
     end
-    for _, event in ipairs(c[6]) do
-      append_event(KEYS[1], KEYS[2], KEYS[3], ARGV[2], ARGV[3], ARGV[4], event)
-      appended = true
-    end
+    for _, event in ipairs(c[6]) do appended[#appended + 1] = event end
     redis.call('ZREM', q[4], id)
     local action = c[4]
     if action == 'ack' then
@@ -520,7 +543,10 @@ for i, c in ipairs(cjson.decode(ARGV[8])) do
     out[i] = 1
   end
 end
-if appended then trim_events(KEYS[1], KEYS[2], ARGV[2], ARGV[5]) end
+if #appended > 0 then
+  append_events(KEYS[1], KEYS[2], KEYS[3], ARGV[2], ARGV[3], ARGV[4], appended)
+  trim_events(KEYS[1], KEYS[2], ARGV[2], ARGV[5])
+end
 if #announced > 0 then redis.call('PUBLISH', ARGV[6], table.concat(announced, ' ')) end
 for channel in pairs(woken) do redis.call('PUBLISH', channel, 1) end
 return out
