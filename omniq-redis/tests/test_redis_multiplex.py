@@ -87,3 +87,27 @@ async def test_a_restarted_server_is_reached_again(tmp_path: Path) -> None:
         calls.close()
         await client.aclose()
         server.stop()
+
+
+def test_calls_from_another_event_loop_go_through_the_client(redis_server: RedisServer) -> None:
+    client = aioredis.Redis.from_url(redis_server.url)
+    calls = MultiplexedCalls(client, 5.0)
+
+    async def first() -> bytes:
+        await calls.call("SET", "loop-key", "one")
+        return bytes(await calls.call("GET", "loop-key"))
+
+    async def second() -> bytes:
+        # the connection belongs to the first loop, which no longer runs: no reply would come
+        await calls.call("SET", "loop-key", "two")
+        value = bytes(await calls.call("GET", "loop-key"))
+        await client.aclose()
+        return value
+
+    try:
+        assert asyncio.run(first()) == b"one"
+        client = aioredis.Redis.from_url(redis_server.url)
+        calls._client = client  # redis-py's own connections are bound to their loop too
+        assert asyncio.run(second()) == b"two"
+    finally:
+        calls.close()

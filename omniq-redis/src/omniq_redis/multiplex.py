@@ -44,6 +44,7 @@ class _ReplyProtocol(asyncio.Protocol):
 
     def __init__(self, transport: asyncio.Transport, streams: tuple[Any, Any]) -> None:
         self.transport = transport
+        self.loop = asyncio.get_running_loop()
         self._streams = streams
         """redis-py's stream reader and writer, kept: a collected writer closes the transport."""
         self.reader = hiredis.Reader(replyError=redis.ResponseError)
@@ -72,10 +73,11 @@ class _ReplyProtocol(asyncio.Protocol):
         self.closed = True
         waiting, self.waiting = self.waiting, collections.deque()
         for future in waiting:
-            if not future.done():
+            if not future.done() and not future.get_loop().is_closed():
                 future.set_exception(error)
                 future.exception()  # its caller handles it, or was cancelled: nothing to log
-        self.transport.close()
+        if not self.loop.is_closed():  # else its socket is closed when collected
+            self.transport.close()
 
 
 class MultiplexedCalls:
@@ -92,7 +94,7 @@ class MultiplexedCalls:
         ``ResponseError``, ``NOSCRIPT`` as ``NoScriptError``); a connection failure falls back
         to redis-py's retried path."""
         protocol = self._protocol
-        if protocol is None or protocol.closed:
+        if protocol is None or protocol.closed or protocol.loop is not _running_loop():
             protocol = await self._open()
             if protocol is None:
                 return await self._client.execute_command(*args)
@@ -112,7 +114,7 @@ class MultiplexedCalls:
         """Send ``commands`` at once and return their replies in order (error replies as
         exceptions, as redis-py's ``execute(raise_on_error=False)`` gives them)."""
         protocol = self._protocol
-        if protocol is None or protocol.closed:
+        if protocol is None or protocol.closed or protocol.loop is not _running_loop():
             protocol = await self._open()
             if protocol is None:
                 return await self._through_client(commands)
@@ -147,6 +149,9 @@ class MultiplexedCalls:
         """The shared connection, opened by redis-py then taken over; ``None`` if it cannot be
         opened now (the caller goes through the client, which retries and raises clearly)."""
         protocol: _ReplyProtocol | None = None
+        current = self._protocol
+        if current is not None and not current.closed and current.loop is not _running_loop():
+            return None  # opened on another event loop: this loop's calls use the client
         opening = self._opening
         if opening is not None:
             protocol = await asyncio.shield(opening)
@@ -180,6 +185,9 @@ class MultiplexedCalls:
         protocol, self._protocol = self._protocol, None
         if protocol is not None and not protocol.closed:
             protocol.fail(_Lost("closed"))
+
+
+_running_loop = asyncio.get_running_loop
 
 
 def _server_error(reply: redis.ResponseError) -> redis.ResponseError:
