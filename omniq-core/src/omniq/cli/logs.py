@@ -48,10 +48,22 @@ def chosen_level(
     return default
 
 
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is when a line is written, not when logging was configured: a
+    stream swapped later (by a test runner's capture, a daemonizer) and closed is never written."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(level: str, *, as_json: bool, stream: TextIO | None = None) -> None:
     """Send structlog's (and the standard library's) lines at ``level`` and above to
-    ``stream`` (default: stderr), rendered for people or as one JSON object per line."""
-    out = stream or sys.stderr
+    ``stream`` (default: the current stderr), rendered for people or as one JSON object per
+    line."""
+    out: Any = stream or _CurrentStderr()
     numeric = logging.getLevelNamesMapping()[level]
     renderer: Any = (
         structlog.processors.JSONRenderer(default=str)
