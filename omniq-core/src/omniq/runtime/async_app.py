@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar, overload
 from omniq import _validate as check
 from omniq import names
 from omniq._time import utcnow
-from omniq.errors import TaskFailedError, TaskNotFoundError, ValidationError
+from omniq.errors import ConfigurationError, TaskFailedError, TaskNotFoundError, ValidationError
 from omniq.ids import new_id
 from omniq.logging import get_logger
 from omniq.models.config import DEFAULT_WORKERS, OmniQConfig
@@ -396,9 +396,9 @@ class AsyncOmniQ:
         if self._state is not _State.NEW:
             raise RuntimeError("run_worker() needs an app that has not been started")
         if self.settings.eager:
-            raise RuntimeError(
-                "run_worker() needs an app that is not eager: an eager app runs each task when "
-                "it is enqueued (unset eager / OMNIQ_EAGER for a worker)"
+            raise ConfigurationError(
+                "A worker needs an app that is not eager: an eager app runs each task when it "
+                "is enqueued, for tests (unset eager=True / OMNIQ_EAGER for a worker)"
             )
         changes: dict[str, Any] = {}
         if concurrency is not None:

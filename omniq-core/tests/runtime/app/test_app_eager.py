@@ -111,7 +111,7 @@ async def test_the_async_app_runs_eagerly() -> None:
     async with AsyncOmniQ(task_queue_url="memory://", eager=True) as oq:
         task_id = await oq.enqueue(async_add, 5, 6)
         assert await oq.get_result(task_id, timeout=0) == 11
-        with pytest.raises(RuntimeError, match="not eager"):
+        with pytest.raises(ConfigurationError, match="not eager"):
             await AsyncOmniQ(task_queue_url="memory://", eager=True).run_worker()
 
 
@@ -136,3 +136,17 @@ def test_a_bad_eager_value_is_refused() -> None:
         OmniQ(eager="yes")  # type: ignore[arg-type]
     with pytest.raises(Exception, match="OMNIQ_EAGER"):
         OmniQConfig.from_env({"OMNIQ_EAGER": "maybe"})
+
+
+def test_omniq_worker_refuses_an_eager_app_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from omniq.cli import main
+    from omniq.cli.exit_codes import ExitCode
+
+    monkeypatch.setenv("OMNIQ_EAGER", "1")
+    monkeypatch.setenv("OMNIQ_TASK_QUEUE_URL", "memory://")
+    assert main(["worker"]) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert err.startswith("omniq: error: A worker needs an app that is not eager")
+    assert err.count("\n") == 1
