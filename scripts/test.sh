@@ -17,6 +17,12 @@ uv run --no-sync ruff check .
 echo "==> mypy (strict)"
 uv run --no-sync mypy omniq-core/src omniq-sqlite/src omniq-file/src omniq-redis/src \
     omniq-postgres/src examples/omniq-example-backend/src
+echo "==> docs site (mkdocs build --strict)"
+# Built into a temporary folder: the site is not committed. A broken link, a page missing from
+# the nav or an API reference that no longer resolves fails here.
+docs_site="$(mktemp -d)"
+NO_MKDOCS_2_WARNING=1 uv run --no-sync mkdocs build --strict --quiet --site-dir "$docs_site"
+rm -rf "$docs_site"
 echo "==> pytest"
 # The servers were installed above, so a backend test must never skip for want of one.
 export OMNIQ_REQUIRE_SERVERS=1

@@ -37,7 +37,7 @@ OTHER_ENV_VARS: set[str] = {"OMNIQ_DISABLE_PLUGINS"}
 
 _INTS = ("max_payload_size", "workers", "default_max_retries")
 _FLOATS = ("default_ttl", "lease_seconds", "shutdown_grace", "retry_backoff")
-_BOOLS = ("scheduler_enabled",)
+_BOOLS = ("scheduler_enabled", "eager")
 _BOOL_WORDS = ("1", "true", "yes", "on", "0", "false", "no", "off")
 _TRUE = set(_BOOL_WORDS[:4])
 _FALSE = set(_BOOL_WORDS[4:])

@@ -347,6 +347,10 @@ def _to_scheduler_enabled(v: object) -> bool:
     return _bool("scheduler_enabled", v)
 
 
+def _to_eager(v: object) -> bool:
+    return _bool("eager", v)
+
+
 def _to_shutdown_grace(v: object) -> float:
     return _seconds("shutdown_grace", v)
 
@@ -399,6 +403,8 @@ class OmniQConfig:
     shutdown_grace: float = field(default=DEFAULT_SHUTDOWN_GRACE, converter=_to_shutdown_grace)
     default_max_retries: int = field(default=0, converter=_to_default_max_retries)
     retry_backoff: float = field(default=1.0, converter=_to_retry_backoff)
+    eager: bool = field(default=False, converter=_to_eager)
+    """Run every task inline when it is enqueued (for tests; no worker): see docs/testing.md."""
 
     def __init__(
         self,
@@ -421,6 +427,7 @@ class OmniQConfig:
         shutdown_grace: float | timedelta = DEFAULT_SHUTDOWN_GRACE,
         default_max_retries: int = 0,
         retry_backoff: float | timedelta = 1.0,
+        eager: bool = False,
         **legacy: Any,
     ) -> None:
         roles: dict[str, Any] = {
@@ -451,6 +458,7 @@ class OmniQConfig:
             shutdown_grace=shutdown_grace,
             default_max_retries=default_max_retries,
             retry_backoff=retry_backoff,
+            eager=eager,
         )
 
     # -- other sources ---------------------------------------------------------------------------

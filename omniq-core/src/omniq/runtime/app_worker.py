@@ -24,8 +24,9 @@ if TYPE_CHECKING:
 __all__ = ["make_scheduler", "make_worker", "worker_settings"]
 
 
-def worker_settings(app: AsyncOmniQ) -> WorkerSettings:
-    """The worker settings of ``app``: its queues and settings, then ``worker_options``."""
+def worker_settings(app: AsyncOmniQ, **overrides: Any) -> WorkerSettings:
+    """The worker settings of ``app``: its queues and settings, then ``worker_options``, then
+    ``overrides``."""
     s = app.settings
     values: dict[str, Any] = {
         "queues": tuple(app.queues),
@@ -37,6 +38,7 @@ def worker_settings(app: AsyncOmniQ) -> WorkerSettings:
         "serializers": allowed_serializers(s.serializer),
     }
     values.update(s.worker_options)
+    values.update(overrides)
     known = {a.alias or a.name for a in attrs.fields(WorkerSettings)}
     unknown = sorted(set(values) - known)
     if unknown:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar, overload
 from omniq import _validate as check
 from omniq import names
 from omniq._time import utcnow
-from omniq.errors import TaskFailedError, TaskNotFoundError, ValidationError
+from omniq.errors import ConfigurationError, TaskFailedError, TaskNotFoundError, ValidationError
 from omniq.ids import new_id
 from omniq.logging import get_logger
 from omniq.models.config import DEFAULT_WORKERS, OmniQConfig
@@ -85,6 +85,7 @@ from omniq.storage import (
 
 if TYPE_CHECKING:
     from omniq.backend.base import Backend
+    from omniq.runtime.eager import EagerRunner
 
 __all__ = ["AsyncOmniQ", "TaskStatus"]
 
@@ -151,7 +152,9 @@ class AsyncOmniQ:
     ``schedule_storage=`` (a storage, a component, a ``Backend`` or a URL), ``backend=`` (for every
     role it has), ``*_url=``, then ``config`` (``OmniQConfig``; default: from the environment,
     else SQLite ``omniq.db`` in the working directory). Backends and storages given to the app
-    are closed with it unless ``own_backends=False``.
+    are closed with it unless ``own_backends=False``. ``eager=True`` (or the configuration's
+    ``eager``, ``OMNIQ_EAGER``) runs each task inline at enqueue, for tests (see
+    :mod:`omniq.runtime.eager`).
     """
 
     def __init__(
@@ -177,6 +180,7 @@ class AsyncOmniQ:
         scheduler: bool | None = None,
         worker_options: Mapping[str, Any] | None = None,
         own_backends: bool = True,
+        eager: bool | None = None,
     ) -> None:
         self.settings: AppSettings = settings_from(
             config,
@@ -188,6 +192,7 @@ class AsyncOmniQ:
             result_ttl=result_ttl,
             scheduler=scheduler,
             worker_options=worker_options,
+            eager=eager,
         )
         self.config = self.settings.config
         self._backend = backend
@@ -232,6 +237,8 @@ class AsyncOmniQ:
         self._defaults = self._base_options()
         self.worker: Any = None
         self.scheduler: Any = None
+        self._eager: EagerRunner | None = None
+        """Runs each task at enqueue in eager mode (``eager=True``)."""
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def _base_options(self, **changes: Any) -> TaskOptions:
@@ -322,13 +329,19 @@ class AsyncOmniQ:
                 sink = EventSink(stores.events)
                 await sink.start()
                 self._sink = sink
+                if self.settings.eager:
+                    await self._start_eager(stores, sink)
                 queue_storage = stores.task_queue
-                if Capability.SYNC_PRODUCER in stores.capabilities[Role.TASK_QUEUE] and isinstance(
-                    queue_storage, SyncTaskProducer
+                if (
+                    self._eager is None
+                    and Capability.SYNC_PRODUCER in stores.capabilities[Role.TASK_QUEUE]
+                    and isinstance(queue_storage, SyncTaskProducer)
                 ):
                     self._producer = queue_storage
-                if isinstance(queue_storage, EventOutbox) and queue_storage.shares_events_with(
-                    stores.events
+                if (
+                    self._eager is None
+                    and isinstance(queue_storage, EventOutbox)
+                    and queue_storage.shares_events_with(stores.events)
                 ):
                     self._outbox = queue_storage
                     if takes_single_enqueues(queue_storage):
@@ -341,6 +354,13 @@ class AsyncOmniQ:
                 await self._shutdown(grace=0.0)
                 raise
             self._state = _State.RUNNING
+
+    async def _start_eager(self, stores: Stores, sink: EventSink) -> None:
+        from omniq.runtime.eager import EagerRunner
+
+        runner = EagerRunner(self, stores, sink)
+        await runner.start()
+        self._eager = runner
 
     async def _start_worker(self) -> None:
         from omniq.runtime.app_worker import make_worker
@@ -375,6 +395,11 @@ class AsyncOmniQ:
         runs (``omniq worker`` prints its banner then)."""
         if self._state is not _State.NEW:
             raise RuntimeError("run_worker() needs an app that has not been started")
+        if self.settings.eager:
+            raise ConfigurationError(
+                "A worker needs an app that is not eager: an eager app runs each task when it "
+                "is enqueued, for tests (unset eager=True / OMNIQ_EAGER for a worker)"
+            )
         changes: dict[str, Any] = {}
         if concurrency is not None:
             changes["workers"] = concurrency
@@ -466,6 +491,12 @@ class AsyncOmniQ:
                 errors.append(exc)
             finally:
                 self._stopping_worker = None
+        eager, self._eager = self._eager, None
+        if eager is not None:
+            try:
+                await eager.close()
+            except Exception as exc:
+                errors.append(exc)
         sink, self._sink = self._sink, None
         if sink is not None:
             try:
@@ -619,6 +650,9 @@ class AsyncOmniQ:
         assert stores is not None
         if chooses_id(options):
             await supersede_results(stores, (task.id,))
+        if self._eager is not None:
+            await self._eager.run(task, enqueued_event(task))
+            return task.id
         outbox = self._single_outbox
         if outbox is not None:
             await outbox.enqueue_with_events((task,), (enqueued_event(task),))
@@ -636,6 +670,10 @@ class AsyncOmniQ:
         chosen = [t.id for t, item in zip(tasks, items, strict=True) if call_chooses_id(item)]
         if chosen:
             await supersede_results(stores, chosen)
+        if self._eager is not None:
+            for task in tasks:
+                await self._eager.run(task, enqueued_event(task))
+            return [task.id for task in tasks]
         events = await self._store_many(tasks, stores)
         self._sink.emit_many(events)  # type: ignore[union-attr]
         return [task.id for task in tasks]
@@ -701,6 +739,8 @@ class AsyncOmniQ:
 
     def _must_serialize(self, queue: str) -> bool:
         """Whether a task on ``queue`` may have to run in another process."""
+        if self._eager is not None:
+            return False  # it runs here, now
         stores = self._stores
         assert stores is not None
         caps = stores.capabilities[Role.TASK_QUEUE]

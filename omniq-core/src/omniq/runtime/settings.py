@@ -46,6 +46,8 @@ class AppSettings:
     scheduler: bool = True
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
     worker_options: Mapping[str, Any] = field(factory=dict)
+    eager: bool = False
+    """Tasks run inline at enqueue (no worker, no scheduler): see :mod:`omniq.runtime.eager`."""
 
 
 def load_config(config: OmniQConfig | None) -> OmniQConfig:
@@ -71,10 +73,17 @@ def settings_from(
     result_ttl: float | timedelta | None = None,
     scheduler: bool | None = None,
     worker_options: Mapping[str, Any] | None = None,
+    eager: bool | None = None,
 ) -> AppSettings:
-    """Settings from constructor arguments, then ``config``."""
+    """Settings from constructor arguments, then ``config``. An eager app has no worker and
+    no scheduler."""
     config = load_config(config)
+    if eager is not None and not isinstance(eager, bool):
+        raise ConfigurationError(f"Invalid eager {eager!r}: use True or False")
+    inline = config.eager if eager is None else eager
     count = config.workers if workers is None else _workers(workers)
+    if inline:
+        count = 0
     kind = (
         config.worker_type
         if worker_type is None
@@ -117,9 +126,14 @@ def settings_from(
         default_max_retries=config.default_max_retries,
         retry_backoff=config.retry_backoff,
         lease_seconds=config.lease_seconds,
-        scheduler=(config.scheduler_enabled and count > 0) if scheduler is None else scheduler,
+        scheduler=False
+        if inline
+        else (config.scheduler_enabled and count > 0)
+        if scheduler is None
+        else scheduler,
         shutdown_grace=config.shutdown_grace,
         worker_options=dict(worker_options or {}),
+        eager=inline,
     )
 
 
