@@ -59,7 +59,7 @@ KNOWN_BACKENDS: Mapping[str, KnownBackend] = {
             "postgres", "omniq-postgres", "omniq_postgres.plugin", ("postgres", "postgresql")
         ),
         KnownBackend("redis", "omniq-redis", "omniq_redis.plugin", ("redis", "rediss")),
-        KnownBackend("nats", "omniq-nats", "omniq_nats.plugin", ("nats",)),
+        KnownBackend("nats", "omniq-nats", "omniq_nats.plugin", ("nats", "tls")),
         KnownBackend("file", "omniq-file", "omniq_file.plugin", ("file",)),
     )
 }

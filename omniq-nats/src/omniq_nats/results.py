@@ -1,0 +1,157 @@
+"""Results in the ``<prefix>_results`` KV bucket (key: task id), the bucket's TTL bounding every
+result's life and each result's own ``expires_at`` checked on read.
+
+``store`` is a compare-and-set on the key's revision: read, refuse if the stored result's
+delivery is higher, else write with the revision read (``create`` when there is none), again on
+a conflict. ``wait`` watches the key (a KV watch: JetStream pushes the write), no polling."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from typing import ClassVar
+
+import nats.js.errors
+from nats.js.kv import KeyValue
+from omniq._time import utcnow
+from omniq.logging import get_logger
+from omniq.models.result import TaskResult
+from omniq.plugins.specs import BackendContext
+from omniq.serialization.records import dumps_record, loads_record
+from omniq.storage import Capability, ResultStorage
+
+from omniq_nats.connection import connection_for, unavailable_as_storage_error
+
+__all__ = ["NATSResultStorage"]
+
+log = get_logger(__name__)
+_WRONG_LAST = 10071
+
+
+class NATSResultStorage(ResultStorage):
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.PERSISTENT, Capability.MULTI_PROCESS, Capability.PUSH_WAKEUP}
+    )
+
+    def __init__(self, ctx: BackendContext) -> None:
+        self.conn = connection_for(ctx)
+        self._kv: KeyValue | None = None
+
+    @property
+    def kv(self) -> KeyValue:
+        assert self._kv is not None, "connect() first"
+        return self._kv
+
+    async def connect(self) -> None:
+        if self._kv is None:
+            await self.conn.connect()
+            self._kv = await self.conn.bucket(
+                self.conn.names.result_bucket, ttl=self.conn.options.result_ttl
+            )
+
+    async def close(self) -> None:
+        self._kv = None
+
+    async def _entry(self, task_id: str) -> tuple[TaskResult | None, int]:
+        try:
+            entry = await self.kv.get(task_id)
+        except (nats.js.errors.KeyNotFoundError, nats.js.errors.KeyDeletedError) as exc:
+            revision = getattr(getattr(exc, "entry", None), "revision", None) or 0
+            return None, revision
+        if entry.value is None:
+            return None, entry.revision or 0
+        try:
+            return loads_record(entry.value, TaskResult), entry.revision or 0
+        except Exception:
+            log.warning("undecodable NATS result", task_id=task_id)
+            return None, entry.revision or 0
+
+    async def store(self, result: TaskResult) -> bool:
+        data = dumps_record(result)
+        self.conn.check_payload(len(data), f"the result of task {result.task_id}")
+        async with unavailable_as_storage_error(self.conn.where):
+            for _ in range(20):
+                stored, revision = await self._entry(result.task_id)
+                if stored is not None and stored.delivery > result.delivery:
+                    return False
+                try:
+                    await self.kv.update(result.task_id, data, last=revision)
+                    return True
+                except nats.js.errors.KeyWrongLastSequenceError:
+                    continue
+                except nats.js.errors.APIError as exc:
+                    if exc.err_code != _WRONG_LAST:
+                        raise
+        return False
+
+    async def store_many(self, results: Sequence[TaskResult]) -> list[bool]:
+        return list(await asyncio.gather(*(self.store(r) for r in results)))
+
+    async def get(self, task_id: str) -> TaskResult | None:
+        if not _valid(task_id):
+            return None
+        async with unavailable_as_storage_error(self.conn.where):
+            result, _ = await self._entry(task_id)
+        if result is None or result.is_expired(utcnow()):
+            return None
+        return result
+
+    async def wait(self, task_id: str, timeout: float) -> TaskResult | None:
+        if not _valid(task_id):
+            return None
+        async with unavailable_as_storage_error(self.conn.where):
+            watcher = await self.kv.watch(task_id, ignore_deletes=True)
+            try:
+                async with asyncio.timeout(max(timeout, 0.0)):
+                    while True:
+                        entry = await watcher.updates(timeout=max(timeout, 0.001) + 1)
+                        if entry is None or entry.value is None:
+                            if timeout <= 0:
+                                return None
+                            continue
+                        try:
+                            result = loads_record(entry.value, TaskResult)
+                        except Exception:
+                            continue
+                        if not result.is_expired(utcnow()):
+                            return result
+            except TimeoutError:
+                return None
+            finally:
+                with contextlib.suppress(Exception):
+                    await watcher.stop()
+
+    async def delete(self, task_id: str) -> bool:
+        if not _valid(task_id):
+            return False
+        async with unavailable_as_storage_error(self.conn.where):
+            stored, _ = await self._entry(task_id)
+            if stored is None:
+                return False
+            await self.kv.purge(task_id)
+        return True
+
+    async def purge_expired(self) -> int:
+        """Deletes results past their own ``expires_at`` (the bucket's TTL drops the rest)."""
+        from omniq_nats.task_queue import _scan
+
+        now = utcnow()
+        count = 0
+        async with unavailable_as_storage_error(self.conn.where):
+            for key, value in await _scan(self.kv, ">"):
+                with contextlib.suppress(Exception):
+                    if loads_record(value, TaskResult).is_expired(now):
+                        await self.kv.purge(key)
+                        count += 1
+        return count
+
+
+def _valid(task_id: str) -> bool:
+    from omniq import names
+
+    try:
+        names.validate_task_id(task_id)
+    except Exception:
+        return False
+    return True
