@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, NoReturn, TypeVar
+from typing import NoReturn, TypeVar
 
 import nats
 import nats.errors
@@ -63,6 +63,7 @@ class NATSConnection:
         self._streams: set[str] = set()
         self._lock = asyncio.Lock()
         self.max_payload = 1024 * 1024
+        self._closing = False
 
     @property
     def nc(self) -> Client:
@@ -107,8 +108,12 @@ class NATSConnection:
             js = nc.jetstream(timeout=self.options.request_timeout)
             try:
                 await js.account_info()
-            except (nats.errors.NoRespondersError, nats.js.errors.ServiceUnavailableError,
-                    nats.errors.TimeoutError, nats.js.errors.APIError) as exc:
+            except (
+                nats.errors.NoRespondersError,
+                nats.js.errors.ServiceUnavailableError,
+                nats.errors.TimeoutError,
+                nats.js.errors.APIError,
+            ) as exc:
                 await nc.close()
                 raise StorageUnavailableError(
                     f"NATS server {self.where} has no JetStream ({type(exc).__name__}): start it "
@@ -117,17 +122,21 @@ class NATSConnection:
                 ) from None
             self.max_payload = int(nc.max_payload or self.max_payload)
             self._nc, self._js = nc, js
+            self._closing = False
 
     async def _on_error(self, exc: Exception) -> None:
         log.debug("nats client error", server=self.where, error=repr(exc))
 
     async def _on_disconnect(self) -> None:
+        if self._closing:
+            return
         log.warning("disconnected from NATS; reconnecting", server=self.where)
 
     async def _on_reconnect(self) -> None:
         log.info("reconnected to NATS", server=self.where)
 
     async def close(self) -> None:
+        self._closing = True
         nc, self._nc, self._js = self._nc, None, None
         self._buckets.clear()
         self._streams.clear()
@@ -252,5 +261,3 @@ def connection_for(ctx: BackendContext) -> NATSConnection:
 
     shared: NATSConnection = ctx.shared("nats", lambda: NATSConnection(options), close)
     return shared
-
-

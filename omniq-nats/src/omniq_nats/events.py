@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import ClassVar
 
 import attrs
+import nats.js.errors
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 from omniq.logging import get_logger
@@ -81,35 +82,39 @@ class NATSEventStorage(EventStorage):
             )
 
     async def _read(self, query: EventQuery) -> list[TaskEvent]:
-        """Every stored event matching ``query``'s subject filter and ``since``, unsorted."""
+        """Every stored event matching ``query`` (read through its subject filter), unsorted."""
+        out: list[TaskEvent] = []
+        for msg in await self._messages(self.names.event_filter(query.queue, query.task_id)):
+            event = _decode(msg)
+            if event is not None and query.matches(event):
+                out.append(event)
+        return out
+
+    async def _messages(self, filter_subject: str) -> list[Msg]:
+        """Every stored message under ``filter_subject``, through an ephemeral consumer."""
         assert self._puller is not None, "connect() first"
         config = ConsumerConfig(
-            filter_subject=self.names.event_filter(query.queue, query.task_id),
+            filter_subject=filter_subject,
             ack_policy=AckPolicy.NONE,
             deliver_policy=DeliverPolicy.ALL,
             inactive_threshold=30.0,
             mem_storage=True,
         )
-        if query.since is not None:
-            config.deliver_policy = DeliverPolicy.BY_START_TIME
-            config.opt_start_time = query.since.isoformat().replace("+00:00", "Z")  # type: ignore[assignment]
         js = self.conn.js
         info = await js.add_consumer(self.names.event_stream, config)
         name = info.name
         assert name is not None
-        out: list[TaskEvent] = []
+        out: list[Msg] = []
         try:
             pending = info.num_pending or 0
             while pending > 0:
                 msgs = await self._puller.fetch(name, min(pending, 1000))
                 if not msgs:
                     break
-                for msg in msgs:
-                    event = _decode(msg)
-                    if event is not None and query.matches(event):
-                        out.append(event)
+                out += msgs
                 pending = msgs[-1].metadata.num_pending
         finally:
+            await self._puller.forget(name)
             with contextlib.suppress(Exception):
                 await js.delete_consumer(self.names.event_stream, name)
         return out
@@ -150,37 +155,30 @@ class NATSEventStorage(EventStorage):
                 await sub.unsubscribe()
 
     async def purge(self, before: datetime) -> int:
-        """Drops events stored before ``before`` (by the stream's own time of each message)."""
+        """Drops events whose timestamp is before ``before``: a task's whole subject when all its
+        events are older (one purge request), single messages otherwise. It reads every event
+        (the stream's ``max_age`` and ``max_msgs`` trim without reading)."""
         js = self.conn.js
         stream = self.names.event_stream
         async with unavailable_as_storage_error(self.conn.where):
-            before_info = await js.stream_info(stream)
-            total = before_info.state.messages
-            if total == 0:
-                return 0
-            config = ConsumerConfig(
-                ack_policy=AckPolicy.NONE,
-                deliver_policy=DeliverPolicy.BY_START_TIME,
-                opt_start_time=before.isoformat().replace("+00:00", "Z"),  # type: ignore[arg-type]
-                inactive_threshold=30.0,
-                mem_storage=True,
-            )
-            info = await js.add_consumer(stream, config)
-            try:
-                first_kept = info.delivered.stream_seq + 1 if info.num_pending else None
-                if info.num_pending:
-                    assert self._puller is not None and info.name is not None
-                    msgs = await self._puller.fetch(info.name, 1)
-                    first_kept = msgs[0].metadata.sequence.stream if msgs else None
-            finally:
-                with contextlib.suppress(Exception):
-                    await js.delete_consumer(stream, info.name or "")
-            if first_kept is None:
-                await js.purge_stream(stream)
-            else:
-                await js.purge_stream(stream, seq=first_kept)
-            after = await js.stream_info(stream)
-        return max(total - after.state.messages, 0)
+            by_subject: dict[str, list[tuple[int, bool]]] = {}
+            for msg in await self._messages(f"{self.names.prefix}.events.>"):
+                event = _decode(msg)
+                old = event is None or event.timestamp < before
+                by_subject.setdefault(msg.subject, []).append((msg.metadata.sequence.stream, old))
+            count = 0
+            for subject, items in by_subject.items():
+                olds = [seq for seq, old in items if old]
+                if not olds:
+                    continue
+                if len(olds) == len(items):
+                    await js.purge_stream(stream, subject=subject)
+                else:
+                    for seq in olds:
+                        with contextlib.suppress(nats.js.errors.NotFoundError):
+                            await js.delete_msg(stream, seq)
+                count += len(olds)
+        return count
 
 
 def _decode(msg: Msg) -> TaskEvent | None:
@@ -189,5 +187,3 @@ def _decode(msg: Msg) -> TaskEvent | None:
     except Exception:
         log.warning("undecodable NATS event skipped", subject=msg.subject)
         return None
-
-

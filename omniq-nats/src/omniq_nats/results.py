@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Sequence
 from typing import ClassVar
 
+import nats.errors
 import nats.js.errors
 from nats.js.kv import KeyValue
 from omniq._time import utcnow
@@ -98,29 +99,32 @@ class NATSResultStorage(ResultStorage):
         return result
 
     async def wait(self, task_id: str, timeout: float) -> TaskResult | None:
+        """A KV watch on the key: its first entry is the stored value (if any), then each new
+        write arrives as JetStream stores it."""
         if not _valid(task_id):
             return None
+        if timeout <= 0:
+            return await self.get(task_id)
         async with unavailable_as_storage_error(self.conn.where):
             watcher = await self.kv.watch(task_id, ignore_deletes=True)
             try:
-                async with asyncio.timeout(max(timeout, 0.0)):
+                async with asyncio.timeout(timeout):
                     while True:
-                        entry = await watcher.updates(timeout=max(timeout, 0.001) + 1)
+                        entry = await watcher.updates(timeout=timeout + 1)  # type: ignore[no-untyped-call]
                         if entry is None or entry.value is None:
-                            if timeout <= 0:
-                                return None
                             continue
                         try:
                             result = loads_record(entry.value, TaskResult)
                         except Exception:
+                            log.warning("undecodable NATS result", task_id=task_id)
                             continue
                         if not result.is_expired(utcnow()):
                             return result
-            except TimeoutError:
+            except (TimeoutError, nats.errors.TimeoutError):
                 return None
             finally:
                 with contextlib.suppress(Exception):
-                    await watcher.stop()
+                    await watcher.stop()  # type: ignore[no-untyped-call]
 
     async def delete(self, task_id: str) -> bool:
         if not _valid(task_id):

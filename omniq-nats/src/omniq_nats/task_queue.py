@@ -127,11 +127,11 @@ class NATSTaskQueue(TaskQueueStorage):
             )
         )
         self._kv = await self.conn.bucket(self.names.state_bucket)
-        self._puller = Puller(self.conn.nc, self.names.task_stream, self.conn.options.request_timeout)
+        timeout = self.conn.options.request_timeout
+        self._puller = Puller(self.conn.nc, self.names.task_stream, timeout)
         await self._puller.start()
         self._advisory = await self.conn.nc.subscribe(
-            "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES."
-            f"{self.names.task_stream}.>",
+            f"$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{self.names.task_stream}.>",
             cb=self._on_max_deliveries,
         )
 
@@ -233,8 +233,8 @@ class NATSTaskQueue(TaskQueueStorage):
                 break
             except (nats.js.errors.KeyWrongLastSequenceError, nats.js.errors.APIError):
                 continue
-        cached = self._levels.get(queue)
-        self._levels[queue] = (cached[0] if cached else 0.0, (cached[1] if cached else set()) | {priority})
+        checked, known = self._levels.get(queue, (0.0, set()))
+        self._levels[queue] = (checked, known | {priority})
 
     async def _queue_levels(self, queue: str) -> list[int]:
         cached = self._levels.get(queue)
@@ -412,13 +412,16 @@ class NATSTaskQueue(TaskQueueStorage):
                 ready=record.ready,
                 seq=seq,
             )
+            # the lease index first: a claimer killed between the two writes leaves an index
+            # entry that recover_expired drops (its token is not the record's), never an
+            # active record that only AckWait would bring back
+            await self._lease_index(ticket.task_id, claimed)
             new_rev = await self._cas(ticket.task_id, claimed, rev)
             if new_rev is None:
                 current = None  # changed meanwhile: read it and decide again
                 continue
             assert claimed.token is not None
             self._held[claimed.token] = _Held(msg, new_rev, claimed)
-            await self._lease_index(ticket.task_id, claimed)
             lease = Lease(
                 task_id=task.id,
                 token=claimed.token,
@@ -645,11 +648,9 @@ class NATSTaskQueue(TaskQueueStorage):
         now = time.time()
         async with _errors(self.conn.where):
             index = await _scan(self.kv, "l.>")
-            expired = [
-                (key[2:], value)
-                for key, value in index
-                if orjson.loads(value)[0] <= now
-            ][:limit]
+            expired = [(key[2:], value) for key, value in index if orjson.loads(value)[0] <= now][
+                :limit
+            ]
             results = await _chunked(
                 [self._recover(task_id, value, now, max_deliveries) for task_id, value in expired]
             )
@@ -856,7 +857,7 @@ async def _scan(kv: KeyValue, subject: str, *, revisions: bool = False) -> list[
     out: list[Any] = []
     try:
         while True:
-            entry = await watcher.updates(timeout=30)
+            entry = await watcher.updates(timeout=30)  # type: ignore[no-untyped-call]
             if entry is None:
                 break
             if entry.value is None or entry.operation is not None:
@@ -867,7 +868,7 @@ async def _scan(kv: KeyValue, subject: str, *, revisions: bool = False) -> list[
                 out.append((entry.key, entry.value))
     finally:
         with contextlib.suppress(Exception):
-            await watcher.stop()
+            await watcher.stop()  # type: ignore[no-untyped-call]
     return out
 
 
