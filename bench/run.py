@@ -66,6 +66,8 @@ def backend_options(name: str, workdir: Path, args: argparse.Namespace) -> dict[
         return {"url": args.redis_url, "key_prefix": f"bench{workdir.name}"}
     if name == "postgres":
         return postgres_options(workdir, args)
+    if name == "nats":  # streams and buckets of its own per measurement
+        return {"url": args.nats_url, "prefix": f"bench{os.getpid()}n{workdir.name}"}
     return {}
 
 
@@ -239,6 +241,10 @@ def bench_raw_client(name: str, fresh: Fresh, n: int) -> dict[str, Any] | None:
         return _raw_redis(fresh, n, payload)
     if name == "postgres":
         return _raw_postgres(fresh, n, payload)
+    if name == "nats":
+        from nats_raw import raw_nats
+
+        return asyncio.run(raw_nats(fresh.args.nats_url, n))
     return None
 
 
@@ -437,7 +443,7 @@ def run_backend(name: str, args: argparse.Namespace) -> dict[str, Any]:
         print(results[label])
 
     step("enqueue_sync", lambda: bench_sync_enqueue(fresh, n_enqueue, hop=False))
-    if name in ("sqlite", "redis", "postgres"):  # beside the figure it is held against
+    if name in ("sqlite", "redis", "postgres", "nats"):  # beside the figure it is held against
         step("client_enqueue_raw", lambda: bench_raw_client(name, fresh, n_enqueue // 4))
     if name == "redis":
         step("enqueue_sync_interleaved", lambda: bench_redis_interleaved(fresh, n_enqueue // 2))
@@ -580,6 +586,7 @@ def write_doc() -> None:
     redis_run = next((r for r in runs if r["backend"] == "redis"), None)
     if redis_run is not None and "one_command_per_second" in (raw_redis or {}):
         lines += ["", *_redis_ratios(redis_run["results"])]
+    lines += nats_doc_lines(runs)
     lines += ["", "## Runs", ""]
     for run in runs:
         m, v = run["machine"], run["versions"]
@@ -601,6 +608,15 @@ _PROCESSED = (
     ("processed async (async def)", "process_anoop_async"),
     ("processed threads", "process_noop_thread_pool"),
 )
+
+
+def nats_doc_lines(runs: list[dict[str, Any]]) -> list[str]:
+    """The NATS run's ratios against raw nats-py (bench/nats_raw.py), if there is one."""
+    from nats_raw import nats_ratios
+
+    nats_run = next((r for r in runs if r["backend"] == "nats"), None)
+    lines = nats_ratios(nats_run["results"]) if nats_run is not None else []
+    return ["", *lines] if lines else []
 
 
 def _redis_ratios(results: dict[str, Any]) -> list[str]:
@@ -650,6 +666,16 @@ def _redis_ratios(results: dict[str, Any]) -> list[str]:
         *consumer,
         f"| latency p50 | round trip p50 | {ratio(latency, trip, 'p50_ms')} | <= 3.00 |",
     ]
+
+
+def start_nats(args: argparse.Namespace) -> Any:
+    """A nats-server -js of the bench's own (file storage in a temp dir); sets ``--nats-url``."""
+    from omniq_nats.testing import NATSServer
+
+    server = NATSServer(Path(tempfile.mkdtemp(prefix="omniq-bench-nats-")))
+    server.start()
+    args.nats_url = server.url
+    return server
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------------
@@ -817,6 +843,9 @@ def main(argv: list[str] | None = None) -> int:
         "--postgres-dsn", default=None, help="default: start a PostgreSQL cluster (fsync on)"
     )
     parser.add_argument(
+        "--nats-url", default=None, help="default: start a nats-server -js (file storage)"
+    )
+    parser.add_argument(
         "--no-doc", action="store_true", help="do not regenerate docs/benchmarks.md"
     )
     parser.add_argument(
@@ -833,6 +862,7 @@ def main(argv: list[str] | None = None) -> int:
         server.start()
         args.redis_url = server.url
     postgres = start_postgres(args) if "postgres" in backends else None
+    nats_server = start_nats(args) if "nats" in backends and args.nats_url is None else None
     try:
         for name in backends:
             print(f"{name}:")
@@ -845,6 +875,8 @@ def main(argv: list[str] | None = None) -> int:
             server.stop()
         if postgres is not None:
             postgres.destroy()
+        if nats_server is not None:
+            nats_server.stop()
     if not args.no_doc:
         write_doc()
         print(f"wrote {DOC.relative_to(ROOT)}")

