@@ -2,8 +2,10 @@
 
 Each consumer gets one inbox subscription for the life of the storage (JetStream delivers a
 pulled message under its own subject, so the inbox, not the subject, tells whose it is): a
-fetch sends ``CONSUMER.MSG.NEXT`` with ``no_wait`` to that inbox and collects messages until
-``batch`` arrived or the server says there are no more (a 404/408 status). Fetches of one
+fetch sends ``CONSUMER.MSG.NEXT`` with ``no_wait`` and a reply subject of its own under that
+inbox, and collects messages until ``batch`` arrived or the server says there are no more (a
+404/408 status, which comes on that reply subject, so an earlier request's late one is told
+apart). Fetches of one
 consumer take turns; a message that arrives after its fetch gave up is handed to the next one,
 never dropped. nats-py's ``PullSubscription.fetch`` waits for new messages when none are ready,
 which ``claim`` must not do."""
@@ -28,6 +30,7 @@ class _Inbox:
     sub: Subscription | None = None
     queue: asyncio.Queue[Msg] = field(factory=asyncio.Queue)
     lock: asyncio.Lock = field(factory=asyncio.Lock)
+    requests: int = 0
 
 
 class Puller:
@@ -63,7 +66,7 @@ class Puller:
             async def deliver(msg: Msg) -> None:
                 queue.put_nowait(msg)
 
-            inbox.sub = await self.nc.subscribe(inbox.subject, cb=deliver)
+            inbox.sub = await self.nc.subscribe(f"{inbox.subject}.*", cb=deliver)
         return inbox
 
     async def fetch(self, consumer: str, batch: int) -> list[Msg]:
@@ -79,18 +82,18 @@ class Puller:
             if len(msgs) >= batch:
                 return msgs
             request = orjson.dumps({"batch": batch - len(msgs), "no_wait": True})
+            inbox.requests += 1
+            reply = f"{inbox.subject}.{inbox.requests}"
             await self.nc.publish(
-                f"$JS.API.CONSUMER.MSG.NEXT.{self.stream}.{consumer}",
-                request,
-                reply=inbox.subject,
+                f"$JS.API.CONSUMER.MSG.NEXT.{self.stream}.{consumer}", request, reply=reply
             )
             try:
                 async with asyncio.timeout(self.timeout):
                     while len(msgs) < batch:
                         msg = await queue.get()
                         if _is_status(msg):
-                            if msg.headers and msg.headers.get("Status") == "100":
-                                continue  # an idle heartbeat
+                            if msg.subject != reply or (msg.headers or {}).get("Status") == "100":
+                                continue  # an earlier request's end, or a heartbeat
                             break  # 404 no messages, 408 request expired, 409 ...
                         msgs.append(msg)
             except TimeoutError:

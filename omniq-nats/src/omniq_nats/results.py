@@ -72,6 +72,8 @@ class NATSResultStorage(ResultStorage):
         data = dumps_record(result)
         self.conn.check_payload(len(data), f"the result of task {result.task_id}")
         async with unavailable_as_storage_error(self.conn.where):
+            if await self._create(result.task_id, data):  # the common case: the first result
+                return True
             for _ in range(20):
                 stored, revision = await self._entry(result.task_id)
                 if stored is not None and stored.delivery > result.delivery:
@@ -85,6 +87,20 @@ class NATSResultStorage(ResultStorage):
                     if exc.err_code != _WRONG_LAST:
                         raise
         return False
+
+    async def _create(self, task_id: str, data: bytes) -> bool:
+        """Store ``data`` if the key has never been written (one round trip); ``False`` if it
+        has (then the delivery must be compared)."""
+        headers = {"Nats-Expected-Last-Subject-Sequence": "0"}
+        try:
+            await self.conn.js.publish(
+                f"$KV.{self.conn.names.result_bucket}.{task_id}", data, headers=headers
+            )
+        except nats.js.errors.APIError as exc:
+            if exc.err_code == _WRONG_LAST:
+                return False
+            raise
+        return True
 
     async def store_many(self, results: Sequence[TaskResult]) -> list[bool]:
         return list(await asyncio.gather(*(self.store(r) for r in results)))

@@ -199,12 +199,16 @@ class NATSTaskQueue(TaskQueueStorage):
         return True
 
     async def _lease_index(self, task_id: str, record: StateRecord | None) -> None:
-        key = f"l.{task_id}"
+        """Write (or purge) the lease index entry ``l.<id>`` without waiting for JetStream's
+        reply: it is a plain publish into the bucket's stream, which stores the writes of one
+        connection in order, so it lands before the record change sent after it. A lost entry
+        only delays recovery to the server's redelivery after AckWait."""
+        subject = f"$KV.{self.names.state_bucket}.l.{task_id}"
         if record is None:
-            with contextlib.suppress(nats.js.errors.KeyNotFoundError):
-                await self.kv.purge(key)
+            headers = {"KV-Operation": "PURGE", "Nats-Rollup": "sub"}
+            await self.conn.nc.publish(subject, b"", headers=headers)
         else:
-            await self.kv.put(key, orjson.dumps([record.expires, record.token]))
+            await self.conn.nc.publish(subject, orjson.dumps([record.expires, record.token]))
 
     # -- levels and consumers ------------------------------------------------------------------
 
