@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import NoReturn, TypeVar
 
 import nats
@@ -20,6 +20,7 @@ from nats.js import JetStreamContext
 from nats.js.api import (
     DiscardPolicy,
     KeyValueConfig,
+    PubAck,
     RetentionPolicy,
     StorageType,
     StreamConfig,
@@ -190,6 +191,24 @@ class NATSConnection:
         kv = await nats_errors(self.where, open_bucket)
         self._buckets[name] = kv
         return kv
+
+    async def publish_many(
+        self, messages: Sequence[tuple[str, bytes, dict[str, str] | None]]
+    ) -> list[PubAck | BaseException]:
+        """Publish to JetStream without waiting for each reply in turn (nats-py's
+        ``publish_async``: one reply subscription, the replies awaited together, within
+        ``request_timeout``); each outcome is the ack or the error. For publishes the server
+        accepts unless it is failing (tickets, events): nats-py 2.16 raises an error reply
+        inside its handler, so a refused publish ends in the timeout, not its own error."""
+        if not messages:
+            return []
+        js = self.js
+        futures = [
+            await js.publish_async(subject, data, headers=headers)
+            for subject, data, headers in messages
+        ]
+        async with asyncio.timeout(self.options.request_timeout):
+            return list(await asyncio.gather(*futures, return_exceptions=True))
 
     def work_stream(self) -> StreamConfig:
         n = self.names

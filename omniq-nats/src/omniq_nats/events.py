@@ -68,18 +68,20 @@ class NATSEventStorage(EventStorage):
         await self.append_many([event])
 
     async def append_many(self, events: Sequence[TaskEvent]) -> None:
-        js = self.conn.js
         async with unavailable_as_storage_error(self.conn.where):
-            await asyncio.gather(
-                *(
-                    js.publish(
+            outcomes = await self.conn.publish_many(
+                [
+                    (
                         self.names.event_subject(e.queue, e.task_id),
                         dumps_record(e),
-                        headers={"Nats-Msg-Id": e.id},
+                        {"Nats-Msg-Id": e.id},
                     )
                     for e in events
-                )
+                ]
             )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def _read(self, query: EventQuery) -> list[TaskEvent]:
         """Every stored event matching ``query`` (read through its subject filter), unsorted."""

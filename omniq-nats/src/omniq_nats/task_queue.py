@@ -277,16 +277,16 @@ class NATSTaskQueue(TaskQueueStorage):
             encoded = [record.encode() for record in records]
             for task, data in zip(tasks, encoded, strict=True):
                 self.conn.check_payload(len(data), f"task {task.id}")
-            revisions = await _chunked(
-                [self._create(r.task_id, d) for r, d in zip(records, encoded, strict=True)]
-            )
+            revisions = await self._create_many(records, encoded)
             # tickets in the tasks' order: within a level, claims follow the stream's order
             tickets = [
-                self._publish_ticket(record, revision, data)
+                self._ticket(record, revision, data)
                 for record, revision, data in zip(records, revisions, encoded, strict=True)
                 if revision > 0
             ]
-            await _chunked(tickets)
+            for outcome in await self.conn.publish_many(tickets):
+                if isinstance(outcome, BaseException):
+                    raise outcome
             for record, revision in zip(records, revisions, strict=True):
                 if revision < 0:  # already queued: heal a lost ticket of a pending record
                     await self._republish_if_pending(record.task_id)
@@ -302,9 +302,22 @@ class NATSTaskQueue(TaskQueueStorage):
         except nats.js.errors.KeyWrongLastSequenceError:
             return -1
 
-    async def _publish_ticket(self, record: StateRecord, revision: int, data: bytes) -> None:
+    async def _create_many(self, records: list[StateRecord], encoded: list[bytes]) -> list[int]:
+        """KV ``create`` of each record, concurrently: its revision, or -1 where the task is
+        already in the queue. (Not ``publish_async``: nats-py 2.16 raises a refused
+        expected-sequence inside its reply handler, so that future never resolves.)"""
+        return await _chunked(
+            [self._create(r.task_id, d) for r, d in zip(records, encoded, strict=True)]
+        )
+
+    def _ticket(
+        self, record: StateRecord, revision: int, data: bytes
+    ) -> tuple[str, bytes, dict[str, str]]:
         headers = {"Nats-Msg-Id": f"{record.task_id}.{revision}", "Omniq-Rev": str(revision)}
-        subject = self.names.task_subject(record.queue, record.priority)
+        return self.names.task_subject(record.queue, record.priority), data, headers
+
+    async def _publish_ticket(self, record: StateRecord, revision: int, data: bytes) -> None:
+        subject, data, headers = self._ticket(record, revision, data)
         await self.conn.js.publish(subject, data, headers=headers)
 
     async def _republish_if_pending(self, task_id: str) -> None:
