@@ -94,6 +94,7 @@ def test_core_alone_names_the_missing_backend_and_the_fix(tmp_path: Path) -> Non
         ("omniq-file", "file"),
         ("omniq-redis", "redis"),
         ("omniq-postgres", "postgres"),
+        ("omniq-nats", "nats"),
     ],
 )
 def test_each_backend_installs_with_only_its_declared_dependencies(
