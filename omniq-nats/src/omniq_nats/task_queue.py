@@ -85,6 +85,9 @@ class _Held:
     msg: Msg | None
     revision: int
     record: StateRecord
+    deleting: bool = False
+    """An ack's delete was sent and its reply did not come: if the record is gone when the ack
+    is retried, that delete was this lease's own."""
 
 
 class NATSTaskQueue(TaskQueueStorage):
@@ -607,12 +610,30 @@ class NATSTaskQueue(TaskQueueStorage):
             return await _chunked([self._ack(lease) for lease in leases])
 
     async def _ack(self, lease: Lease) -> bool:
+        mine = self._held.get(lease.token)
+        if mine is not None and mine.deleting:  # a retry after an ack whose reply was lost
+            found = await self._read(lease.task_id)
+            if found is None:  # that delete landed: the ack was this lease's
+                self._held.pop(lease.token, None)
+                if mine.msg is not None:
+                    with contextlib.suppress(Exception):
+                        await mine.msg.ack()
+                await self._lease_index(lease.task_id, None)
+                return True
+            mine.deleting = False
+            if found[0].token != lease.token or found[0].state != TaskState.ACTIVE:
+                self._held.pop(lease.token, None)
+                return False
+            mine.record, mine.revision = found
         held = await self._current(lease)
         for _ in range(5):
             if held is None:
                 self._held.pop(lease.token, None)
                 return False
-            if await self._cas_delete(lease.task_id, held.revision):
+            held.deleting = True  # stays set if the reply is lost (the call raises)
+            deleted = await self._cas_delete(lease.task_id, held.revision)
+            held.deleting = False
+            if deleted:
                 break
             msg = held.msg
             self._held.pop(lease.token, None)
