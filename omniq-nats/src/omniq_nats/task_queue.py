@@ -74,6 +74,8 @@ log = get_logger(__name__)
 _LEVELS_TTL = 1.0
 """Seconds a queue's known priority levels are trusted before they are read again (a level
 another process opened is seen within this time)."""
+_SETTLING = 0.1
+"""Seconds after a ticket was heard of during which an empty claim is tried again soon."""
 _CHUNK = 256
 """Concurrent requests of one batch operation."""
 
@@ -110,6 +112,8 @@ class NATSTaskQueue(TaskQueueStorage):
         self._news: dict[str, int] = {}
         """Per queue: tickets published by this process or heard of on the queue's subjects."""
         self._drained: dict[str, int] = {}
+        self._heard: dict[str, float] = {}
+        """Per queue: when the last ticket was heard of (``time.monotonic``)."""
         """Per queue: ``_news`` as it was when a claim began that found the queue empty."""
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -297,6 +301,7 @@ class NATSTaskQueue(TaskQueueStorage):
             now = time.time()
             for queue in {r.queue for r in records if r.ready <= now}:
                 self._news[queue] = self._news.get(queue, 0) + 1
+                self._heard[queue] = time.monotonic()
         return sum(1 for revision in revisions if revision > 0)
 
     async def _create(self, task_id: str, data: bytes) -> int:
@@ -532,6 +537,12 @@ class NATSTaskQueue(TaskQueueStorage):
                 return  # a ticket came after the last claim that found the queue empty
             if new and await self._any_pending(new):
                 return
+            # A ticket reaches this subscription when the server routes it, which can be before
+            # the stream has stored it: a claim right after the wake-up may find nothing yet.
+            # So for a moment after the last ticket heard of, wait only briefly and look again.
+            heard = max((self._heard.get(q, 0.0) for q in keys), default=0.0)
+            if time.monotonic() - heard < _SETTLING:
+                timeout = min(timeout, _SETTLING / 10)
             now = time.time()
             due = [self._due[q] for q in keys if q in self._due]
             if due:
@@ -565,6 +576,7 @@ class NATSTaskQueue(TaskQueueStorage):
         if len(parts) >= 2:
             queue = parts[-2]
             self._news[queue] = self._news.get(queue, 0) + 1
+            self._heard[queue] = time.monotonic()
             self._waiters.wake(queue)
 
     async def extend(self, leases: Sequence[Lease], lease_seconds: float) -> list[Lease | None]:
