@@ -930,24 +930,45 @@ async def _chunked(calls: list[Any]) -> list[Any]:
 
 
 async def _scan(kv: KeyValue, subject: str, *, revisions: bool = False) -> list[Any]:
-    """Every live key under ``subject`` with its value (and revision): an ordered consumer
-    over the bucket's stream, last value per key, until it has caught up."""
-    watcher = await kv.watch(subject, ignore_deletes=True)
+    """Every live key under ``subject`` with its value (and revision): an ephemeral consumer
+    over the bucket's stream, last message per key, read until the count it started with is
+    consumed (not nats-py's watcher, whose "caught up" marker can come early while the bucket
+    is being written: a scan then missed records)."""
+    bucket = kv._name  # nats-py keeps the bucket's name here
+    js = kv._js
+    nc = js._nc
+    stream = f"KV_{bucket}"
+    prefix = f"$KV.{bucket}."
+    config = ConsumerConfig(
+        filter_subject=prefix + subject,
+        ack_policy=AckPolicy.NONE,
+        deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+        inactive_threshold=30.0,
+        mem_storage=True,
+    )
+    info = await js.add_consumer(stream, config)
+    assert info.name is not None
+    puller = Puller(nc, stream, 30.0)
     out: list[Any] = []
     try:
-        while True:
-            entry = await watcher.updates(timeout=30)  # type: ignore[no-untyped-call]
-            if entry is None:
+        pending = info.num_pending or 0
+        while pending > 0:
+            msgs = await puller.fetch(info.name, min(pending, 1000))
+            if not msgs:
                 break
-            if entry.value is None or entry.operation is not None:
-                continue
-            if revisions:
-                out.append((entry.key, entry.value, entry.revision))
-            else:
-                out.append((entry.key, entry.value))
+            for msg in msgs:
+                if msg.headers and msg.headers.get("KV-Operation") in ("DEL", "PURGE"):
+                    continue
+                key = msg.subject[len(prefix) :]
+                if revisions:
+                    out.append((key, msg.data, msg.metadata.sequence.stream))
+                else:
+                    out.append((key, msg.data))
+            pending = msgs[-1].metadata.num_pending
     finally:
+        await puller.stop()
         with contextlib.suppress(Exception):
-            await watcher.stop()  # type: ignore[no-untyped-call]
+            await js.delete_consumer(stream, info.name)
     return out
 
 
