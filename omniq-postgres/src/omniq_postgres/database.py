@@ -3,10 +3,12 @@ connection pool, the tables, and the listener that turns NOTIFY into wake-ups.
 
 Every connection is in autocommit mode with ``search_path`` set to the backend's schema, the
 ``statement_timeout`` option and UTC, so a statement is its own transaction unless a storage
-opens one. :meth:`Database.run` gives a storage a pooled connection: a connection found broken
-(the server restarted, an administrator terminated it) is dropped and the call retried on a new
-one, a few times with a backoff; what still fails is raised as OmniQ's error
-(:func:`~omniq_postgres.errors.translate`), never psycopg's.
+opens one. A transaction left idle for as long (its client paused or hung between two
+statements) is ended by the server, so its row locks cannot hide tasks from other workers'
+``SKIP LOCKED`` recoveries for ever. :meth:`Database.run` gives a storage a pooled
+connection: a connection found broken (the server restarted, an administrator terminated it) is
+dropped and the call retried on a new one, a few times with a backoff; what still fails is raised
+as OmniQ's error (:func:`~omniq_postgres.errors.translate`), never psycopg's.
 
 The listener is one more connection, made on first need (a worker waiting for work, a result
 wait, an event follower, a cancel check): it ``LISTEN``s on the schema's channel and wakes this
@@ -37,7 +39,7 @@ from omniq_postgres.schema import (
 )
 from omniq_postgres.waiters import NotifiedWaiters
 
-__all__ = ["Database", "database_for"]
+__all__ = ["UNFLUSHED", "Database", "database_for"]
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -47,6 +49,16 @@ Connection = psycopg.AsyncConnection[Any]
 _ATTEMPTS = 4
 """Tries of one call when its connection is found broken (then the error is raised)."""
 _LOCK_KEY = 0x6F6D6E69  # "omni": the advisory lock that serializes schema creation
+
+UNFLUSHED = "(SELECT set_config('synchronous_commit', 'off', true)) = 'off'"
+"""A condition that is true and makes the commit of the statement it is in not wait for the WAL
+to reach the disk (``synchronous_commit`` off for that statement's own transaction only), for
+writes a server crash may lose without breaking a promise: a claim, a lease extension, a
+recovery. A lost claim only makes its task claimable again (at-least-once allows the second
+run), and any later durable commit (the task's ack) flushes the WAL before it, so the two are
+never seen out of order. Being part of one statement, it costs no round trip of its own and
+leaves no transaction open between round trips (``BEGIN; SET LOCAL ...; ...; COMMIT`` took
+four, and a client paused between them held the rows' locks)."""
 
 
 class Database:
@@ -79,7 +91,7 @@ class Database:
             "autocommit": True,
             "connect_timeout": max(1, round(self.options.connect_timeout)),
             "options": f"-c search_path={self.schema} -c statement_timeout={timeout_ms} "
-            "-c TimeZone=UTC",
+            f"-c idle_in_transaction_session_timeout={timeout_ms} -c TimeZone=UTC",
             "application_name": "omniq",
         }
 
@@ -211,20 +223,6 @@ class Database:
                     continue
                 raise translate(self.where, exc) from None
         raise AssertionError("unreachable")
-
-    async def run_unflushed(self, work: Callable[[Connection], Awaitable[T]]) -> T:
-        """``work`` in a transaction whose commit does not wait for the WAL to reach the disk
-        (``SET LOCAL synchronous_commit = off``), for writes a server crash may lose without
-        breaking a promise: a claim, a lease extension, a recovery. A lost claim only makes its
-        task claimable again (at-least-once allows the second run), and any later durable commit
-        (the task's ack) flushes the WAL before it, so the two are never seen out of order."""
-
-        async def unflushed(conn: Connection) -> T:
-            async with conn.transaction():
-                await conn.execute(b"SET LOCAL synchronous_commit = off")
-                return await work(conn)
-
-        return await self.run(unflushed)
 
     async def fetchall(self, sql: str, params: Any = None) -> list[Any]:
         async def work(conn: Connection) -> list[Any]:

@@ -41,7 +41,7 @@ from omniq.models.unchecked import unchecked_claim
 from omniq.storage import Capability, EventStorage, ResultStorage, TaskQueueStorage
 
 from omniq_postgres.completions import COMPLETE, RELEASED, completion_params
-from omniq_postgres.database import Connection, PostgresStorageMixin
+from omniq_postgres.database import UNFLUSHED, Connection, PostgresStorageMixin
 from omniq_postgres.events import EVENT_COLUMNS, EVENT_UNNEST, PostgresEventStorage, event_arrays
 from omniq_postgres.results import PostgresResultStorage
 from omniq_postgres.rows import (
@@ -101,7 +101,7 @@ CLAIM = (
     "UPDATE omniq_tasks t SET state = 'active', attempt = t.attempt + 1, "
     "deliveries = t.deliveries + 1, token = %s, "
     "lease_expires = now() + %s * interval '1 second', worker_id = %s, "
-    "cancel_requested = false FROM picked WHERE t.id = picked.id "
+    f"cancel_requested = false FROM picked WHERE t.id = picked.id AND {UNFLUSHED} "
     "RETURNING "
     + ", ".join(f"t.{c.strip()}" for c in TASK_COLUMNS.split(","))
     + ", t.attempt, t.deliveries, t.lease_expires"
@@ -121,6 +121,33 @@ _ORDER = {
     TaskState.DEAD: "finished_at, id",
 }
 _LEASES = "unnest(%s::text[], %s::text[]) AS l(id, token)"
+EXTEND = (
+    "UPDATE omniq_tasks t SET lease_expires = now() + %s * interval '1 second' "
+    f"FROM {_LEASES} WHERE t.id = l.id AND t.token = l.token AND t.state = 'active' "
+    f"AND {UNFLUSHED} RETURNING t.id, t.token, t.cancel_requested, t.lease_expires"
+)
+RECOVER = (
+    "WITH x AS (SELECT id, queue, attempt, deliveries, deliveries >= %s AS dead "
+    "FROM omniq_tasks WHERE state = 'active' AND lease_expires <= now() "
+    "ORDER BY lease_expires LIMIT %s FOR UPDATE SKIP LOCKED), "
+    "moved AS (UPDATE omniq_tasks t SET "
+    "state = CASE WHEN x.dead THEN 'dead' ELSE 'pending' END, "
+    "eta = CASE WHEN x.dead THEN t.eta ELSE now() END, "
+    "ready_at = CASE WHEN x.dead THEN t.ready_at ELSE now() END, "
+    "attempt = CASE WHEN x.dead THEN t.attempt ELSE greatest(t.attempt - 1, 0) END, "
+    "finished_at = CASE WHEN x.dead THEN now() ELSE NULL END, "
+    "last_error = CASE WHEN x.dead THEN format(%s, x.deliveries) ELSE %s END, "
+    f"{RELEASED} FROM x WHERE t.id = x.id AND {UNFLUSHED} RETURNING t.id) "
+    "SELECT x.id, x.queue, x.attempt, x.deliveries, x.dead, "
+    "(SELECT count(pg_notify(%s, 'q ' || queue)) FROM "
+    "(SELECT DISTINCT queue FROM x WHERE NOT dead) alive) "
+    "FROM x WHERE x.id IN (SELECT id FROM moved)"
+)
+"""Expired leases back to pending, or dead at ``max_deliveries``: one statement."""
+_N = 987_654_321
+_DEAD_REASON = expired_reason(_N, True).replace("%", "%%").replace(str(_N), "%s")
+"""The reason :func:`~omniq.models.task.expired_reason` gives a dead task, as a ``format()``
+template of its delivery count."""
 
 
 def _info(row: Any) -> TaskInfo:
@@ -250,7 +277,7 @@ class PostgresTaskQueue(PostgresStorageMixin, TaskQueueStorage):
                     break
             return claimed
 
-        return await self.db.run_unflushed(work)
+        return await self.db.run(work)
 
     async def _decode_claims(
         self, conn: Connection, rows: list[Any], token: str, worker_id: str
@@ -305,17 +332,9 @@ class PostgresTaskQueue(PostgresStorageMixin, TaskQueueStorage):
     async def extend(self, leases: Sequence[Lease], lease_seconds: float) -> list[Lease | None]:
         if not leases:
             return []
-
-        async def work(conn: Connection) -> list[Any]:
-            cursor = await conn.execute(
-                "UPDATE omniq_tasks t SET lease_expires = now() + %s * interval '1 second' "
-                f"FROM {_LEASES} WHERE t.id = l.id AND t.token = l.token AND t.state = 'active' "
-                "RETURNING t.id, t.token, t.cancel_requested, t.lease_expires",
-                (lease_seconds, [x.task_id for x in leases], [x.token for x in leases]),
-            )
-            return await cursor.fetchall()
-
-        rows = await self.db.run_unflushed(work)
+        rows = await self.db.fetchall(
+            EXTEND, (lease_seconds, [x.task_id for x in leases], [x.token for x in leases])
+        )
         found = {(r[0], r[1]): (bool(r[2]), utc(r[3])) for r in rows}
         renewed: list[Lease | None] = []
         for lease in leases:
@@ -406,47 +425,14 @@ class PostgresTaskQueue(PostgresStorageMixin, TaskQueueStorage):
     async def recover_expired(
         self, *, limit: int = 1000, max_deliveries: int = DEFAULT_MAX_DELIVERIES
     ) -> list[RecoveredTask]:
-        async def work(conn: Connection) -> list[RecoveredTask]:
-            rows = await (
-                await conn.execute(
-                    "SELECT id, queue, attempt, deliveries FROM omniq_tasks "
-                    "WHERE state = 'active' AND lease_expires <= now() "
-                    "ORDER BY lease_expires LIMIT %s FOR UPDATE SKIP LOCKED",
-                    (limit,),
-                )
-            ).fetchall()
-            if not rows:
-                return []
-            recovered = [
-                RecoveredTask(
-                    task_id=r[0], queue=r[1], attempt=r[2], dead=r[3] >= max_deliveries,
-                    delivery=r[3],
-                )
-                for r in rows
-            ]  # fmt: skip
-            await conn.execute(
-                "UPDATE omniq_tasks t SET "
-                "state = CASE WHEN x.dead THEN 'dead' ELSE 'pending' END, "
-                "eta = CASE WHEN x.dead THEN t.eta ELSE now() END, "
-                "ready_at = CASE WHEN x.dead THEN t.ready_at ELSE now() END, "
-                "attempt = CASE WHEN x.dead THEN t.attempt "
-                "ELSE greatest(t.attempt - 1, 0) END, "
-                "finished_at = CASE WHEN x.dead THEN now() ELSE NULL END, "
-                f"last_error = x.error, {RELEASED} "
-                "FROM unnest(%s::text[], %s::bool[], %s::text[]) AS x(id, dead, error) "
-                "WHERE t.id = x.id",
-                (
-                    [r.task_id for r in recovered],
-                    [r.dead for r in recovered],
-                    [expired_reason(r.delivery, r.dead) for r in recovered],
-                ),
-            )
-            queues = sorted({r.queue for r in recovered if not r.dead})
-            for queue in queues:
-                await conn.execute("SELECT pg_notify(%s, %s)", (self.db.channel, f"q {queue}"))
-            return recovered
-
-        recovered = await self.db.run_unflushed(work)
+        rows = await self.db.fetchall(
+            RECOVER,
+            (max_deliveries, limit, _DEAD_REASON, expired_reason(0, False), self.db.channel),
+        )
+        recovered = [
+            RecoveredTask(task_id=r[0], queue=r[1], attempt=r[2], dead=r[4], delivery=r[3])
+            for r in rows
+        ]
         for queue in {r.queue for r in recovered if not r.dead}:
             self.db.waiters.wake(f"q:{queue}")
         return recovered
