@@ -31,12 +31,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from omniq_postgres.errors import SchemaVersionError, is_reconnectable, translate
 from omniq_postgres.options import PostgresOptions
-from omniq_postgres.schema import (
-    SCHEMA_VERSION,
-    UPGRADES,
-    create_statements,
-    create_version_table,
-)
+from omniq_postgres.schema_version import SCHEMA_VERSION
 from omniq_postgres.waiters import NotifiedWaiters
 
 __all__ = ["UNFLUSHED", "Database", "database_for"]
@@ -167,32 +162,48 @@ class Database:
         return pool
 
     async def _prepare(self, conn: Connection, role: str) -> None:
-        """Create ``role``'s tables, or check and upgrade their version, under an advisory lock
-        (several processes may connect at once)."""
+        """Check that ``role``'s tables are of this version (one look, the usual case), else
+        create or upgrade them under an advisory lock (several processes may connect at
+        once); SQLAlchemy, which defines them, is imported only then."""
+        if await self._version(conn, role) == SCHEMA_VERSION:
+            return
+        from omniq_postgres.schema import UPGRADES, create_statements, create_version_table
+
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-            await conn.execute(create_version_table())
-            row = await (
-                await conn.execute("SELECT version FROM omniq_schema WHERE role = %s", (role,))
-            ).fetchone()
-            version = None if row is None else int(row[0])
+            await conn.execute(create_version_table().encode())
+            version = await self._version(conn, role)
             if version is not None and version > SCHEMA_VERSION:
                 raise SchemaVersionError(
                     f"The {role} tables in schema {self.schema!r} of PostgreSQL at {self.where} "
                     f"are of schema version {version}, newer than this OmniQ knows "
                     f"({SCHEMA_VERSION}): upgrade omniq-postgres, or use another schema option."
                 )
+            statements: list[str] = []
             if version is not None:
                 for step in range(version + 1, SCHEMA_VERSION + 1):
-                    for statement in UPGRADES.get(step, {}).get(role, ()):
-                        await conn.execute(statement.encode())
-            for statement in create_statements(role):
-                await conn.execute(statement.encode())
+                    statements.extend(UPGRADES.get(step, {}).get(role, ()))
+            statements.extend(create_statements(role))
+            # one round trip: statements without parameters go as one simple query
+            await conn.execute(";\n".join(statements).encode(), prepare=False)
             await conn.execute(
                 "INSERT INTO omniq_schema (role, version) VALUES (%s, %s) "
                 "ON CONFLICT (role) DO UPDATE SET version = excluded.version",
                 (role, SCHEMA_VERSION),
             )
+
+    @staticmethod
+    async def _version(conn: Connection, role: str) -> int | None:
+        """The version of ``role``'s tables in the schema, or None if it has none yet."""
+        found = await (
+            await conn.execute(b"SELECT to_regclass('omniq_schema') IS NOT NULL")
+        ).fetchone()
+        if found is None or not found[0]:
+            return None
+        row = await (
+            await conn.execute(b"SELECT version FROM omniq_schema WHERE role = %s", (role,))
+        ).fetchone()
+        return None if row is None else int(row[0])
 
     @property
     def pool(self) -> AsyncConnectionPool[Connection]:
