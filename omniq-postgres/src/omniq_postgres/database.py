@@ -32,6 +32,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from omniq_postgres.errors import SchemaVersionError, is_reconnectable, translate
 from omniq_postgres.options import PostgresOptions
 from omniq_postgres.schema_version import SCHEMA_VERSION
+from omniq_postgres.sync_calls import SyncCalls, SyncConnection
 from omniq_postgres.waiters import NotifiedWaiters
 
 __all__ = ["UNFLUSHED", "Database", "database_for"]
@@ -77,6 +78,7 @@ class Database:
         self._lock: asyncio.Lock | None = None
         self._listener: asyncio.Task[None] | None = None
         self._conninfo = options.conninfo()
+        self._sync = self._sync_calls()
 
     # -- connecting ----------------------------------------------------------------------------
 
@@ -213,6 +215,18 @@ class Database:
 
     # -- running -------------------------------------------------------------------------------
 
+    def _sync_calls(self) -> SyncCalls:
+        return SyncCalls(
+            self._conninfo, self.connect_kwargs(), self.where, self.options.max_connections
+        )
+
+    def run_sync(self, work: Callable[[SyncConnection], T]) -> T:
+        """``work`` on a synchronous connection, from any thread (see
+        :mod:`omniq_postgres.sync_calls`)."""
+        if self._pool is None:
+            raise StorageError(f"PostgreSQL backend {self.where} is not connected (call connect())")
+        return self._sync.run(work)
+
     async def run(self, work: Callable[[Connection], Awaitable[T]]) -> T:
         """``work`` on a pooled connection; retried on a new connection when the one it got
         is found broken; psycopg's errors raised as OmniQ's."""
@@ -251,6 +265,19 @@ class Database:
             return (await conn.execute(sql.encode(), params)).rowcount
 
         return await self.run(work)
+
+    def fetchall_sync(self, sql: str, params: Any = None) -> list[Any]:
+        """:meth:`fetchall` from any thread, on a synchronous connection."""
+
+        def work(conn: SyncConnection) -> list[Any]:
+            cursor = conn.execute(sql.encode(), params)
+            return cursor.fetchall() if cursor.description else []
+
+        return self.run_sync(work)
+
+    def fetchone_sync(self, sql: str, params: Any = None) -> Any:
+        rows = self.fetchall_sync(sql, params)
+        return rows[0] if rows else None
 
     # -- listening -----------------------------------------------------------------------------
 
@@ -305,6 +332,8 @@ class Database:
                 await listener
         pool, self._pool = self._pool, None
         self._ready_roles.clear()
+        sync, self._sync = self._sync, self._sync_calls()
+        sync.close()
         if pool is not None:
             await pool.close()
 

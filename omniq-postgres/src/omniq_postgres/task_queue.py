@@ -42,7 +42,13 @@ from omniq.storage import Capability, EventStorage, ResultStorage, TaskQueueStor
 
 from omniq_postgres.completions import COMPLETE, RELEASED, completion_params
 from omniq_postgres.database import UNFLUSHED, Connection, PostgresStorageMixin
-from omniq_postgres.events import EVENT_COLUMNS, EVENT_UNNEST, PostgresEventStorage, event_arrays
+from omniq_postgres.events import (
+    EVENT_COLUMNS,
+    EVENT_UNNEST,
+    PostgresEventStorage,
+    event_arrays,
+    event_row,
+)
 from omniq_postgres.results import PostgresResultStorage
 from omniq_postgres.rows import (
     TASK_COLUMNS,
@@ -50,6 +56,7 @@ from omniq_postgres.rows import (
     CorruptRowError,
     task_arrays,
     task_from_row,
+    task_row,
     utc,
 )
 
@@ -192,30 +199,51 @@ class PostgresTaskQueue(PostgresStorageMixin, TaskQueueStorage):
     """One-at-a-time enqueues carry their event too: a commit waits for the WAL to reach the
     disk, so one commit of both beats the task's commit plus the event writer's."""
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.PERSISTENT, Capability.MULTI_PROCESS, Capability.PUSH_WAKEUP}
+        {
+            Capability.PERSISTENT,
+            Capability.MULTI_PROCESS,
+            Capability.PUSH_WAKEUP,
+            Capability.SYNC_PRODUCER,
+        }
     )
     _checked_epoch = -1
 
-    # -- producing ---------------------------------------------------------------------------
+    # -- producing (async, and sync from any thread: omniq.storage.SyncTaskProducer) ----------
 
     async def enqueue(self, task: Task) -> bool:
-        (params,) = zip(*task_arrays((task,)), strict=True)
-        rows = await self.db.fetchall(ENQUEUE_ONE, (*params, self.db.channel))
-        if rows:
-            self.db.waiters.wake(f"q:{task.queue}")
-        return bool(rows)
+        rows = await self.db.fetchall(ENQUEUE_ONE, (*task_row(task), self.db.channel))
+        return self._added_one(task, len(rows))
+
+    def enqueue_sync(self, task: Task) -> bool:
+        rows = self.db.fetchall_sync(ENQUEUE_ONE, (*task_row(task), self.db.channel))
+        return self._added_one(task, len(rows))
 
     async def enqueue_many(self, tasks: Sequence[Task]) -> int:
         if not tasks:
             return 0
-        channel = self.db.channel
-        row = await self.db.fetchone(ENQUEUE_MANY, (*task_arrays(tasks), channel))
-        self._wake_queues(tasks)
-        return int(row[0])
+        row = await self.db.fetchone(ENQUEUE_MANY, (*task_arrays(tasks), self.db.channel))
+        return self._added_many(tasks, int(row[0]))
 
-    def _wake_queues(self, tasks: Sequence[Task]) -> None:
-        for queue in {t.queue for t in tasks}:
-            self.db.waiters.wake(f"q:{queue}")
+    def enqueue_many_sync(self, tasks: Sequence[Task]) -> int:
+        if not tasks:
+            return 0
+        row = self.db.fetchone_sync(ENQUEUE_MANY, (*task_arrays(tasks), self.db.channel))
+        return self._added_many(tasks, int(row[0]))
+
+    def _added_one(self, task: Task, added: int, *, events: bool = False) -> bool:
+        if added:
+            self.db.waiters.wake(f"q:{task.queue}")
+            if events:
+                self.db.waiters.wake("e")
+        return added > 0
+
+    def _added_many(self, tasks: Sequence[Task], added: int, *, events: bool = False) -> int:
+        if added:
+            for queue in {t.queue for t in tasks}:
+                self.db.waiters.wake(f"q:{queue}")
+            if events:
+                self.db.waiters.wake("e")
+        return added
 
     # -- enqueueing with events (omniq.storage.EventOutbox) ------------------------------------
 
@@ -229,31 +257,38 @@ class PostgresTaskQueue(PostgresStorageMixin, TaskQueueStorage):
         if not tasks:
             return 0
         if len(tasks) == 1:
-            return await self._enqueue_one_with_event(tasks[0], events[0])
+            params = self._one_with_event(tasks[0], events[0])
+            rows = await self.db.fetchall(ENQUEUE_ONE_WITH_EVENT, params)
+            return int(self._added_one(tasks[0], len(rows), events=True))
+        tasks, params = self._many_with_events(tasks, events)
+        row = await self.db.fetchone(ENQUEUE_WITH_EVENTS, params)
+        return self._added_many(tasks, int(row[0]), events=True)
+
+    def enqueue_with_events_sync(self, tasks: Sequence[Task], events: Sequence[TaskEvent]) -> int:
+        """:meth:`enqueue_with_events` from any thread."""
+        if not tasks:
+            return 0
+        if len(tasks) == 1:
+            params = self._one_with_event(tasks[0], events[0])
+            rows = self.db.fetchall_sync(ENQUEUE_ONE_WITH_EVENT, params)
+            return int(self._added_one(tasks[0], len(rows), events=True))
+        tasks, params = self._many_with_events(tasks, events)
+        row = self.db.fetchone_sync(ENQUEUE_WITH_EVENTS, params)
+        return self._added_many(tasks, int(row[0]), events=True)
+
+    def _one_with_event(self, task: Task, event: TaskEvent) -> tuple[Any, ...]:
+        channel = self.db.channel
+        return (*task_row(task), *event_row(event), channel, channel)
+
+    def _many_with_events(
+        self, tasks: Sequence[Task], events: Sequence[TaskEvent]
+    ) -> tuple[Sequence[Task], tuple[Any, ...]]:
         first = _first_of_each(tasks)
         if len(first) < len(tasks):
             tasks = [tasks[i] for i in first]
             events = [events[i] for i in first]
         channel = self.db.channel
-        params = (*task_arrays(tasks), *event_arrays(events), channel, channel)
-        row = await self.db.fetchone(ENQUEUE_WITH_EVENTS, params)
-        self._wake_queues(tasks)
-        self.db.waiters.wake("e")
-        return int(row[0])
-
-    async def _enqueue_one_with_event(self, task: Task, event: TaskEvent) -> int:
-        (task_values,) = zip(*task_arrays((task,)), strict=True)
-        (event_values,) = zip(*event_arrays((event,)), strict=True)
-        channel = self.db.channel
-        params = (*task_values, *event_values, channel, channel)
-        rows = await self.db.fetchall(ENQUEUE_ONE_WITH_EVENT, params)
-        if rows:
-            self.db.waiters.wake(f"q:{task.queue}")
-            self.db.waiters.wake("e")
-        return len(rows)
-
-    def enqueue_with_events_sync(self, tasks: Sequence[Task], events: Sequence[TaskEvent]) -> int:
-        raise NotImplementedError("the postgres backend has no synchronous producer")
+        return tasks, (*task_arrays(tasks), *event_arrays(events), channel, channel)
 
     # -- consuming ---------------------------------------------------------------------------
 
