@@ -8,7 +8,8 @@
   ready ``retry_at - client now`` seconds after the server's ``now()``.
 - New work is announced with NOTIFY in the statement that adds it; idle workers wait for it
   and look again every ``poll_interval`` (and when a delayed task falls due).
-- A batch enqueue is one statement (``unnest`` of column arrays), one round trip.
+- A batch enqueue is one statement (``unnest`` of column arrays), or for a large batch a binary
+  ``COPY`` into staging tables and one statement from there (:mod:`omniq_postgres.bulk`).
 - A claimed row that cannot be decoded is moved to the dead letters with the reason
   :data:`~omniq.models.task.CORRUPT_RECORD`, kept for inspection, and the claim goes on.
 """
@@ -40,6 +41,7 @@ from omniq.models.task import (
 from omniq.models.unchecked import unchecked_claim
 from omniq.storage import Capability, EventStorage, ResultStorage, TaskQueueStorage
 
+from omniq_postgres.bulk import COPY_FROM, add_staged, add_staged_sync
 from omniq_postgres.completions import COMPLETE, RELEASED, completion_params
 from omniq_postgres.database import UNFLUSHED, Connection, PostgresStorageMixin
 from omniq_postgres.events import (
@@ -174,15 +176,20 @@ def _info(row: Any) -> TaskInfo:
         raise CorruptRowError(str(exc)) from exc
 
 
-def _first_of_each(tasks: Sequence[Task]) -> list[int]:
-    """Positions in ``tasks`` of the first task with each id."""
+def _first_of_each(
+    tasks: Sequence[Task], events: Sequence[TaskEvent]
+) -> tuple[Sequence[Task], Sequence[TaskEvent]]:
+    """The first task with each id in ``tasks``, and its event (one statement cannot add a row
+    twice, and a later duplicate's event would be stored for the first's task)."""
     seen: set[str] = set()
     positions = []
     for position, task in enumerate(tasks):
         if task.id not in seen:
             seen.add(task.id)
             positions.append(position)
-    return positions
+    if len(positions) == len(tasks):
+        return tasks, events
+    return [tasks[i] for i in positions], [events[i] for i in positions]
 
 
 def _seconds_from_now(moment: datetime) -> float:
@@ -221,14 +228,22 @@ class PostgresTaskQueue(PostgresStorageMixin, TaskQueueStorage):
     async def enqueue_many(self, tasks: Sequence[Task]) -> int:
         if not tasks:
             return 0
-        row = await self.db.fetchone(ENQUEUE_MANY, (*task_arrays(tasks), self.db.channel))
-        return self._added_many(tasks, int(row[0]))
+        channel = self.db.channel
+        if len(tasks) >= COPY_FROM:
+            added = await self.db.run(lambda conn: add_staged(conn, tasks, None, channel))
+        else:
+            added = int((await self.db.fetchone(ENQUEUE_MANY, (*task_arrays(tasks), channel)))[0])
+        return self._added_many(tasks, added)
 
     def enqueue_many_sync(self, tasks: Sequence[Task]) -> int:
         if not tasks:
             return 0
-        row = self.db.fetchone_sync(ENQUEUE_MANY, (*task_arrays(tasks), self.db.channel))
-        return self._added_many(tasks, int(row[0]))
+        channel = self.db.channel
+        if len(tasks) >= COPY_FROM:
+            added = self.db.run_sync(lambda conn: add_staged_sync(conn, tasks, None, channel))
+        else:
+            added = int(self.db.fetchone_sync(ENQUEUE_MANY, (*task_arrays(tasks), channel))[0])
+        return self._added_many(tasks, added)
 
     def _added_one(self, task: Task, added: int, *, events: bool = False) -> bool:
         if added:
@@ -260,9 +275,14 @@ class PostgresTaskQueue(PostgresStorageMixin, TaskQueueStorage):
             params = self._one_with_event(tasks[0], events[0])
             rows = await self.db.fetchall(ENQUEUE_ONE_WITH_EVENT, params)
             return int(self._added_one(tasks[0], len(rows), events=True))
-        tasks, params = self._many_with_events(tasks, events)
-        row = await self.db.fetchone(ENQUEUE_WITH_EVENTS, params)
-        return self._added_many(tasks, int(row[0]), events=True)
+        tasks, events = _first_of_each(tasks, events)
+        channel = self.db.channel
+        if len(tasks) >= COPY_FROM:
+            added = await self.db.run(lambda conn: add_staged(conn, tasks, events, channel))
+        else:
+            params = (*task_arrays(tasks), *event_arrays(events), channel, channel)
+            added = int((await self.db.fetchone(ENQUEUE_WITH_EVENTS, params))[0])
+        return self._added_many(tasks, added, events=True)
 
     def enqueue_with_events_sync(self, tasks: Sequence[Task], events: Sequence[TaskEvent]) -> int:
         """:meth:`enqueue_with_events` from any thread."""
@@ -272,23 +292,18 @@ class PostgresTaskQueue(PostgresStorageMixin, TaskQueueStorage):
             params = self._one_with_event(tasks[0], events[0])
             rows = self.db.fetchall_sync(ENQUEUE_ONE_WITH_EVENT, params)
             return int(self._added_one(tasks[0], len(rows), events=True))
-        tasks, params = self._many_with_events(tasks, events)
-        row = self.db.fetchone_sync(ENQUEUE_WITH_EVENTS, params)
-        return self._added_many(tasks, int(row[0]), events=True)
+        tasks, events = _first_of_each(tasks, events)
+        channel = self.db.channel
+        if len(tasks) >= COPY_FROM:
+            added = self.db.run_sync(lambda conn: add_staged_sync(conn, tasks, events, channel))
+        else:
+            params = (*task_arrays(tasks), *event_arrays(events), channel, channel)
+            added = int(self.db.fetchone_sync(ENQUEUE_WITH_EVENTS, params)[0])
+        return self._added_many(tasks, added, events=True)
 
     def _one_with_event(self, task: Task, event: TaskEvent) -> tuple[Any, ...]:
         channel = self.db.channel
         return (*task_row(task), *event_row(event), channel, channel)
-
-    def _many_with_events(
-        self, tasks: Sequence[Task], events: Sequence[TaskEvent]
-    ) -> tuple[Sequence[Task], tuple[Any, ...]]:
-        first = _first_of_each(tasks)
-        if len(first) < len(tasks):
-            tasks = [tasks[i] for i in first]
-            events = [events[i] for i in first]
-        channel = self.db.channel
-        return tasks, (*task_arrays(tasks), *event_arrays(events), channel, channel)
 
     # -- consuming ---------------------------------------------------------------------------
 
