@@ -1,6 +1,7 @@
 """Bad input gets a clear OmniQ error within a bounded time, naming the fix, the password
-masked: wrong password, nothing listening, a port that is not PostgreSQL, a missing database, a
-role without CREATE rights, a schema of a newer OmniQ, bad options."""
+masked: wrong password, a role that does not exist, nothing listening, a host that accepts and
+never answers, a port that is not PostgreSQL, a missing database, a role without CREATE rights,
+a schema of a newer OmniQ, bad options."""
 
 from __future__ import annotations
 
@@ -76,6 +77,49 @@ async def test_a_port_that_is_not_postgres_is_refused_in_bounded_time(not_postgr
     error = await _connect_error(f"postgresql://omniq:{SECRET}@127.0.0.1:{not_postgres}/x")
     assert isinstance(error, StorageUnavailableError)
     assert "PostgreSQL port" in str(error)
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A TCP port whose server accepts connections and never says a word (a hung host, a
+    firewall that swallows packets after the handshake)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            held.append(conn)  # kept open, never answered
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield port
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    listener.close()
+
+
+async def test_a_host_that_never_answers_is_unavailable_in_bounded_time(
+    silent_server: int,
+) -> None:
+    error = await _connect_error(f"postgresql://omniq:{SECRET}@127.0.0.1:{silent_server}/x")
+    assert isinstance(error, StorageUnavailableError)
+    assert "Is the server running" in str(error)
+
+
+async def test_a_wrong_role_name_names_the_credentials(postgres_server: PostgresServer) -> None:
+    dsn = f"postgresql://no_such_role:{SECRET}@127.0.0.1:{postgres_server.port}/postgres"
+    error = await _connect_error(dsn)
+    assert "no_such_role" in str(error)
+    assert "credentials" in str(error) or "CREATE ROLE" in str(error), error
 
 
 async def test_a_missing_database_says_how_to_create_it(postgres_server: PostgresServer) -> None:

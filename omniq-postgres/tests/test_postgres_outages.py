@@ -26,9 +26,9 @@ TERMINATE = (
 )
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def own_server() -> Iterator[PostgresServer]:
-    """A cluster of this test alone: it is restarted."""
+    """A cluster of these tests alone (one is restarted); each test has a schema of its own."""
     if find_binaries() is None:
         from omniq.testing import server_unavailable
 
@@ -48,6 +48,7 @@ def test_an_outage_mid_run_loses_no_acknowledged_task(
     env = {
         "OMNIQ_TASK_QUEUE_TYPE": "postgres",
         "OMNIQ_TASK_QUEUE_URL": own_server.dsn(),
+        "OMNIQ_TASK_QUEUE_OPTIONS": f'{{"schema": "outage_{outage}"}}',
         "OMNIQ_ALLOWED_MODULES": TASK_MODULE,
         "OMNIQ_LEASE_SECONDS": "2",
         "OMNIQ_E2E_RUNS": str(runs),

@@ -47,16 +47,14 @@ def redis_server(tmp_path: Path) -> Iterator[object]:
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[object]:
-    """One PostgreSQL cluster for the chaos tests (``omniq_postgres.testing.PostgresServer``,
-    fsync on); each test gets a schema of its own."""
-    from omniq_postgres.testing import PostgresServer, find_binaries
+    """One PostgreSQL cluster for the chaos tests, the one omniq-postgres's tests use too
+    (``omniq_postgres.testing.shared_server``, fsync on); each test gets a schema of its own."""
+    from omniq_postgres.testing import find_binaries, shared_server
 
     if find_binaries() is None:
         server_unavailable("PostgreSQL is not installed (Debian package postgresql)")
-    server = PostgresServer()
-    server.start()
-    yield server
-    server.destroy()
+    with shared_server() as server:
+        yield server
 
 
 @pytest.fixture

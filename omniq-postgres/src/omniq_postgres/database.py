@@ -3,10 +3,12 @@ connection pool, the tables, and the listener that turns NOTIFY into wake-ups.
 
 Every connection is in autocommit mode with ``search_path`` set to the backend's schema, the
 ``statement_timeout`` option and UTC, so a statement is its own transaction unless a storage
-opens one. :meth:`Database.run` gives a storage a pooled connection: a connection found broken
-(the server restarted, an administrator terminated it) is dropped and the call retried on a new
-one, a few times with a backoff; what still fails is raised as OmniQ's error
-(:func:`~omniq_postgres.errors.translate`), never psycopg's.
+opens one. A transaction left idle for as long (its client paused or hung between two
+statements) is ended by the server, so its row locks cannot hide tasks from other workers'
+``SKIP LOCKED`` recoveries for ever. :meth:`Database.run` gives a storage a pooled
+connection: a connection found broken (the server restarted, an administrator terminated it) is
+dropped and the call retried on a new one, a few times with a backoff; what still fails is raised
+as OmniQ's error (:func:`~omniq_postgres.errors.translate`), never psycopg's.
 
 The listener is one more connection, made on first need (a worker waiting for work, a result
 wait, an event follower, a cancel check): it ``LISTEN``s on the schema's channel and wakes this
@@ -29,15 +31,11 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from omniq_postgres.errors import SchemaVersionError, is_reconnectable, translate
 from omniq_postgres.options import PostgresOptions
-from omniq_postgres.schema import (
-    SCHEMA_VERSION,
-    UPGRADES,
-    create_statements,
-    create_version_table,
-)
+from omniq_postgres.schema_version import SCHEMA_VERSION
+from omniq_postgres.sync_calls import SyncCalls, SyncConnection
 from omniq_postgres.waiters import NotifiedWaiters
 
-__all__ = ["Database", "database_for"]
+__all__ = ["UNFLUSHED", "Database", "database_for"]
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -47,6 +45,16 @@ Connection = psycopg.AsyncConnection[Any]
 _ATTEMPTS = 4
 """Tries of one call when its connection is found broken (then the error is raised)."""
 _LOCK_KEY = 0x6F6D6E69  # "omni": the advisory lock that serializes schema creation
+
+UNFLUSHED = "(SELECT set_config('synchronous_commit', 'off', true)) = 'off'"
+"""A condition that is true and makes the commit of the statement it is in not wait for the WAL
+to reach the disk (``synchronous_commit`` off for that statement's own transaction only), for
+writes a server crash may lose without breaking a promise: a claim, a lease extension, a
+recovery. A lost claim only makes its task claimable again (at-least-once allows the second
+run), and any later durable commit (the task's ack) flushes the WAL before it, so the two are
+never seen out of order. Being part of one statement, it costs no round trip of its own and
+leaves no transaction open between round trips (``BEGIN; SET LOCAL ...; ...; COMMIT`` took
+four, and a client paused between them held the rows' locks)."""
 
 
 class Database:
@@ -70,6 +78,7 @@ class Database:
         self._lock: asyncio.Lock | None = None
         self._listener: asyncio.Task[None] | None = None
         self._conninfo = options.conninfo()
+        self._sync = self._sync_calls()
 
     # -- connecting ----------------------------------------------------------------------------
 
@@ -79,7 +88,7 @@ class Database:
             "autocommit": True,
             "connect_timeout": max(1, round(self.options.connect_timeout)),
             "options": f"-c search_path={self.schema} -c statement_timeout={timeout_ms} "
-            "-c TimeZone=UTC",
+            f"-c idle_in_transaction_session_timeout={timeout_ms} -c TimeZone=UTC",
             "application_name": "omniq",
         }
 
@@ -155,32 +164,48 @@ class Database:
         return pool
 
     async def _prepare(self, conn: Connection, role: str) -> None:
-        """Create ``role``'s tables, or check and upgrade their version, under an advisory lock
-        (several processes may connect at once)."""
+        """Check that ``role``'s tables are of this version (one look, the usual case), else
+        create or upgrade them under an advisory lock (several processes may connect at
+        once); SQLAlchemy, which defines them, is imported only then."""
+        if await self._version(conn, role) == SCHEMA_VERSION:
+            return
+        from omniq_postgres.schema import UPGRADES, create_statements, create_version_table
+
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-            await conn.execute(create_version_table())
-            row = await (
-                await conn.execute("SELECT version FROM omniq_schema WHERE role = %s", (role,))
-            ).fetchone()
-            version = None if row is None else int(row[0])
+            await conn.execute(create_version_table().encode())
+            version = await self._version(conn, role)
             if version is not None and version > SCHEMA_VERSION:
                 raise SchemaVersionError(
                     f"The {role} tables in schema {self.schema!r} of PostgreSQL at {self.where} "
                     f"are of schema version {version}, newer than this OmniQ knows "
                     f"({SCHEMA_VERSION}): upgrade omniq-postgres, or use another schema option."
                 )
+            statements: list[str] = []
             if version is not None:
                 for step in range(version + 1, SCHEMA_VERSION + 1):
-                    for statement in UPGRADES.get(step, {}).get(role, ()):
-                        await conn.execute(statement.encode())
-            for statement in create_statements(role):
-                await conn.execute(statement.encode())
+                    statements.extend(UPGRADES.get(step, {}).get(role, ()))
+            statements.extend(create_statements(role))
+            # one round trip: statements without parameters go as one simple query
+            await conn.execute(";\n".join(statements).encode(), prepare=False)
             await conn.execute(
                 "INSERT INTO omniq_schema (role, version) VALUES (%s, %s) "
                 "ON CONFLICT (role) DO UPDATE SET version = excluded.version",
                 (role, SCHEMA_VERSION),
             )
+
+    @staticmethod
+    async def _version(conn: Connection, role: str) -> int | None:
+        """The version of ``role``'s tables in the schema, or None if it has none yet."""
+        found = await (
+            await conn.execute(b"SELECT to_regclass('omniq_schema') IS NOT NULL")
+        ).fetchone()
+        if found is None or not found[0]:
+            return None
+        row = await (
+            await conn.execute(b"SELECT version FROM omniq_schema WHERE role = %s", (role,))
+        ).fetchone()
+        return None if row is None else int(row[0])
 
     @property
     def pool(self) -> AsyncConnectionPool[Connection]:
@@ -189,6 +214,18 @@ class Database:
         return self._pool
 
     # -- running -------------------------------------------------------------------------------
+
+    def _sync_calls(self) -> SyncCalls:
+        return SyncCalls(
+            self._conninfo, self.connect_kwargs(), self.where, self.options.max_connections
+        )
+
+    def run_sync(self, work: Callable[[SyncConnection], T]) -> T:
+        """``work`` on a synchronous connection, from any thread (see
+        :mod:`omniq_postgres.sync_calls`)."""
+        if self._pool is None:
+            raise StorageError(f"PostgreSQL backend {self.where} is not connected (call connect())")
+        return self._sync.run(work)
 
     async def run(self, work: Callable[[Connection], Awaitable[T]]) -> T:
         """``work`` on a pooled connection; retried on a new connection when the one it got
@@ -212,20 +249,6 @@ class Database:
                 raise translate(self.where, exc) from None
         raise AssertionError("unreachable")
 
-    async def run_unflushed(self, work: Callable[[Connection], Awaitable[T]]) -> T:
-        """``work`` in a transaction whose commit does not wait for the WAL to reach the disk
-        (``SET LOCAL synchronous_commit = off``), for writes a server crash may lose without
-        breaking a promise: a claim, a lease extension, a recovery. A lost claim only makes its
-        task claimable again (at-least-once allows the second run), and any later durable commit
-        (the task's ack) flushes the WAL before it, so the two are never seen out of order."""
-
-        async def unflushed(conn: Connection) -> T:
-            async with conn.transaction():
-                await conn.execute(b"SET LOCAL synchronous_commit = off")
-                return await work(conn)
-
-        return await self.run(unflushed)
-
     async def fetchall(self, sql: str, params: Any = None) -> list[Any]:
         async def work(conn: Connection) -> list[Any]:
             cursor = await conn.execute(sql.encode(), params)
@@ -242,6 +265,19 @@ class Database:
             return (await conn.execute(sql.encode(), params)).rowcount
 
         return await self.run(work)
+
+    def fetchall_sync(self, sql: str, params: Any = None) -> list[Any]:
+        """:meth:`fetchall` from any thread, on a synchronous connection."""
+
+        def work(conn: SyncConnection) -> list[Any]:
+            cursor = conn.execute(sql.encode(), params)
+            return cursor.fetchall() if cursor.description else []
+
+        return self.run_sync(work)
+
+    def fetchone_sync(self, sql: str, params: Any = None) -> Any:
+        rows = self.fetchall_sync(sql, params)
+        return rows[0] if rows else None
 
     # -- listening -----------------------------------------------------------------------------
 
@@ -296,6 +332,8 @@ class Database:
                 await listener
         pool, self._pool = self._pool, None
         self._ready_roles.clear()
+        sync, self._sync = self._sync, self._sync_calls()
+        sync.close()
         if pool is not None:
             await pool.close()
 

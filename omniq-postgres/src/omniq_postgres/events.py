@@ -28,6 +28,7 @@ __all__ = [
     "PostgresEventStorage",
     "event_arrays",
     "event_from_row",
+    "event_row",
 ]
 
 log = get_logger(__name__)
@@ -70,6 +71,17 @@ def event_arrays(events: Sequence[TaskEvent]) -> list[list[Any]]:
             else None
         )
     return columns
+
+
+def event_row(event: TaskEvent) -> tuple[Any, ...]:
+    """The 8 values of :data:`EVENT_COLUMNS` for ``event``."""
+    return (
+        event.id, event.task_id, event.event_type.value, event.queue, event.timestamp,
+        event.worker_id, event.attempt,
+        orjson.dumps(event.details, option=orjson.OPT_NON_STR_KEYS).decode()
+        if event.details
+        else None,
+    )  # fmt: skip
 
 
 def event_from_row(row: Any) -> TaskEvent:

@@ -61,7 +61,12 @@ def result_arrays(results: Sequence[TaskResult]) -> list[list[Any]]:
 class PostgresResultStorage(PostgresStorageMixin, ResultStorage):
     role = "result_storage"
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.PERSISTENT, Capability.MULTI_PROCESS, Capability.PUSH_WAKEUP}
+        {
+            Capability.PERSISTENT,
+            Capability.MULTI_PROCESS,
+            Capability.PUSH_WAKEUP,
+            Capability.SYNC_PRODUCER,
+        }
     )
 
     async def store(self, result: TaskResult) -> bool:
@@ -81,6 +86,11 @@ class PostgresResultStorage(PostgresStorageMixin, ResultStorage):
 
     async def get(self, task_id: str) -> TaskResult | None:
         row = await self.db.fetchone(_GET, (task_id,))
+        return None if row is None else loads_record(bytes(row[0]), TaskResult)
+
+    def get_sync(self, task_id: str) -> TaskResult | None:
+        """:meth:`get` from any thread (:class:`~omniq.storage.SyncResultReader`)."""
+        row = self.db.fetchone_sync(_GET, (task_id,))
         return None if row is None else loads_record(bytes(row[0]), TaskResult)
 
     async def wait(self, task_id: str, timeout: float) -> TaskResult | None:

@@ -22,6 +22,7 @@ __all__ = [
     "CorruptRowError",
     "task_arrays",
     "task_from_row",
+    "task_row",
     "utc",
 ]
 
@@ -46,6 +47,17 @@ class CorruptRowError(StorageError):
 
 def utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+
+
+def task_row(task: Task) -> tuple[Any, ...]:
+    """The 13 values of :data:`TASK_COLUMNS` for ``task``."""
+    return (
+        task.id, task.queue, task.priority, task.eta, task.enqueued_at, task.func, task.payload,
+        task.serializer, task.max_retries, float(task.retry_backoff),
+        None if task.timeout is None else float(task.timeout),
+        None if task.result_ttl is None else float(task.result_ttl),
+        orjson.dumps(task.headers).decode() if task.headers else None,
+    )  # fmt: skip
 
 
 def task_arrays(tasks: Any) -> list[list[Any]]:

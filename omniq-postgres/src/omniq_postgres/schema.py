@@ -11,6 +11,8 @@ server's clock (``now()``), never the client's.
 
 from __future__ import annotations
 
+import functools
+
 from sqlalchemy import (
     Boolean,
     Column,
@@ -29,10 +31,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-__all__ = ["METADATA", "SCHEMA_VERSION", "TABLES_BY_ROLE", "UPGRADES", "create_statements"]
+from omniq_postgres.schema_version import SCHEMA_VERSION
 
-SCHEMA_VERSION = 1
-"""Bump when a table changes, and add its upgrade to :data:`UPGRADES`."""
+__all__ = ["METADATA", "SCHEMA_VERSION", "TABLES_BY_ROLE", "UPGRADES", "create_statements"]
 
 METADATA = MetaData()
 _TS = DateTime(timezone=True)
@@ -144,7 +145,8 @@ UPGRADES: dict[int, dict[str, tuple[str, ...]]] = {}
 run in the transaction that checks the version."""
 
 
-def create_statements(role: str) -> list[str]:
+@functools.cache
+def create_statements(role: str) -> tuple[str, ...]:
     """``CREATE TABLE/INDEX IF NOT EXISTS`` for ``role``'s tables, compiled for PostgreSQL."""
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
     statements: list[str] = []
@@ -152,9 +154,10 @@ def create_statements(role: str) -> list[str]:
         statements.append(str(CreateTable(table, if_not_exists=True).compile(dialect=dialect)))
         for index in sorted(table.indexes, key=lambda i: str(i.name)):
             statements.append(str(CreateIndex(index, if_not_exists=True).compile(dialect=dialect)))
-    return statements
+    return tuple(statements)
 
 
+@functools.cache
 def create_version_table() -> str:
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
     return str(CreateTable(schema_versions, if_not_exists=True).compile(dialect=dialect))

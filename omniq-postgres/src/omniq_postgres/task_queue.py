@@ -8,7 +8,8 @@
   ready ``retry_at - client now`` seconds after the server's ``now()``.
 - New work is announced with NOTIFY in the statement that adds it; idle workers wait for it
   and look again every ``poll_interval`` (and when a delayed task falls due).
-- A batch enqueue is one statement (``unnest`` of column arrays), one round trip.
+- A batch enqueue is one statement (``unnest`` of column arrays), or for a large batch a binary
+  ``COPY`` into staging tables and one statement from there (:mod:`omniq_postgres.bulk`).
 - A claimed row that cannot be decoded is moved to the dead letters with the reason
   :data:`~omniq.models.task.CORRUPT_RECORD`, kept for inspection, and the claim goes on.
 """
@@ -40,9 +41,16 @@ from omniq.models.task import (
 from omniq.models.unchecked import unchecked_claim
 from omniq.storage import Capability, EventStorage, ResultStorage, TaskQueueStorage
 
+from omniq_postgres.bulk import COPY_FROM, add_staged, add_staged_sync
 from omniq_postgres.completions import COMPLETE, RELEASED, completion_params
-from omniq_postgres.database import Connection, PostgresStorageMixin
-from omniq_postgres.events import EVENT_COLUMNS, EVENT_UNNEST, PostgresEventStorage, event_arrays
+from omniq_postgres.database import UNFLUSHED, Connection, PostgresStorageMixin
+from omniq_postgres.events import (
+    EVENT_COLUMNS,
+    EVENT_UNNEST,
+    PostgresEventStorage,
+    event_arrays,
+    event_row,
+)
 from omniq_postgres.results import PostgresResultStorage
 from omniq_postgres.rows import (
     TASK_COLUMNS,
@@ -50,6 +58,7 @@ from omniq_postgres.rows import (
     CorruptRowError,
     task_arrays,
     task_from_row,
+    task_row,
     utc,
 )
 
@@ -101,7 +110,7 @@ CLAIM = (
     "UPDATE omniq_tasks t SET state = 'active', attempt = t.attempt + 1, "
     "deliveries = t.deliveries + 1, token = %s, "
     "lease_expires = now() + %s * interval '1 second', worker_id = %s, "
-    "cancel_requested = false FROM picked WHERE t.id = picked.id "
+    f"cancel_requested = false FROM picked WHERE t.id = picked.id AND {UNFLUSHED} "
     "RETURNING "
     + ", ".join(f"t.{c.strip()}" for c in TASK_COLUMNS.split(","))
     + ", t.attempt, t.deliveries, t.lease_expires"
@@ -121,6 +130,33 @@ _ORDER = {
     TaskState.DEAD: "finished_at, id",
 }
 _LEASES = "unnest(%s::text[], %s::text[]) AS l(id, token)"
+EXTEND = (
+    "UPDATE omniq_tasks t SET lease_expires = now() + %s * interval '1 second' "
+    f"FROM {_LEASES} WHERE t.id = l.id AND t.token = l.token AND t.state = 'active' "
+    f"AND {UNFLUSHED} RETURNING t.id, t.token, t.cancel_requested, t.lease_expires"
+)
+RECOVER = (
+    "WITH x AS (SELECT id, queue, attempt, deliveries, deliveries >= %s AS dead "
+    "FROM omniq_tasks WHERE state = 'active' AND lease_expires <= now() "
+    "ORDER BY lease_expires LIMIT %s FOR UPDATE SKIP LOCKED), "
+    "moved AS (UPDATE omniq_tasks t SET "
+    "state = CASE WHEN x.dead THEN 'dead' ELSE 'pending' END, "
+    "eta = CASE WHEN x.dead THEN t.eta ELSE now() END, "
+    "ready_at = CASE WHEN x.dead THEN t.ready_at ELSE now() END, "
+    "attempt = CASE WHEN x.dead THEN t.attempt ELSE greatest(t.attempt - 1, 0) END, "
+    "finished_at = CASE WHEN x.dead THEN now() ELSE NULL END, "
+    "last_error = CASE WHEN x.dead THEN format(%s, x.deliveries) ELSE %s END, "
+    f"{RELEASED} FROM x WHERE t.id = x.id AND {UNFLUSHED} RETURNING t.id) "
+    "SELECT x.id, x.queue, x.attempt, x.deliveries, x.dead, "
+    "(SELECT count(pg_notify(%s, 'q ' || queue)) FROM "
+    "(SELECT DISTINCT queue FROM x WHERE NOT dead) alive) "
+    "FROM x WHERE x.id IN (SELECT id FROM moved)"
+)
+"""Expired leases back to pending, or dead at ``max_deliveries``: one statement."""
+_N = 987_654_321
+_DEAD_REASON = expired_reason(_N, True).replace("%", "%%").replace(str(_N), "%s")
+"""The reason :func:`~omniq.models.task.expired_reason` gives a dead task, as a ``format()``
+template of its delivery count."""
 
 
 def _info(row: Any) -> TaskInfo:
@@ -140,15 +176,20 @@ def _info(row: Any) -> TaskInfo:
         raise CorruptRowError(str(exc)) from exc
 
 
-def _first_of_each(tasks: Sequence[Task]) -> list[int]:
-    """Positions in ``tasks`` of the first task with each id."""
+def _first_of_each(
+    tasks: Sequence[Task], events: Sequence[TaskEvent]
+) -> tuple[Sequence[Task], Sequence[TaskEvent]]:
+    """The first task with each id in ``tasks``, and its event (one statement cannot add a row
+    twice, and a later duplicate's event would be stored for the first's task)."""
     seen: set[str] = set()
     positions = []
     for position, task in enumerate(tasks):
         if task.id not in seen:
             seen.add(task.id)
             positions.append(position)
-    return positions
+    if len(positions) == len(tasks):
+        return tasks, events
+    return [tasks[i] for i in positions], [events[i] for i in positions]
 
 
 def _seconds_from_now(moment: datetime) -> float:
@@ -165,30 +206,59 @@ class PostgresTaskQueue(PostgresStorageMixin, TaskQueueStorage):
     """One-at-a-time enqueues carry their event too: a commit waits for the WAL to reach the
     disk, so one commit of both beats the task's commit plus the event writer's."""
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.PERSISTENT, Capability.MULTI_PROCESS, Capability.PUSH_WAKEUP}
+        {
+            Capability.PERSISTENT,
+            Capability.MULTI_PROCESS,
+            Capability.PUSH_WAKEUP,
+            Capability.SYNC_PRODUCER,
+        }
     )
     _checked_epoch = -1
 
-    # -- producing ---------------------------------------------------------------------------
+    # -- producing (async, and sync from any thread: omniq.storage.SyncTaskProducer) ----------
 
     async def enqueue(self, task: Task) -> bool:
-        (params,) = zip(*task_arrays((task,)), strict=True)
-        rows = await self.db.fetchall(ENQUEUE_ONE, (*params, self.db.channel))
-        if rows:
-            self.db.waiters.wake(f"q:{task.queue}")
-        return bool(rows)
+        rows = await self.db.fetchall(ENQUEUE_ONE, (*task_row(task), self.db.channel))
+        return self._added_one(task, len(rows))
+
+    def enqueue_sync(self, task: Task) -> bool:
+        rows = self.db.fetchall_sync(ENQUEUE_ONE, (*task_row(task), self.db.channel))
+        return self._added_one(task, len(rows))
 
     async def enqueue_many(self, tasks: Sequence[Task]) -> int:
         if not tasks:
             return 0
         channel = self.db.channel
-        row = await self.db.fetchone(ENQUEUE_MANY, (*task_arrays(tasks), channel))
-        self._wake_queues(tasks)
-        return int(row[0])
+        if len(tasks) >= COPY_FROM:
+            added = await self.db.run(lambda conn: add_staged(conn, tasks, None, channel))
+        else:
+            added = int((await self.db.fetchone(ENQUEUE_MANY, (*task_arrays(tasks), channel)))[0])
+        return self._added_many(tasks, added)
 
-    def _wake_queues(self, tasks: Sequence[Task]) -> None:
-        for queue in {t.queue for t in tasks}:
-            self.db.waiters.wake(f"q:{queue}")
+    def enqueue_many_sync(self, tasks: Sequence[Task]) -> int:
+        if not tasks:
+            return 0
+        channel = self.db.channel
+        if len(tasks) >= COPY_FROM:
+            added = self.db.run_sync(lambda conn: add_staged_sync(conn, tasks, None, channel))
+        else:
+            added = int(self.db.fetchone_sync(ENQUEUE_MANY, (*task_arrays(tasks), channel))[0])
+        return self._added_many(tasks, added)
+
+    def _added_one(self, task: Task, added: int, *, events: bool = False) -> bool:
+        if added:
+            self.db.waiters.wake(f"q:{task.queue}")
+            if events:
+                self.db.waiters.wake("e")
+        return added > 0
+
+    def _added_many(self, tasks: Sequence[Task], added: int, *, events: bool = False) -> int:
+        if added:
+            for queue in {t.queue for t in tasks}:
+                self.db.waiters.wake(f"q:{queue}")
+            if events:
+                self.db.waiters.wake("e")
+        return added
 
     # -- enqueueing with events (omniq.storage.EventOutbox) ------------------------------------
 
@@ -202,31 +272,38 @@ class PostgresTaskQueue(PostgresStorageMixin, TaskQueueStorage):
         if not tasks:
             return 0
         if len(tasks) == 1:
-            return await self._enqueue_one_with_event(tasks[0], events[0])
-        first = _first_of_each(tasks)
-        if len(first) < len(tasks):
-            tasks = [tasks[i] for i in first]
-            events = [events[i] for i in first]
+            params = self._one_with_event(tasks[0], events[0])
+            rows = await self.db.fetchall(ENQUEUE_ONE_WITH_EVENT, params)
+            return int(self._added_one(tasks[0], len(rows), events=True))
+        tasks, events = _first_of_each(tasks, events)
         channel = self.db.channel
-        params = (*task_arrays(tasks), *event_arrays(events), channel, channel)
-        row = await self.db.fetchone(ENQUEUE_WITH_EVENTS, params)
-        self._wake_queues(tasks)
-        self.db.waiters.wake("e")
-        return int(row[0])
-
-    async def _enqueue_one_with_event(self, task: Task, event: TaskEvent) -> int:
-        (task_values,) = zip(*task_arrays((task,)), strict=True)
-        (event_values,) = zip(*event_arrays((event,)), strict=True)
-        channel = self.db.channel
-        params = (*task_values, *event_values, channel, channel)
-        rows = await self.db.fetchall(ENQUEUE_ONE_WITH_EVENT, params)
-        if rows:
-            self.db.waiters.wake(f"q:{task.queue}")
-            self.db.waiters.wake("e")
-        return len(rows)
+        if len(tasks) >= COPY_FROM:
+            added = await self.db.run(lambda conn: add_staged(conn, tasks, events, channel))
+        else:
+            params = (*task_arrays(tasks), *event_arrays(events), channel, channel)
+            added = int((await self.db.fetchone(ENQUEUE_WITH_EVENTS, params))[0])
+        return self._added_many(tasks, added, events=True)
 
     def enqueue_with_events_sync(self, tasks: Sequence[Task], events: Sequence[TaskEvent]) -> int:
-        raise NotImplementedError("the postgres backend has no synchronous producer")
+        """:meth:`enqueue_with_events` from any thread."""
+        if not tasks:
+            return 0
+        if len(tasks) == 1:
+            params = self._one_with_event(tasks[0], events[0])
+            rows = self.db.fetchall_sync(ENQUEUE_ONE_WITH_EVENT, params)
+            return int(self._added_one(tasks[0], len(rows), events=True))
+        tasks, events = _first_of_each(tasks, events)
+        channel = self.db.channel
+        if len(tasks) >= COPY_FROM:
+            added = self.db.run_sync(lambda conn: add_staged_sync(conn, tasks, events, channel))
+        else:
+            params = (*task_arrays(tasks), *event_arrays(events), channel, channel)
+            added = int(self.db.fetchone_sync(ENQUEUE_WITH_EVENTS, params)[0])
+        return self._added_many(tasks, added, events=True)
+
+    def _one_with_event(self, task: Task, event: TaskEvent) -> tuple[Any, ...]:
+        channel = self.db.channel
+        return (*task_row(task), *event_row(event), channel, channel)
 
     # -- consuming ---------------------------------------------------------------------------
 
@@ -250,7 +327,7 @@ class PostgresTaskQueue(PostgresStorageMixin, TaskQueueStorage):
                     break
             return claimed
 
-        return await self.db.run_unflushed(work)
+        return await self.db.run(work)
 
     async def _decode_claims(
         self, conn: Connection, rows: list[Any], token: str, worker_id: str
@@ -305,17 +382,9 @@ class PostgresTaskQueue(PostgresStorageMixin, TaskQueueStorage):
     async def extend(self, leases: Sequence[Lease], lease_seconds: float) -> list[Lease | None]:
         if not leases:
             return []
-
-        async def work(conn: Connection) -> list[Any]:
-            cursor = await conn.execute(
-                "UPDATE omniq_tasks t SET lease_expires = now() + %s * interval '1 second' "
-                f"FROM {_LEASES} WHERE t.id = l.id AND t.token = l.token AND t.state = 'active' "
-                "RETURNING t.id, t.token, t.cancel_requested, t.lease_expires",
-                (lease_seconds, [x.task_id for x in leases], [x.token for x in leases]),
-            )
-            return await cursor.fetchall()
-
-        rows = await self.db.run_unflushed(work)
+        rows = await self.db.fetchall(
+            EXTEND, (lease_seconds, [x.task_id for x in leases], [x.token for x in leases])
+        )
         found = {(r[0], r[1]): (bool(r[2]), utc(r[3])) for r in rows}
         renewed: list[Lease | None] = []
         for lease in leases:
@@ -406,47 +475,14 @@ class PostgresTaskQueue(PostgresStorageMixin, TaskQueueStorage):
     async def recover_expired(
         self, *, limit: int = 1000, max_deliveries: int = DEFAULT_MAX_DELIVERIES
     ) -> list[RecoveredTask]:
-        async def work(conn: Connection) -> list[RecoveredTask]:
-            rows = await (
-                await conn.execute(
-                    "SELECT id, queue, attempt, deliveries FROM omniq_tasks "
-                    "WHERE state = 'active' AND lease_expires <= now() "
-                    "ORDER BY lease_expires LIMIT %s FOR UPDATE SKIP LOCKED",
-                    (limit,),
-                )
-            ).fetchall()
-            if not rows:
-                return []
-            recovered = [
-                RecoveredTask(
-                    task_id=r[0], queue=r[1], attempt=r[2], dead=r[3] >= max_deliveries,
-                    delivery=r[3],
-                )
-                for r in rows
-            ]  # fmt: skip
-            await conn.execute(
-                "UPDATE omniq_tasks t SET "
-                "state = CASE WHEN x.dead THEN 'dead' ELSE 'pending' END, "
-                "eta = CASE WHEN x.dead THEN t.eta ELSE now() END, "
-                "ready_at = CASE WHEN x.dead THEN t.ready_at ELSE now() END, "
-                "attempt = CASE WHEN x.dead THEN t.attempt "
-                "ELSE greatest(t.attempt - 1, 0) END, "
-                "finished_at = CASE WHEN x.dead THEN now() ELSE NULL END, "
-                f"last_error = x.error, {RELEASED} "
-                "FROM unnest(%s::text[], %s::bool[], %s::text[]) AS x(id, dead, error) "
-                "WHERE t.id = x.id",
-                (
-                    [r.task_id for r in recovered],
-                    [r.dead for r in recovered],
-                    [expired_reason(r.delivery, r.dead) for r in recovered],
-                ),
-            )
-            queues = sorted({r.queue for r in recovered if not r.dead})
-            for queue in queues:
-                await conn.execute("SELECT pg_notify(%s, %s)", (self.db.channel, f"q {queue}"))
-            return recovered
-
-        recovered = await self.db.run_unflushed(work)
+        rows = await self.db.fetchall(
+            RECOVER,
+            (max_deliveries, limit, _DEAD_REASON, expired_reason(0, False), self.db.channel),
+        )
+        recovered = [
+            RecoveredTask(task_id=r[0], queue=r[1], attempt=r[2], dead=r[4], delivery=r[3])
+            for r in rows
+        ]
         for queue in {r.queue for r in recovered if not r.dead}:
             self.db.waiters.wake(f"q:{queue}")
         return recovered

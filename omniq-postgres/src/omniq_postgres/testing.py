@@ -17,11 +17,13 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PostgresServer", "find_binaries", "free_port"]
+__all__ = ["PostgresServer", "find_binaries", "free_port", "shared_server"]
 
 USER = "omniq"
 PASSWORD = "omniq-test-secret"  # noqa: S105 (a throwaway test cluster's password)
@@ -178,3 +180,31 @@ class PostgresServer:
         name = f"t{uuid.uuid4().hex[:12]}"
         self.execute(f'CREATE DATABASE "{name}"')
         return name
+
+
+_shared: PostgresServer | None = None
+_shared_users = 0
+_shared_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def shared_server() -> Iterator[PostgresServer]:
+    """One cluster for every test session fixture that asks (the package's tests and the
+    cross-package chaos suite), started on first use and destroyed when the last user is done:
+    a cluster's ``initdb``, start and stop cost seconds each."""
+    global _shared, _shared_users
+    with _shared_lock:
+        if _shared is None:
+            server = PostgresServer()
+            server.start()
+            _shared = server
+        _shared_users += 1
+        server = _shared
+    try:
+        yield server
+    finally:
+        with _shared_lock:
+            _shared_users -= 1
+            if _shared_users == 0:
+                _shared = None
+                server.destroy()
