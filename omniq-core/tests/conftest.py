@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import structlog
@@ -21,3 +21,16 @@ def unconfigured_structlog() -> Iterator[None]:
     if not was_configured:
         structlog.reset_defaults()
     root.handlers[:], root.level = handlers, level  # the CLI's configure_logging, run in-process
+
+
+@pytest.fixture
+def uninstall(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """``uninstall("nats", ...)``: discovery as on a machine where those backends are not
+    installed (this workspace installs every first-party backend)."""
+    from omniq.plugins import discovery
+
+    def hide(*names: str) -> None:
+        kept = {n: found for n, found in discovery.discover().items() if n not in names}
+        monkeypatch.setattr(discovery, "discover", lambda: kept)
+
+    return hide

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import omniq
@@ -145,8 +146,12 @@ def test_errors_are_one_line_with_the_fix(
 
 
 def test_a_backend_that_is_not_installed_exits_3(
-    project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    project: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    uninstall: Callable[..., None],
 ) -> None:
+    uninstall("nats")
     monkeypatch.setenv("OMNIQ_TASK_QUEUE_TYPE", "nats")
     got, _, err = run(capsys, "status")
     assert got == ExitCode.BACKEND

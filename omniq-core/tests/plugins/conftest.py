@@ -31,19 +31,6 @@ def fresh_plugin_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
-def uninstall(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
-    """``uninstall("nats", ...)``: discovery as on a machine where those backends are not
-    installed (this workspace installs every first-party backend)."""
-    from omniq.plugins import discovery
-
-    def hide(*names: str) -> None:
-        kept = {n: found for n, found in discovery.discover().items() if n not in names}
-        monkeypatch.setattr(discovery, "discover", lambda: kept)
-
-    return hide
-
-
-@pytest.fixture
 def site_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     site = tmp_path / "site-packages"
     site.mkdir()

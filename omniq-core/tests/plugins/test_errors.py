@@ -57,9 +57,10 @@ def test_first_party_backend_not_installed_names_the_pip_install(
 
 
 def test_not_installed_lists_the_installed_backends(
-    make_dist: MakeDist, valid_plugin: Source
+    make_dist: MakeDist, valid_plugin: Source, uninstall: Callable[..., None]
 ) -> None:
     make_dist("omniq-throwaway", backend="zzthrowaway", source=valid_plugin("zzthrowaway"))
+    uninstall("nats")
     with pytest.raises(BackendNotInstalledError) as caught:
         omniq.load_backend("nats")
     installed_line = str(caught.value).splitlines()[1]

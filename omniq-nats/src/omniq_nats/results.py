@@ -115,12 +115,15 @@ class NATSResultStorage(ResultStorage):
         return result
 
     async def wait(self, task_id: str, timeout: float) -> TaskResult | None:
-        """A KV watch on the key: its first entry is the stored value (if any), then each new
-        write arrives as JetStream stores it."""
+        """A stored result at once (one KV read); otherwise a KV watch on the key: its first
+        entry is the value stored meanwhile (if any), then each new write arrives as JetStream
+        stores it. The read first matters: a watch is a consumer on the server, and a caller
+        collecting thousands of finished results must not open one each."""
         if not _valid(task_id):
             return None
-        if timeout <= 0:
-            return await self.get(task_id)
+        stored = await self.get(task_id)
+        if stored is not None or timeout <= 0:
+            return stored
         async with unavailable_as_storage_error(self.conn.where):
             watcher = await self.kv.watch(task_id, ignore_deletes=True)
             try:
