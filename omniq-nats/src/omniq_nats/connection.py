@@ -20,7 +20,6 @@ from nats.js import JetStreamContext
 from nats.js.api import (
     DiscardPolicy,
     KeyValueConfig,
-    PubAck,
     RetentionPolicy,
     StorageType,
     StreamConfig,
@@ -32,6 +31,7 @@ from omniq.plugins.specs import BackendContext
 
 from omniq_nats.names import Names
 from omniq_nats.options import NATSOptions
+from omniq_nats.publisher import Publisher, Refused, Stored
 
 __all__ = ["NATSConnection", "connection_for", "nats_errors"]
 
@@ -60,6 +60,7 @@ class NATSConnection:
         self.where = options.describe()
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
+        self._publisher: Publisher | None = None
         self._buckets: dict[str, KeyValue] = {}
         self._streams: set[str] = set()
         self._lock = asyncio.Lock()
@@ -77,6 +78,12 @@ class NATSConnection:
         if self._js is None:
             raise StorageError(f"NATS backend {self.where} is not connected (call connect())")
         return self._js
+
+    @property
+    def publisher(self) -> Publisher:
+        if self._publisher is None:
+            raise StorageError(f"NATS backend {self.where} is not connected (call connect())")
+        return self._publisher
 
     async def connect(self) -> None:
         async with self._lock:
@@ -123,6 +130,7 @@ class NATSConnection:
                 ) from None
             self.max_payload = int(nc.max_payload or self.max_payload)
             self._nc, self._js = nc, js
+            self._publisher = Publisher(nc, self.options.request_timeout)
             self._closing = False
 
     async def _on_error(self, exc: Exception) -> None:
@@ -139,6 +147,9 @@ class NATSConnection:
     async def close(self) -> None:
         self._closing = True
         nc, self._nc, self._js = self._nc, None, None
+        publisher, self._publisher = self._publisher, None
+        if publisher is not None:
+            await publisher.close()
         self._buckets.clear()
         self._streams.clear()
         if nc is not None:
@@ -194,21 +205,10 @@ class NATSConnection:
 
     async def publish_many(
         self, messages: Sequence[tuple[str, bytes, dict[str, str] | None]]
-    ) -> list[PubAck | BaseException]:
-        """Publish to JetStream without waiting for each reply in turn (nats-py's
-        ``publish_async``: one reply subscription, the replies awaited together, within
-        ``request_timeout``); each outcome is the ack or the error. For publishes the server
-        accepts unless it is failing (tickets, events): nats-py 2.16 raises an error reply
-        inside its handler, so a refused publish ends in the timeout, not its own error."""
-        if not messages:
-            return []
-        js = self.js
-        futures = [
-            await js.publish_async(subject, data, headers=headers)
-            for subject, data, headers in messages
-        ]
-        async with asyncio.timeout(self.options.request_timeout):
-            return list(await asyncio.gather(*futures, return_exceptions=True))
+    ) -> list[Stored | Refused]:
+        """Publish to JetStream pipelined (see :class:`~omniq_nats.publisher.Publisher`): each
+        outcome is what JetStream answered, stored or refused with its error code."""
+        return await self.publisher.publish_many(messages)
 
     def work_stream(self) -> StreamConfig:
         n = self.names

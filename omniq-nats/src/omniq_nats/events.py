@@ -17,6 +17,7 @@ import attrs
 import nats.js.errors
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
+from omniq.errors import StorageError
 from omniq.logging import get_logger
 from omniq.models.event import EventQuery, TaskEvent
 from omniq.plugins.specs import BackendContext
@@ -24,6 +25,7 @@ from omniq.serialization.records import dumps_record, loads_record
 from omniq.storage import Capability, EventStorage
 
 from omniq_nats.connection import connection_for, unavailable_as_storage_error
+from omniq_nats.publisher import Refused
 from omniq_nats.pull import Puller
 
 __all__ = ["NATSEventStorage"]
@@ -80,8 +82,11 @@ class NATSEventStorage(EventStorage):
                 ]
             )
         for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
+            if isinstance(outcome, Refused):
+                raise StorageError(
+                    f"NATS refused an event ({outcome.description}, code {outcome.code}) on "
+                    f"{self.conn.where}"
+                )
 
     async def _read(self, query: EventQuery) -> list[TaskEvent]:
         """Every stored event matching ``query`` (read through its subject filter), unsorted."""

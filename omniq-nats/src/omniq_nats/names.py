@@ -30,8 +30,20 @@ class Names:
     def task_subject_root(self) -> str:
         return f"{self.prefix}.tasks"
 
-    def task_subject(self, queue: str, priority: int) -> str:
-        return f"{self.prefix}.tasks.{queue}.{level_token(priority)}"
+    def task_subject(self, queue: str, priority: int, task_id: str) -> str:
+        """A ticket's subject: one per task, so a task's ticket is found by its id."""
+        return f"{self.prefix}.tasks.{queue}.{level_token(priority)}.{task_id}"
+
+    def level_filter(self, queue: str, priority: int) -> str:
+        """The tickets of one queue and priority level (one durable consumer's filter)."""
+        return f"{self.prefix}.tasks.{queue}.{level_token(priority)}.*"
+
+    def queue_filter(self, queue: str | None) -> str:
+        return f"{self.prefix}.tasks.{queue or '*'}.>"
+
+    def id_filter(self, task_id: str) -> str:
+        """Every message of the task stream about ``task_id``: its ticket or dead letter."""
+        return f"{self.prefix}.tasks.*.*.{task_id}"
 
     def consumer(self, queue: str, priority: int) -> str:
         return f"{queue}_{level_token(priority)}"
@@ -58,9 +70,10 @@ class Names:
     def event_filter(self, queue: str | None, task_id: str | None) -> str:
         return f"{self.prefix}.events.{queue or '*'}.{task_id or '*'}"
 
-    @property
-    def dead_stream(self) -> str:
-        return f"{self.prefix}_DEAD"
+    def dead_subject(self, queue: str, task_id: str) -> str:
+        """A dead letter's copy in the task stream: no consumer reads it, and it keeps the id
+        taken (an enqueue of a dead task's id is refused by the stream)."""
+        return f"{self.prefix}.tasks.{queue}.dead.{task_id}"
 
-    def dead_subject(self, queue: str) -> str:
-        return f"{self.prefix}.dead.{queue}"
+    def kv_subject(self, key: str) -> str:
+        return f"$KV.{self.state_bucket}.{key}"

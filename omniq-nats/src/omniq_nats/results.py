@@ -16,6 +16,7 @@ import nats.errors
 import nats.js.errors
 from nats.js.kv import KeyValue
 from omniq._time import utcnow
+from omniq.errors import StorageError
 from omniq.logging import get_logger
 from omniq.models.result import TaskResult
 from omniq.plugins.specs import BackendContext
@@ -23,6 +24,7 @@ from omniq.serialization.records import dumps_record, loads_record
 from omniq.storage import Capability, ResultStorage
 
 from omniq_nats.connection import connection_for, unavailable_as_storage_error
+from omniq_nats.publisher import Stored
 
 __all__ = ["NATSResultStorage"]
 
@@ -69,41 +71,49 @@ class NATSResultStorage(ResultStorage):
             return None, entry.revision or 0
 
     async def store(self, result: TaskResult) -> bool:
-        data = dumps_record(result)
-        self.conn.check_payload(len(data), f"the result of task {result.task_id}")
-        async with unavailable_as_storage_error(self.conn.where):
-            if await self._create(result.task_id, data):  # the common case: the first result
-                return True
-            for _ in range(20):
-                stored, revision = await self._entry(result.task_id)
-                if stored is not None and stored.delivery > result.delivery:
-                    return False
-                try:
-                    await self.kv.update(result.task_id, data, last=revision)
-                    return True
-                except nats.js.errors.KeyWrongLastSequenceError:
-                    continue
-                except nats.js.errors.APIError as exc:
-                    if exc.err_code != _WRONG_LAST:
-                        raise
-        return False
-
-    async def _create(self, task_id: str, data: bytes) -> bool:
-        """Store ``data`` if the key has never been written (one round trip); ``False`` if it
-        has (then the delivery must be compared)."""
-        headers = {"Nats-Expected-Last-Subject-Sequence": "0"}
-        try:
-            await self.conn.js.publish(
-                f"$KV.{self.conn.names.result_bucket}.{task_id}", data, headers=headers
-            )
-        except nats.js.errors.APIError as exc:
-            if exc.err_code == _WRONG_LAST:
-                return False
-            raise
-        return True
+        return (await self.store_many([result]))[0]
 
     async def store_many(self, results: Sequence[TaskResult]) -> list[bool]:
-        return list(await asyncio.gather(*(self.store(r) for r in results)))
+        """The first result of each task in one pipelined batch of ``create`` writes (the
+        common case); a task that has one already is compared and replaced one by one."""
+        encoded = [dumps_record(r) for r in results]
+        for result, data in zip(results, encoded, strict=True):
+            self.conn.check_payload(len(data), f"the result of task {result.task_id}")
+        bucket = self.conn.names.result_bucket
+        creates = [
+            (f"$KV.{bucket}.{r.task_id}", data, {"Nats-Expected-Last-Subject-Sequence": "0"})
+            for r, data in zip(results, encoded, strict=True)
+        ]
+        async with unavailable_as_storage_error(self.conn.where):
+            outcomes = await self.conn.publish_many(creates)
+            done: list[bool] = []
+            for result, data, outcome in zip(results, encoded, outcomes, strict=True):
+                if isinstance(outcome, Stored):
+                    done.append(True)
+                elif outcome.wrong_last:
+                    done.append(await self._replace(result, data))
+                else:
+                    raise StorageError(
+                        f"NATS refused the result of task {result.task_id} "
+                        f"({outcome.description}) on {self.conn.where}"
+                    )
+        return done
+
+    async def _replace(self, result: TaskResult, data: bytes) -> bool:
+        """Store over an existing result unless it is of a later delivery (compare-and-set)."""
+        for _ in range(20):
+            stored, revision = await self._entry(result.task_id)
+            if stored is not None and stored.delivery > result.delivery:
+                return False
+            try:
+                await self.kv.update(result.task_id, data, last=revision)
+                return True
+            except nats.js.errors.KeyWrongLastSequenceError:
+                continue
+            except nats.js.errors.APIError as exc:
+                if exc.err_code != _WRONG_LAST:
+                    raise
+        return False
 
     async def get(self, task_id: str) -> TaskResult | None:
         if not _valid(task_id):

@@ -37,13 +37,15 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 import attrs
+import nats.errors
 import nats.js.errors
 import orjson
 from attrs import define
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.kv import KeyValue
+from omniq.errors import StorageError
 from omniq.ids import new_id
 from omniq.logging import get_logger
 from omniq.models.task import (
@@ -64,6 +66,7 @@ from omniq.storage import Capability, TaskQueueStorage
 from omniq.storage.wakeup import Waiters
 
 from omniq_nats.connection import connection_for, nats_errors
+from omniq_nats.publisher import Message, Refused, Stored
 from omniq_nats.pull import Puller
 from omniq_nats.records import StateRecord, from_epoch
 
@@ -90,6 +93,28 @@ class _Held:
     deleting: bool = False
     """An ack's delete was sent and its reply did not come: if the record is gone when the ack
     is retried, that delete was this lease's own."""
+
+
+@define
+class _State:
+    """A task's KV entry: its record (``None`` if there is none, or it does not decode)."""
+
+    record: StateRecord | None
+    revision: int
+    """The entry's revision; 0 if the key was never written."""
+    done_seq: int = 0
+    """For a deleted record: the ticket its deletion finished (0: none)."""
+    corrupt: bool = False
+
+
+@define
+class _Listed:
+    """A task found by a scan: its record, and where it came from (a KV revision, or the
+    sequence of a ticket that has no record)."""
+
+    record: StateRecord
+    revision: int
+    seq: int
 
 
 class NATSTaskQueue(TaskQueueStorage):
@@ -128,13 +153,6 @@ class NATSTaskQueue(TaskQueueStorage):
             return
         await self.conn.connect()
         await self.conn.stream(self.conn.work_stream())
-        await self.conn.stream(
-            StreamConfig(
-                name=self.names.dead_stream,
-                subjects=[f"{self.names.prefix}.dead.>"],
-                max_age=30 * 24 * 3600.0,
-            )
-        )
         self._kv = await self.conn.bucket(self.names.state_bucket)
         timeout = self.conn.options.request_timeout
         self._puller = Puller(self.conn.nc, self.names.task_stream, timeout)
@@ -163,59 +181,102 @@ class NATSTaskQueue(TaskQueueStorage):
     def _key(task_id: str) -> str:
         return f"t.{task_id}"
 
-    async def _read(self, task_id: str) -> tuple[StateRecord, int] | None:
-        found = await self._read_raw(task_id)
-        if found is None or found[0] is None:
-            return None
-        return found[0], found[1]
-
-    async def _read_raw(self, task_id: str) -> tuple[StateRecord | None, int] | None:
-        """The record and its revision; the record ``None`` if it cannot be decoded."""
+    async def _state(self, task_id: str) -> _State:
+        """The task's KV entry as it is now (one direct get): its record, revision, and for a
+        deleted record the ticket sequence its deletion finished."""
+        subject = self.names.kv_subject(self._key(task_id))
+        request = orjson.dumps({"last_by_subj": subject})
+        msg = await self.conn.nc.request(
+            f"$JS.API.DIRECT.GET.KV_{self.names.state_bucket}",
+            request,
+            timeout=self.conn.options.request_timeout,
+        )
+        headers = msg.headers or {}
+        if headers.get("Status") == "404":
+            return _State(None, 0)
+        if "Status" in headers:
+            raise nats.errors.TimeoutError  # 408/503: the server is not answering properly
+        revision = int(headers.get("Nats-Sequence", "0"))
+        if headers.get("KV-Operation") in ("DEL", "PURGE"):
+            done = 0
+            with contextlib.suppress(Exception):
+                done = int(orjson.loads(msg.data).get("q", 0))
+            return _State(None, revision, done_seq=done)
         try:
-            entry = await self.kv.get(self._key(task_id))
-        except (nats.js.errors.KeyNotFoundError, nats.js.errors.KeyDeletedError):
-            return None
-        if entry.value is None or entry.revision is None:
-            return None
-        try:
-            return StateRecord.decode(entry.value), entry.revision
+            return _State(StateRecord.decode(msg.data), revision)
         except Exception:
-            return None, entry.revision
+            return _State(None, revision, corrupt=True)
+
+    async def _read(self, task_id: str) -> tuple[StateRecord, int] | None:
+        state = await self._state(task_id)
+        if state.record is None:
+            return None
+        return state.record, state.revision
+
+    async def _write(self, task_id: str, record: StateRecord, expected: int) -> int | None:
+        """Write ``record`` if the key's last revision is ``expected`` (0: no entry ever, or
+        a deletion marker's revision); its new revision, ``None`` if it was changed."""
+        record.changed = time.time()
+        outcome = await self.conn.publisher.publish(
+            self.names.kv_subject(self._key(task_id)),
+            record.encode(),
+            {"Nats-Expected-Last-Subject-Sequence": str(expected)},
+        )
+        return self._revision(outcome, f"task {task_id}")
+
+    def _revision(self, outcome: Stored | Refused, what: str) -> int | None:
+        if isinstance(outcome, Stored):
+            return outcome.seq
+        if outcome.wrong_last:
+            return None
+        raise StorageError(
+            f"NATS refused a write of {what} ({outcome.description}) on {self.conn.where}"
+        )
 
     async def _cas(self, task_id: str, record: StateRecord, revision: int) -> int | None:
-        """Write ``record`` if the stored revision is still ``revision``; its new revision."""
-        record.changed = time.time()
-        try:
-            return await self.kv.update(self._key(task_id), record.encode(), last=revision)
-        except nats.js.errors.KeyWrongLastSequenceError:
-            return None
-        except nats.js.errors.APIError as exc:
-            if exc.err_code == 10071:  # wrong last sequence
-                return None
-            raise
+        return await self._write(task_id, record, revision)
 
-    async def _cas_delete(self, task_id: str, revision: int) -> bool:
-        try:
-            await self.kv.delete(self._key(task_id), last=revision)
-        except nats.js.errors.KeyWrongLastSequenceError:
-            return False
-        except nats.js.errors.APIError as exc:
-            if exc.err_code == 10071:
-                return False
-            raise
-        return True
+    def _done_marker(self, task_id: str, seq: int, revision: int) -> Message:
+        """The deletion of a task's record, conditional on ``revision``, saying which ticket
+        it finished (``seq``; 0 for none): a redelivery of that ticket is then dropped."""
+        headers = {"KV-Operation": "DEL", "Nats-Expected-Last-Subject-Sequence": str(revision)}
+        return self.names.kv_subject(self._key(task_id)), orjson.dumps({"q": seq}), headers
+
+    async def _cas_delete(self, task_id: str, revision: int, seq: int = 0) -> bool:
+        outcome = await self.conn.publisher.publish(*self._done_marker(task_id, seq, revision))
+        return self._revision(outcome, f"task {task_id}") is not None
 
     async def _lease_index(self, task_id: str, record: StateRecord | None) -> None:
         """Write (or purge) the lease index entry ``l.<id>`` without waiting for JetStream's
         reply: it is a plain publish into the bucket's stream, which stores the writes of one
         connection in order, so it lands before the record change sent after it. A lost entry
         only delays recovery to the server's redelivery after AckWait."""
-        subject = f"$KV.{self.names.state_bucket}.l.{task_id}"
+        subject = self.names.kv_subject(f"l.{task_id}")
         if record is None:
             headers = {"KV-Operation": "PURGE", "Nats-Rollup": "sub"}
             await self.conn.nc.publish(subject, b"", headers=headers)
         else:
             await self.conn.nc.publish(subject, orjson.dumps([record.expires, record.token]))
+
+    async def _find_ticket(self, task_id: str) -> Msg | None:
+        """The message of the task stream about ``task_id`` (its ticket, or its dead letter's
+        copy), by a direct get on the id's subjects."""
+        request = orjson.dumps({"next_by_subj": self.names.id_filter(task_id), "seq": 0})
+        msg = await self.conn.nc.request(
+            f"$JS.API.DIRECT.GET.{self.names.task_stream}",
+            request,
+            timeout=self.conn.options.request_timeout,
+        )
+        headers = msg.headers or {}
+        if headers.get("Status") == "404":
+            return None
+        if "Status" in headers:
+            raise nats.errors.TimeoutError
+        return msg
+
+    async def _delete_ticket(self, seq: int) -> None:
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            await self.conn.js.delete_msg(self.names.task_stream, seq)
 
     # -- levels and consumers ------------------------------------------------------------------
 
@@ -225,7 +286,7 @@ class NATSTaskQueue(TaskQueueStorage):
             return
         config = ConsumerConfig(
             durable_name=name,
-            filter_subject=self.names.task_subject(queue, priority),
+            filter_subject=self.names.level_filter(queue, priority),
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
             ack_wait=self.conn.options.ack_wait,
@@ -275,63 +336,64 @@ class NATSTaskQueue(TaskQueueStorage):
         return await self.enqueue_many([task]) == 1
 
     async def enqueue_many(self, tasks: Sequence[Task]) -> int:
+        """One acknowledged write per task: its ticket, carrying the whole task, published with
+        ``Nats-Msg-Id: <id>`` and the condition that no message about the id is in the stream
+        (no ticket, no dead letter), so an id already queued in any state is refused. The
+        batch is pipelined: about one round trip for all of it."""
         if not tasks:
             return 0
         async with _errors(self.conn.where):
             for level in {(t.queue, t.priority) for t in tasks}:
                 await self._ensure_level(*level)
             records = [StateRecord.new(task) for task in tasks]
-            encoded = [record.encode() for record in records]
-            for task, data in zip(tasks, encoded, strict=True):
-                self.conn.check_payload(len(data), f"task {task.id}")
-            revisions = await self._create_many(records, encoded)
+            tickets = []
+            for record in records:
+                data = record.encode()
+                self.conn.check_payload(len(data), f"task {record.task_id}")
+                tickets.append(self._fresh_ticket(record, data))
             # tickets in the tasks' order: within a level, claims follow the stream's order
-            tickets = [
-                self._ticket(record, revision, data)
-                for record, revision, data in zip(records, revisions, encoded, strict=True)
-                if revision > 0
-            ]
-            for outcome in await self.conn.publish_many(tickets):
-                if isinstance(outcome, BaseException):
-                    raise outcome
-            for record, revision in zip(records, revisions, strict=True):
-                if revision < 0:  # already queued: heal a lost ticket of a pending record
-                    await self._republish_if_pending(record.task_id)
-            self._note_ready(records)
+            outcomes = await self.conn.publish_many(tickets)
+            added = 0
             now = time.time()
+            for record, outcome in zip(records, outcomes, strict=True):
+                if isinstance(outcome, Stored):
+                    if not outcome.duplicate:
+                        added += 1
+                elif not outcome.wrong_last:
+                    raise StorageError(
+                        f"NATS refused task {record.task_id} ({outcome.description}, code "
+                        f"{outcome.code}) on {self.conn.where}"
+                    )
+            self._note_ready(records)
             for queue in {r.queue for r in records if r.ready <= now}:
                 self._news[queue] = self._news.get(queue, 0) + 1
                 self._heard[queue] = time.monotonic()
-        return sum(1 for revision in revisions if revision > 0)
+        return added
 
-    async def _create(self, task_id: str, data: bytes) -> int:
-        try:
-            return await self.kv.create(self._key(task_id), data)
-        except nats.js.errors.KeyWrongLastSequenceError:
-            return -1
+    def _fresh_ticket(self, record: StateRecord, data: bytes) -> Message:
+        headers = {
+            # one enqueue call's id: a retried publish of it is stored once, a later enqueue of
+            # the same task id (a re-run) is a new message
+            "Nats-Msg-Id": f"{record.task_id}.{record.task.get('enqueued_at', '')}",
+            "Nats-Expected-Last-Subject-Sequence": "0",
+            "Nats-Expected-Last-Subject-Sequence-Subject": self.names.id_filter(record.task_id),
+        }
+        subject = self.names.task_subject(record.queue, record.priority, record.task_id)
+        return subject, data, headers
 
-    async def _create_many(self, records: list[StateRecord], encoded: list[bytes]) -> list[int]:
-        """KV ``create`` of each record, concurrently: its revision, or -1 where the task is
-        already in the queue. (Not ``publish_async``: nats-py 2.16 raises a refused
-        expected-sequence inside its reply handler, so that future never resolves.)"""
-        return await _chunked(
-            [self._create(r.task_id, d) for r, d in zip(records, encoded, strict=True)]
-        )
-
-    def _ticket(
-        self, record: StateRecord, revision: int, data: bytes
-    ) -> tuple[str, bytes, dict[str, str]]:
+    def _ticket(self, record: StateRecord, revision: int, data: bytes) -> Message:
+        """A ticket of a task that has a pending record at ``revision`` (a retry, a recovered
+        lease, a requeued dead letter)."""
         headers = {"Nats-Msg-Id": f"{record.task_id}.{revision}", "Omniq-Rev": str(revision)}
-        return self.names.task_subject(record.queue, record.priority), data, headers
+        return self.names.task_subject(record.queue, record.priority, record.task_id), data, headers
 
     async def _publish_ticket(self, record: StateRecord, revision: int, data: bytes) -> None:
-        subject, data, headers = self._ticket(record, revision, data)
-        await self.conn.js.publish(subject, data, headers=headers)
-
-    async def _republish_if_pending(self, task_id: str) -> None:
-        found = await self._read(task_id)
-        if found is not None and found[0].state == TaskState.PENDING:
-            await self._publish_ticket(found[0], found[1], found[0].encode())
+        outcome = await self.conn.publisher.publish(*self._ticket(record, revision, data))
+        if isinstance(outcome, Refused):
+            raise StorageError(
+                f"NATS refused a ticket of task {record.task_id} ({outcome.description}) on "
+                f"{self.conn.where}"
+            )
 
     def _note_ready(self, records: Iterable[StateRecord]) -> None:
         now = time.time()
@@ -366,10 +428,7 @@ class NATSTaskQueue(TaskQueueStorage):
                             msgs = []
                         if not msgs:
                             break
-                        taken = await _chunked(
-                            [self._take(msg, lease_seconds, worker_id) for msg in msgs]
-                        )
-                        level += [item for item in taken if item is not None]
+                        level += await self._take_many(msgs, lease_seconds, worker_id)
                         if len(msgs) < want:
                             break
                     level.sort(key=lambda c: (c.task.eta, c.task.id))
@@ -383,95 +442,165 @@ class NATSTaskQueue(TaskQueueStorage):
             self._drained[queue] = news.get(queue, 0)
         return claimed
 
-    async def _take(self, msg: Msg, lease_seconds: float, worker_id: str) -> ClaimedTask | None:
-        """Claim the task of ``msg`` if its record allows; otherwise drop or delay the ticket."""
+    async def _take_many(
+        self, msgs: list[Msg], lease_seconds: float, worker_id: str
+    ) -> list[ClaimedTask]:
+        """Claim the tasks of ``msgs``. A ticket delivered for the first time that has no
+        record (the common case) is claimed by creating the record, all of them in one
+        pipelined batch; every other ticket is decided by reading the record first."""
         now = time.time()
+        fast: list[tuple[Msg, StateRecord, Task]] = []
+        slow: list[Msg] = []
+        for msg in msgs:
+            try:
+                meta = msg.metadata
+                fresh = meta.num_delivered == 1 and not (msg.headers or {}).get("Omniq-Rev")
+                ticket = StateRecord.decode(msg.data) if fresh else None
+            except Exception:
+                slow.append(msg)
+                continue
+            if ticket is None:
+                slow.append(msg)
+                continue
+            if ticket.ready > now + 0.001:
+                await msg.nak(delay=ticket.ready - now)
+                self._note_ready([ticket])
+                continue
+            try:
+                task = ticket.decoded_task()
+            except Exception:
+                slow.append(msg)
+                continue
+            fast.append((msg, self._claimed(ticket, meta.sequence.stream, False, now,
+                                            lease_seconds, worker_id), task))  # fmt: skip
+        out: list[ClaimedTask] = []
+        if fast:
+            for _msg, claimed, _task in fast:
+                await self._lease_index(claimed.task_id, claimed)
+            creates = []
+            for _msg, claimed, _task in fast:
+                claimed.changed = now
+                creates.append(
+                    (
+                        self.names.kv_subject(self._key(claimed.task_id)),
+                        claimed.encode(),
+                        {"Nats-Expected-Last-Subject-Sequence": "0"},
+                    )
+                )
+            outcomes = await self.conn.publish_many(creates)
+            for (msg, claimed, task), outcome in zip(fast, outcomes, strict=True):
+                revision = self._revision(outcome, f"task {claimed.task_id}")
+                if revision is None:
+                    slow.append(msg)  # the id has a record (or had one): decide by reading it
+                else:
+                    out.append(self._hold(msg, revision, claimed, task))
+        if slow:
+            taken = await _chunked([self._take(msg, lease_seconds, worker_id) for msg in slow])
+            out += [item for item in taken if item is not None]
+        return out
+
+    def _claimed(
+        self,
+        base: StateRecord,
+        seq: int,
+        takeover: bool,
+        now: float,
+        lease_seconds: float,
+        worker_id: str,
+    ) -> StateRecord:
+        return StateRecord(
+            task=base.task,
+            state=TaskState.ACTIVE.value,
+            attempt=base.attempt if takeover else base.attempt + 1,
+            delivery=base.delivery + 1,
+            token=new_id(),
+            expires=now + lease_seconds,
+            worker=worker_id,
+            error=base.error,
+            cancel=base.cancel,
+            ready=base.ready,
+            seq=seq,
+        )
+
+    def _hold(self, msg: Msg, revision: int, claimed: StateRecord, task: Task) -> ClaimedTask:
+        assert claimed.token is not None
+        self._held[claimed.token] = _Held(msg, revision, claimed)
+        lease = Lease(
+            task_id=task.id,
+            token=claimed.token,
+            expires_at=from_epoch(claimed.expires),
+            attempt=claimed.attempt,
+            worker_id=claimed.worker or "",
+            cancel_requested=claimed.cancel,
+            delivery=claimed.delivery,
+        )
+        return ClaimedTask(task=task, lease=lease)
+
+    async def _take(self, msg: Msg, lease_seconds: float, worker_id: str) -> ClaimedTask | None:
+        """Claim the task of ``msg`` if its record allows; otherwise drop or delay the ticket.
+
+        A ticket without ``Omniq-Rev`` was published by an enqueue: it holds the task while no
+        record says otherwise (none, or a deletion that finished another ticket). A ticket
+        with ``Omniq-Rev`` belongs to the pending record of that revision."""
         try:
             meta = msg.metadata
-            seq, delivered = meta.sequence.stream, meta.num_delivered
-            headers = msg.headers or {}
-            revision = int(headers.get("Omniq-Rev", "0"))
+            seq = meta.sequence.stream
+            revision = int((msg.headers or {}).get("Omniq-Rev", "0"))
             ticket = StateRecord.decode(msg.data)
         except Exception:
             await msg.term()
             return None
-        current: tuple[StateRecord, int] | None = None
-        if delivered == 1 and revision:
-            current = (ticket, revision)  # optimistic: the record as published
         for _ in range(3):
-            if current is None:
-                raw = await self._read_raw(ticket.task_id)
-                if raw is not None and raw[0] is None:  # damaged: set aside, the ticket's copy
-                    await self._corrupt(ticket, raw[1], msg, "its KV record is not JSON")
-                    return None
-                current = None if raw is None or raw[0] is None else (raw[0], raw[1])
-            if current is None:
-                await msg.term()  # cancelled, purged or finished: a stale ticket
+            now = time.time()
+            state = await self._state(ticket.task_id)
+            if state.corrupt:  # damaged: set aside, from the ticket's copy
+                await self._corrupt(ticket, state.revision, msg, "its KV record is not JSON")
                 return None
-            record, rev = current
+            record = state.record
             takeover = False
-            if record.state == TaskState.DEAD:
-                await msg.term()
-                return None
-            if record.state == TaskState.ACTIVE:
-                if record.seq != seq:
-                    await msg.term()  # another ticket holds this task
+            if record is None:
+                if revision or state.done_seq == seq:
+                    await msg.term()  # finished, cancelled or purged: a stale ticket
                     return None
+                base = ticket
+            elif record.state == TaskState.ACTIVE and record.seq == seq:
                 if record.expires > now:  # AckWait ran out before the lease did
                     await msg.nak(delay=max(record.expires - now, 0.05))
                     return None
-                takeover = True  # the holder died: the server redelivered its ticket
-            elif record.ready > now + 0.001:
-                await msg.nak(delay=record.ready - now)
-                self._note_ready([record])
+                base, takeover = record, True  # the holder died: the server redelivered
+            elif record.state == TaskState.PENDING and revision and state.revision == revision:
+                base = record
+            else:
+                await msg.term()  # another ticket holds this task, or it is dead
+                return None
+            if not takeover and base.ready > now + 0.001:
+                await msg.nak(delay=base.ready - now)
+                self._note_ready([base])
                 return None
             try:
-                task = record.decoded_task()
+                task = base.decoded_task()
             except Exception as exc:
-                await self._corrupt(record, rev, msg, f"its task does not decode: {exc!r:.200}")
+                await self._corrupt(
+                    base, state.revision, msg, f"its task does not decode: {exc!r:.200}"
+                )
                 return None
-            if takeover and record.delivery >= self.conn.options.max_deliveries:
-                record.state, record.token = TaskState.DEAD.value, None
-                record.error = expired_reason(record.delivery, True)
-                if await self._cas(ticket.task_id, record, rev) is not None:
+            if takeover and base.delivery >= self.conn.options.max_deliveries:
+                dead = attrs.evolve(base, state=TaskState.DEAD.value, token=None)
+                dead.error = expired_reason(base.delivery, True)
+                if await self._cas(ticket.task_id, dead, state.revision) is not None:
+                    await self._copy_dead(dead)
                     await msg.term()
                     await self._lease_index(ticket.task_id, None)
                     return None
-                current = None
                 continue
-            claimed = StateRecord(
-                task=record.task,
-                state=TaskState.ACTIVE.value,
-                attempt=record.attempt if takeover else record.attempt + 1,
-                delivery=record.delivery + 1,
-                token=new_id(),
-                expires=now + lease_seconds,
-                worker=worker_id,
-                error=record.error,
-                cancel=record.cancel,
-                ready=record.ready,
-                seq=seq,
-            )
+            claimed = self._claimed(base, seq, takeover, now, lease_seconds, worker_id)
             # the lease index first: a claimer killed between the two writes leaves an index
-            # entry that recover_expired drops (its token is not the record's), never an
-            # active record that only AckWait would bring back
+            # entry that recover_expired drops (its token is not the record's)
             await self._lease_index(ticket.task_id, claimed)
-            new_rev = await self._cas(ticket.task_id, claimed, rev)
+            new_rev = await self._write(ticket.task_id, claimed, state.revision)
             if new_rev is None:
-                current = None  # changed meanwhile: read it and decide again
-                continue
-            assert claimed.token is not None
-            self._held[claimed.token] = _Held(msg, new_rev, claimed)
-            lease = Lease(
-                task_id=task.id,
-                token=claimed.token,
-                expires_at=from_epoch(claimed.expires),
-                attempt=claimed.attempt,
-                worker_id=worker_id,
-                cancel_requested=claimed.cancel,
-                delivery=claimed.delivery,
-            )
-            return ClaimedTask(task=task, lease=lease)
+                continue  # changed meanwhile: read it and decide again
+            return self._hold(msg, new_rev, claimed, task)
         return None
 
     async def _corrupt(self, record: StateRecord, revision: int, msg: Msg, problem: str) -> None:
@@ -479,7 +608,8 @@ class NATSTaskQueue(TaskQueueStorage):
         dead = attrs.evolve(
             record, state=TaskState.DEAD.value, error=CORRUPT_RECORD, token=None, worker=None
         )
-        await self._cas(record.task_id, dead, revision)
+        if await self._cas(record.task_id, dead, revision) is not None:
+            await self._copy_dead(dead)
         await msg.term()
         log.warning(
             "moved a task that cannot be decoded to the dead letters",
@@ -531,7 +661,7 @@ class NATSTaskQueue(TaskQueueStorage):
             new = [q for q in keys if q not in self._wake_subs]
             for queue in new:
                 self._wake_subs[queue] = await self.conn.nc.subscribe(
-                    f"{self.names.task_subject_root}.{queue}.*", cb=self._on_ticket
+                    self.names.queue_filter(queue), cb=self._on_ticket
                 )
             if any(self._news.get(q, 0) > self._drained.get(q, 0) for q in keys):
                 return  # a ticket came after the last claim that found the queue empty
@@ -573,8 +703,8 @@ class NATSTaskQueue(TaskQueueStorage):
 
     async def _on_ticket(self, msg: Msg) -> None:
         parts = msg.subject.split(".")
-        if len(parts) >= 2:
-            queue = parts[-2]
+        if len(parts) >= 3 and parts[-2] != "dead":
+            queue = parts[-3]
             self._news[queue] = self._news.get(queue, 0) + 1
             self._heard[queue] = time.monotonic()
             self._waiters.wake(queue)
@@ -618,48 +748,65 @@ class NATSTaskQueue(TaskQueueStorage):
         ]
 
     async def ack(self, leases: Sequence[Lease]) -> list[bool]:
+        """Each held lease's record deleted by a conditional write naming the ticket it
+        finished, all of them pipelined; then the tickets acknowledged (no reply awaited). A
+        lease whose record changed meanwhile (a cancel request, a lost reply) is decided by
+        reading the record."""
         async with _errors(self.conn.where):
-            return await _chunked([self._ack(lease) for lease in leases])
+            held = [self._held.get(lease.token) for lease in leases]
+            ready = [(i, h) for i, h in enumerate(held) if h is not None and not h.deleting]
+            done: list[bool | None] = [None] * len(leases)
+            for _i, h in ready:
+                h.deleting = True  # stays set if the reply is lost (the call raises)
+            outcomes = await self.conn.publish_many(
+                [self._done_marker(leases[i].task_id, h.record.seq, h.revision) for i, h in ready]
+            )
+            for (i, h), outcome in zip(ready, outcomes, strict=True):
+                h.deleting = False
+                if self._revision(outcome, f"task {leases[i].task_id}") is not None:
+                    done[i] = True
+                    await self._finished(leases[i], h)
+            rest = [i for i, ok in enumerate(done) if ok is None]
+            if rest:
+                slow = await _chunked([self._ack(leases[i]) for i in rest])
+                for i, ok in zip(rest, slow, strict=True):
+                    done[i] = ok
+        return [bool(ok) for ok in done]
 
-    async def _ack(self, lease: Lease) -> bool:
-        mine = self._held.get(lease.token)
-        if mine is not None and mine.deleting:  # a retry after an ack whose reply was lost
-            found = await self._read(lease.task_id)
-            if found is None:  # that delete landed: the ack was this lease's
-                self._held.pop(lease.token, None)
-                if mine.msg is not None:
-                    with contextlib.suppress(Exception):
-                        await mine.msg.ack()
-                await self._lease_index(lease.task_id, None)
-                return True
-            mine.deleting = False
-            if found[0].token != lease.token or found[0].state != TaskState.ACTIVE:
-                self._held.pop(lease.token, None)
-                return False
-            mine.record, mine.revision = found
-        held = await self._current(lease)
-        for _ in range(5):
-            if held is None:
-                self._held.pop(lease.token, None)
-                return False
-            held.deleting = True  # stays set if the reply is lost (the call raises)
-            deleted = await self._cas_delete(lease.task_id, held.revision)
-            held.deleting = False
-            if deleted:
-                break
-            msg = held.msg
-            self._held.pop(lease.token, None)
-            held = await self._current(lease)
-            if held is not None:
-                held.msg = msg
-        else:
-            return False
+    async def _finished(self, lease: Lease, held: _Held) -> None:
         self._held.pop(lease.token, None)
         if held.msg is not None:
             with contextlib.suppress(Exception):
                 await held.msg.ack()
         await self._lease_index(lease.task_id, None)
-        return True
+
+    async def _ack(self, lease: Lease) -> bool:
+        """An ack decided by reading the record: the lease's own deletion already landed (a
+        lost reply), the record changed under the same lease (a cancel request), or the lease
+        is no longer current."""
+        if not _valid_id(lease.task_id):
+            return False
+        mine = self._held.get(lease.token)
+        for _ in range(5):
+            state = await self._state(lease.task_id)
+            record = state.record
+            if record is None:
+                if mine is not None and state.done_seq == mine.record.seq and mine.deleting:
+                    await self._finished(lease, mine)  # that deletion was this lease's own
+                    return True
+                self._held.pop(lease.token, None)
+                return False
+            if record.token != lease.token or record.state != TaskState.ACTIVE:
+                self._held.pop(lease.token, None)
+                return False
+            held = mine or _Held(None, state.revision, record)
+            held.deleting = True
+            deleted = await self._cas_delete(lease.task_id, state.revision, record.seq)
+            held.deleting = False
+            if deleted:
+                await self._finished(lease, held)
+                return True
+        return False
 
     async def nack(
         self,
@@ -710,16 +857,28 @@ class NATSTaskQueue(TaskQueueStorage):
             if done is None:
                 return False
             held, record = done
+            await self._copy_dead(record)
             if held.msg is not None:
                 with contextlib.suppress(Exception):
                     await held.msg.term()
-            await self._copy_dead(record)
             await self._lease_index(lease.task_id, None)
         return True
 
     async def _copy_dead(self, record: StateRecord) -> None:
-        with contextlib.suppress(Exception):
-            await self.conn.js.publish(self.names.dead_subject(record.queue), record.encode())
+        """The dead letter's copy in the task stream (read by no consumer): it keeps the id
+        taken for enqueues, and other tools can read it."""
+        subject = self.names.dead_subject(record.queue, record.task_id)
+        headers = {"Nats-Msg-Id": f"{record.task_id}.dead.{record.delivery}"}
+        await self.conn.publisher.publish(subject, record.encode(), headers)
+
+    async def _drop_dead_copy(self, record: StateRecord) -> None:
+        subject = self.names.dead_subject(record.queue, record.task_id)
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            stored = await self.conn.js.get_msg(
+                self.names.task_stream, subject=subject, direct=True
+            )
+            if stored.seq:
+                await self._delete_ticket(stored.seq)
 
     async def recover_expired(
         self, *, limit: int = 1000, max_deliveries: int = DEFAULT_MAX_DELIVERIES
@@ -784,67 +943,149 @@ class NATSTaskQueue(TaskQueueStorage):
             deliveries = int(advisory.get("deliveries", 0))
             stored = await self.conn.js.get_msg(self.names.task_stream, seq)
             ticket = StateRecord.decode(stored.data or b"")
-            found = await self._read(ticket.task_id)
-            if found is not None:
-                record, rev = found
-                if record.state == "active" and record.seq == seq:
-                    record.state, record.token = TaskState.DEAD.value, None
-                    record.error = expired_reason(max(deliveries, record.delivery), True)
-                    if await self._cas(ticket.task_id, record, rev) is not None:
-                        await self._copy_dead(record)
-                        await self._lease_index(ticket.task_id, None)
-                elif record.state == "pending":
-                    await self._publish_ticket(record, rev, record.encode())
-            await self.conn.js.delete_msg(self.names.task_stream, seq)
+            revision = int((stored.headers or {}).get("Omniq-Rev", "0"))
+            state = await self._state(ticket.task_id)
+            record = state.record
+            if record is None and not revision and state.done_seq != seq:
+                record = ticket  # a fresh ticket whose claimers all died before their claim
+                record.state = TaskState.ACTIVE.value
+                record.seq = seq
+            if record is not None and record.state == "active" and record.seq == seq:
+                record.state, record.token = TaskState.DEAD.value, None
+                record.error = expired_reason(max(deliveries, record.delivery), True)
+                if await self._cas(ticket.task_id, record, state.revision) is not None:
+                    await self._copy_dead(record)
+                    await self._lease_index(ticket.task_id, None)
+            elif record is not None and record.state == "pending" and revision == state.revision:
+                await self._publish_ticket(record, state.revision, record.encode())
+            await self._delete_ticket(seq)
         except Exception as exc:
             log.debug("max-deliveries advisory not handled", error=repr(exc))
 
     # -- inspecting and managing ---------------------------------------------------------------
 
-    async def _records(self) -> list[tuple[StateRecord, int]]:
-        out = []
-        for _key, value, revision in await _scan(self.kv, "t.>", revisions=True):
+    async def _tasks(self, queue: str | None) -> list[_Listed]:
+        """Every task of ``queue`` (all queues if ``None``) with its state: the records of the
+        state bucket (active, dead, retried tasks) and the tickets of tasks that have none yet
+        (pending since their enqueue). O(tasks queued): for ``stats`` of ready counts alone the
+        consumers' pending counts would do, but they cannot tell ready from delayed."""
+        records: dict[str, tuple[StateRecord, int]] = {}
+        done: dict[str, int] = {}
+        for key, value, revision, deleted in await _scan(self.kv, "t.>", revisions=True):
+            task_id = key[2:]
+            if deleted:
+                with contextlib.suppress(Exception):
+                    done[task_id] = int(orjson.loads(value).get("q", 0))
+                continue
             with contextlib.suppress(Exception):
-                out.append((StateRecord.decode(value), revision))
+                record = StateRecord.decode(value)
+                if queue is None or record.queue == queue:
+                    records[task_id] = (record, revision)
+        out = [_Listed(record, revision, 0) for record, revision in records.values()]
+        for subject, seq, headers, data in await self._stream_messages(
+            self.names.queue_filter(queue)
+        ):
+            level = subject.split(".")[-2]
+            if level == "dead" or headers.get("Omniq-Rev"):
+                continue  # a dead letter's copy, or a retried task's ticket: it has a record
+            task_id = subject.rsplit(".", 1)[-1]
+            if task_id in records or done.get(task_id) == seq:
+                continue  # claimed (the record says), or finished with its ack on the way
+            with contextlib.suppress(Exception):
+                out.append(_Listed(StateRecord.decode(data), 0, seq))
         return out
 
-    async def get(self, task_id: str) -> TaskInfo | None:
-        from omniq import names
+    async def _stream_messages(self, subjects: str) -> list[tuple[str, int, dict[str, str], bytes]]:
+        """Every message of the task stream under ``subjects``, by batched direct gets (a work
+        queue stream allows no second consumer over its consumers' subjects)."""
+        nc = self.conn.nc
+        inbox = nc.new_inbox()
+        queue: asyncio.Queue[Msg] = asyncio.Queue()
 
+        async def deliver(msg: Msg) -> None:
+            queue.put_nowait(msg)
+
+        sub = await nc.subscribe(inbox, cb=deliver)
+        out: list[tuple[str, int, dict[str, str], bytes]] = []
         try:
-            names.validate_task_id(task_id)
-        except Exception:
+            seq = 0
+            while True:
+                request = orjson.dumps({"seq": seq, "next_by_subj": subjects, "batch": 1000})
+                await nc.publish(
+                    f"$JS.API.DIRECT.GET.{self.names.task_stream}", request, reply=inbox
+                )
+                got = 0
+                async with asyncio.timeout(self.conn.options.request_timeout):
+                    while True:
+                        msg = await queue.get()
+                        headers = dict(msg.headers or {})
+                        status = headers.get("Status")
+                        if status is not None:
+                            break  # 204 end of batch, 404 nothing (more)
+                        got += 1
+                        last = int(headers.get("Nats-Sequence", "0"))
+                        out.append((headers.get("Nats-Subject", ""), last, headers, msg.data))
+                        seq = last + 1
+                if got == 0 or status == "404":
+                    return out
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def get(self, task_id: str) -> TaskInfo | None:
+        if not _valid_id(task_id):
             return None
         async with _errors(self.conn.where):
-            found = await self._read(task_id)
-        if found is None:
-            return None
+            state = await self._state(task_id)
+            record = state.record
+            if record is None:
+                msg = await self._find_ticket(task_id)
+                if msg is None:
+                    return None
+                headers = msg.headers or {}
+                seq = int(headers.get("Nats-Sequence", "0"))
+                if _stale(headers, state.done_seq):
+                    return None  # a retried task's stale ticket, or one finished just now
+                try:
+                    record = StateRecord.decode(msg.data)
+                except Exception:
+                    return None
         try:
-            return found[0].info(time.time())
+            return record.info(time.time())
         except Exception:
             return None
 
     async def cancel(self, task_id: str) -> CancelOutcome:
-        from omniq import names
-
-        try:
-            names.validate_task_id(task_id)
-        except Exception:
+        if not _valid_id(task_id):
             return CancelOutcome.NOT_FOUND
         async with _errors(self.conn.where):
             for _ in range(5):
-                found = await self._read(task_id)
-                if found is None:
-                    return CancelOutcome.NOT_FOUND
-                record, rev = found
-                if record.state == TaskState.PENDING:
-                    if await self._cas_delete(task_id, rev):
+                state = await self._state(task_id)
+                record = state.record
+                if record is None:
+                    msg = await self._find_ticket(task_id)
+                    if msg is None:
+                        return CancelOutcome.NOT_FOUND
+                    headers = msg.headers or {}
+                    seq = int(headers.get("Nats-Sequence", "0"))
+                    if _stale(headers, state.done_seq):
+                        return CancelOutcome.NOT_FOUND
+                    # the deletion marker first: a claimer that fetched the ticket meanwhile
+                    # finds it and drops the ticket; then the ticket itself
+                    if await self._cas_delete(task_id, state.revision, seq):
+                        await self._delete_ticket(seq)
+                        return CancelOutcome.CANCELLED
+                elif record.state == TaskState.PENDING:
+                    if await self._cas_delete(task_id, state.revision):
+                        msg = await self._find_ticket(task_id)
+                        if msg is not None and (msg.headers or {}).get("Omniq-Rev"):
+                            await self._delete_ticket(int(msg.headers["Nats-Sequence"]))  # type: ignore[index]
                         return CancelOutcome.CANCELLED
                 elif record.state == TaskState.ACTIVE:
                     if record.cancel:
                         return CancelOutcome.REQUESTED
                     record.cancel = True
-                    if await self._cas(task_id, record, rev) is not None:
+                    if await self._cas(task_id, record, state.revision) is not None:
                         return CancelOutcome.REQUESTED
                 else:
                     return CancelOutcome.NOT_FOUND
@@ -857,8 +1098,12 @@ class NATSTaskQueue(TaskQueueStorage):
             for queue in queues:
                 counts[queue] = {"ready": 0, "delayed": 0, "active": 0, "dead": 0}
         async with _errors(self.conn.where):
-            records = await self._records()
-        for record, _rev in records:
+            if queues is not None and len(queues) == 1:
+                listed = await self._tasks(queues[0])
+            else:
+                listed = await self._tasks(None)
+        for item in listed:
+            record = item.record
             queue = record.queue
             if queues is not None and queue not in counts:
                 continue
@@ -871,7 +1116,7 @@ class NATSTaskQueue(TaskQueueStorage):
 
     async def list_tasks(self, queue: str, *, state: TaskState, limit: int = 100) -> list[TaskInfo]:
         async with _errors(self.conn.where):
-            records = [r for r, _ in await self._records() if r.queue == queue and r.state == state]
+            records = [i.record for i in await self._tasks(queue) if i.record.state == state]
         if state == TaskState.PENDING:
             records.sort(key=lambda r: (-r.priority, r.ready, r.task_id))
         else:
@@ -882,26 +1127,42 @@ class NATSTaskQueue(TaskQueueStorage):
     async def purge(self, queue: str, *, states: Sequence[TaskState] = (TaskState.PENDING,)) -> int:
         wanted = {TaskState(s).value for s in states} - {TaskState.ACTIVE.value}
         async with _errors(self.conn.where):
-            records = await self._records()
-            deletions = [
-                self._cas_delete(r.task_id, rev)
-                for r, rev in records
-                if r.queue == queue and r.state in wanted
-            ]
-            done = await _chunked(deletions)
+            listed = [i for i in await self._tasks(queue) if i.record.state in wanted]
+            done = await _chunked([self._purge_one(item) for item in listed])
         return sum(done)
+
+    async def _purge_one(self, item: _Listed) -> bool:
+        record = item.record
+        if item.seq:  # a ticket without a record: mark it finished, then drop it
+            state = await self._state(record.task_id)
+            if state.record is not None or state.done_seq == item.seq:
+                return False
+            if not await self._cas_delete(record.task_id, state.revision, item.seq):
+                return False
+            await self._delete_ticket(item.seq)
+            return True
+        if not await self._cas_delete(record.task_id, item.revision):
+            return False
+        if record.state == TaskState.DEAD:
+            await self._drop_dead_copy(record)
+        else:
+            msg = await self._find_ticket(record.task_id)
+            if msg is not None and (msg.headers or {}).get("Omniq-Rev"):
+                await self._delete_ticket(int((msg.headers or {})["Nats-Sequence"]))
+        return True
 
     async def requeue_dead(self, queue: str, task_ids: Sequence[str] | None = None) -> int:
         async with _errors(self.conn.where):
             if task_ids is None:
-                records = [(r, rev) for r, rev in await self._records() if r.queue == queue]
+                records = [
+                    (i.record, i.revision)
+                    for i in await self._tasks(queue)
+                    if i.record.state == TaskState.DEAD
+                ]
             else:
-                from omniq import names
-
                 found = []
                 for task_id in task_ids:
-                    with contextlib.suppress(Exception):
-                        names.validate_task_id(task_id)
+                    if _valid_id(task_id):
                         item = await self._read(task_id)
                         if item is not None and item[0].queue == queue:
                             found.append(item)
@@ -917,6 +1178,7 @@ class NATSTaskQueue(TaskQueueStorage):
                 if new_rev is not None:
                     await self._ensure_level(record.queue, record.priority)
                     await self._publish_ticket(record, new_rev, record.encode())
+                    await self._drop_dead_copy(record)
                     count += 1
         return count
 
@@ -957,12 +1219,11 @@ async def _scan(kv: KeyValue, subject: str, *, revisions: bool = False) -> list[
             if not msgs:
                 break
             for msg in msgs:
-                if msg.headers and msg.headers.get("KV-Operation") in ("DEL", "PURGE"):
-                    continue
+                deleted = (msg.headers or {}).get("KV-Operation") in ("DEL", "PURGE")
                 key = msg.subject[len(prefix) :]
-                if revisions:
-                    out.append((key, msg.data, msg.metadata.sequence.stream))
-                else:
+                if revisions:  # deletions too, flagged
+                    out.append((key, msg.data, msg.metadata.sequence.stream, deleted))
+                elif not deleted:
                     out.append((key, msg.data))
             pending = msgs[-1].metadata.num_pending
     finally:
@@ -978,6 +1239,14 @@ async def _errors(where: str) -> Any:
 
     async with unavailable_as_storage_error(where):
         yield
+
+
+def _stale(headers: dict[str, str], done_seq: int) -> bool:
+    """Whether a message found by a task's id, the task having no record, is no pending
+    ticket: a retried task's old ticket, a dead letter's copy, or a ticket finished just now."""
+    seq = int(headers.get("Nats-Sequence", "0"))
+    dead = ".dead." in headers.get("Nats-Subject", "")
+    return bool(headers.get("Omniq-Rev")) or dead or seq == done_seq
 
 
 def _valid_id(task_id: str) -> bool:
