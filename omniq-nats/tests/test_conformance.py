@@ -11,6 +11,7 @@ from omniq.testing import BackendConformance
 
 class TestNATSConformance(BackendConformance):
     backend_name = "nats"
+
     @pytest.fixture
     def backend_factory(self, nats_server: Any, nats_prefix: str) -> Callable[[], Backend]:
         return lambda: omniq.load_backend(nats_server.url, prefix=nats_prefix)

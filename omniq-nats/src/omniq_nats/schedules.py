@@ -1,27 +1,46 @@
 """Schedules in the ``<prefix>_schedules`` KV bucket (key: schedule name). A tick is claimed by
 a KV update with the revision the claimer read, after checking that the stored
-``next_fire_at`` is the tick: of any number of schedulers exactly one write succeeds."""
+``next_fire_at`` is the tick: of any number of schedulers exactly one write succeeds.
+
+With the app's task queue on NATS too (:class:`~omniq.storage.TickEnqueue`), the claiming
+write also records the tick's tasks as *unconfirmed*; the claimer enqueues them (task ids are
+per schedule and tick, and a ticket's ``Nats-Msg-Id`` is per enqueued task, so enqueueing them
+twice stores them once) and then removes that entry. A scheduler killed in between leaves the
+entry: any scheduler that finds it older than :data:`TAKEOVER_SECONDS` enqueues those tasks
+and removes it. So each tick's tasks are enqueued exactly once, whoever dies."""
 
 from __future__ import annotations
 
 import builtins
 import contextlib
+import time
+from collections.abc import Sequence
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import attrs
 import nats.js.errors
+import orjson
 from nats.js.kv import KeyValue
+from omniq.logging import get_logger
 from omniq.models.schedule import Schedule
+from omniq.models.task import Task
 from omniq.plugins.specs import BackendContext
-from omniq.serialization.records import dumps_record, loads_record
-from omniq.storage import Capability, ScheduleStorage
+from omniq.serialization.records import dumps_record, record_converter
+from omniq.storage import Capability, ScheduleStorage, TaskQueueStorage
 
 from omniq_nats.connection import connection_for, unavailable_as_storage_error
+from omniq_nats.task_queue import NATSTaskQueue
+
+log = get_logger(__name__)
 
 __all__ = ["NATSScheduleStorage"]
 
 _WRONG_LAST = 10071
+_CLAIMS = "omniq_unconfirmed"
+"""Key, in a stored schedule's JSON, of the ticks claimed whose tasks are not known enqueued."""
+TAKEOVER_SECONDS = 5.0
+"""How old an unconfirmed tick is before another scheduler enqueues its tasks."""
 
 
 class NATSScheduleStorage(ScheduleStorage):
@@ -32,6 +51,7 @@ class NATSScheduleStorage(ScheduleStorage):
     def __init__(self, ctx: BackendContext) -> None:
         self.conn = connection_for(ctx)
         self._kv: KeyValue | None = None
+        self._queue: NATSTaskQueue | None = None
 
     @property
     def kv(self) -> KeyValue:
@@ -47,6 +67,12 @@ class NATSScheduleStorage(ScheduleStorage):
         self._kv = None
 
     async def _read(self, name: str) -> tuple[Schedule, int] | None:
+        found = await self._read_full(name)
+        return None if found is None else (found[0], found[2])
+
+    async def _read_full(
+        self, name: str
+    ) -> tuple[Schedule, builtins.list[dict[str, Any]], int] | None:
         from omniq import names
 
         try:
@@ -60,11 +86,14 @@ class NATSScheduleStorage(ScheduleStorage):
             return None
         if entry.value is None:
             return None
-        return loads_record(entry.value, Schedule), entry.revision or 0
+        schedule, claims = _decode(entry.value)
+        return schedule, claims, entry.revision or 0
 
-    async def _write(self, schedule: Schedule, revision: int) -> bool:
+    async def _write(
+        self, schedule: Schedule, revision: int, claims: builtins.list[dict[str, Any]] | None = None
+    ) -> bool:
         try:
-            await self.kv.update(schedule.name, dumps_record(schedule), last=revision)
+            await self.kv.update(schedule.name, _encode(schedule, claims or []), last=revision)
         except nats.js.errors.KeyWrongLastSequenceError:
             return False
         except nats.js.errors.APIError as exc:
@@ -92,10 +121,11 @@ class NATSScheduleStorage(ScheduleStorage):
     async def set_paused(self, name: str, paused: bool) -> bool:
         async with unavailable_as_storage_error(self.conn.where):
             for _ in range(20):
-                found = await self._read(name)
+                found = await self._read_full(name)
                 if found is None:
                     return False
-                if await self._write(attrs.evolve(found[0], paused=paused), found[1]):
+                schedule, claims, revision = found
+                if await self._write(attrs.evolve(schedule, paused=paused), revision, claims):
                     return True
         return False
 
@@ -106,7 +136,10 @@ class NATSScheduleStorage(ScheduleStorage):
         async with unavailable_as_storage_error(self.conn.where):
             for _key, value in await _scan(self.kv, ">"):
                 with contextlib.suppress(Exception):
-                    out.append(loads_record(value, Schedule))
+                    schedule, claims = _decode(value)
+                    out.append(schedule)
+                    if claims and self._queue is not None:
+                        await self._take_over(schedule.name, claims)
         return sorted(out, key=lambda s: s.name)
 
     async def due(self, now: datetime, *, limit: int = 100) -> builtins.list[Schedule]:
@@ -131,3 +164,72 @@ class NATSScheduleStorage(ScheduleStorage):
                 if await self._write(claimed, revision):
                     return True
         return False
+
+    # -- ticks enqueued exactly once (TickEnqueue) -------------------------------------------
+
+    def enqueues_into(self, queue: TaskQueueStorage) -> bool:
+        if isinstance(queue, NATSTaskQueue):
+            self._queue = queue
+            return True
+        return False
+
+    async def claim_tick_with_tasks(
+        self, name: str, tick: datetime, next_fire_at: datetime | None, tasks: Sequence[Task]
+    ) -> bool:
+        """Claim the tick and record its tasks as unconfirmed in the same write, enqueue them,
+        then remove the record (a scheduler that dies before that leaves it to be taken over)."""
+        claim = {"at": time.time(), "tasks": [record_converter().unstructure(t) for t in tasks]}
+        async with unavailable_as_storage_error(self.conn.where):
+            for _ in range(20):
+                found = await self._read_full(name)
+                if found is None:
+                    return False
+                schedule, claims, revision = found
+                if schedule.paused or schedule.next_fire_at != tick:
+                    return False
+                claimed = attrs.evolve(schedule, next_fire_at=next_fire_at, last_fired_at=tick)
+                if await self._write(claimed, revision, [*claims, claim] if tasks else claims):
+                    break
+            else:
+                return False
+            if tasks:
+                assert self._queue is not None
+                await self._queue.enqueue_many(tasks)
+                await self._confirm(name, [claim])
+        return True
+
+    async def _take_over(self, name: str, claims: builtins.list[dict[str, Any]]) -> None:
+        """Enqueue the tasks of unconfirmed ticks older than :data:`TAKEOVER_SECONDS` (their
+        claimer died, or failed to enqueue) and remove them."""
+        old = [c for c in claims if time.time() - float(c.get("at", 0)) > TAKEOVER_SECONDS]
+        if not old or self._queue is None:
+            return
+        tasks = [record_converter().structure(t, Task) for c in old for t in c.get("tasks", [])]
+        await self._queue.enqueue_many(tasks)
+        await self._confirm(name, old)
+        log.info(
+            "enqueued the tasks of unconfirmed schedule ticks", schedule=name, tasks=len(tasks)
+        )
+
+    async def _confirm(self, name: str, done: builtins.list[dict[str, Any]]) -> None:
+        for _ in range(20):
+            found = await self._read_full(name)
+            if found is None:
+                return
+            schedule, claims, revision = found
+            rest = [c for c in claims if c not in done]
+            if rest == claims or await self._write(schedule, revision, rest):
+                return
+
+
+def _encode(schedule: Schedule, claims: list[dict[str, Any]]) -> bytes:
+    raw = record_converter().unstructure(schedule)
+    if claims:
+        raw[_CLAIMS] = claims
+    return orjson.dumps(raw, option=orjson.OPT_NON_STR_KEYS)
+
+
+def _decode(data: bytes) -> tuple[Schedule, list[dict[str, Any]]]:
+    raw = orjson.loads(data)
+    claims = raw.pop(_CLAIMS, None) or []
+    return record_converter().structure(raw, Schedule), claims

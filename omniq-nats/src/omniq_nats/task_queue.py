@@ -1043,7 +1043,6 @@ class NATSTaskQueue(TaskQueueStorage):
                 if msg is None:
                     return None
                 headers = msg.headers or {}
-                seq = int(headers.get("Nats-Sequence", "0"))
                 if _stale(headers, state.done_seq):
                     return None  # a retried task's stale ticket, or one finished just now
                 try:
