@@ -3,7 +3,8 @@
 JetStream holds a task's *ticket* (a message in the work-queue stream) but cannot say what
 state a task is in, who holds it or how often it ran; this record does, and every change to it
 is a KV compare-and-set on its revision, which is what fences stale workers. A ticket carries
-the record as it was when the ticket was published, and that record's revision."""
+the record as it was when the ticket was published (for a retried task, with that record's
+revision in its ``Omniq-Rev`` header)."""
 
 from __future__ import annotations
 

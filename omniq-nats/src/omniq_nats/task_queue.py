@@ -1,30 +1,29 @@
 """The NATS task queue: tickets in a JetStream work-queue stream, state in a KV record.
 
-* **Tickets.** Each pending task has a ticket in the ``<prefix>_TASKS`` work-queue stream, on the
-  subject ``<prefix>.tasks.<queue>.p<level>`` of its queue and priority (one durable pull
-  consumer per subject; ``claim`` fetches higher levels first). Enqueue publishes it with
-  ``Nats-Msg-Id: <task id>.<revision>``, so a publish retried within the duplicate window is
-  stored once.
-* **State.** A KV record per task (``t.<id>`` in ``<prefix>_tasks``) says what JetStream cannot:
-  state, attempt, delivery count, lease token and expiry, last error, cancel flag. Every change
-  is a compare-and-set on the record's revision: that is the fence. A claim moves the record
-  from the revision the ticket carries to ``active`` with a new token and ``delivery + 1``, so
-  ``Lease.delivery`` grows by one per claim and nothing resets it.
+* **Tickets.** Each pending or running task has a ticket, carrying the whole task, in the
+  ``<prefix>_TASKS`` work-queue stream on ``<prefix>.tasks.<queue>.p<level>.<task id>`` (one
+  durable pull consumer per queue and level; ``claim`` fetches higher levels first). Enqueue is
+  that one publish, refused by JetStream if any message about the id is in the stream (the
+  expected last sequence of the subjects ``<prefix>.tasks.*.*.<id>`` is 0), pipelined in bulk.
+* **State.** A KV record per claimed task (``t.<id>`` in ``<prefix>_tasks``): state, attempt,
+  delivery count, lease token and expiry, last error, cancel flag, and the ticket it runs
+  under. The first claim of a ticket creates it; every later change is a compare-and-set on
+  its revision: that is the fence. The ack deletes it with a marker naming the finished
+  ticket, so that ticket's redelivery (a lost ack) is dropped. A retried task's record stays,
+  pending, and its new ticket names the record's revision (``Omniq-Rev``).
 * **Leases.** The claimed ticket stays unacknowledged while its task runs: ``extend`` sends
-  ``in_progress`` (resetting the consumer's ``AckWait``) besides moving the record's expiry, and
-  the finishing call acknowledges it. A worker that dies stops both; its ticket comes back when
-  AckWait runs out, and the next claimer finds the record's lease expired and takes the task
-  over. ``recover_expired`` finds expired per-claim leases sooner through a small lease index
-  (``l.<id>`` keys) and publishes a new ticket.
+  ``in_progress`` (resetting the consumer's ``AckWait``) besides moving the record's expiry.
+  A worker that dies stops both; its ticket comes back when AckWait runs out, and the next
+  claimer finds the record's lease expired and takes the task over. ``recover_expired`` finds
+  expired per-claim leases sooner through a small lease index (``l.<id>`` keys).
 * **Delays.** A ticket of a task whose eta (or retry time) is ahead is ``nak``-ed with that
-  delay, so JetStream redelivers it when it is due (``Nak`` with delay; message scheduling of
-  nats-server 2.12+ would hold it too, but needs a stream option the server must allow and a
-  schedule message per task to cancel).
+  delay, so JetStream redelivers it when it is due.
 * **Dead letters.** The consumers' ``MaxDeliver`` stops a ticket that keeps being redelivered;
-  its max-deliveries advisory dead-letters the task's record if a crash loop caused it. Dead
-  tasks stay as records in state ``dead`` (listed, requeued) and a copy goes to ``<prefix>_DEAD``.
-* **Inspection** (``get``, ``stats``, ``list_tasks``, ``purge``, ``requeue_dead``) reads the KV
-  records: ``get`` is one read, the others scan every task record (O(tasks in the bucket)).
+  its max-deliveries advisory dead-letters the task if a crash loop caused it. Dead tasks stay
+  as records in state ``dead`` (listed, requeued), with a copy in the task stream
+  (``<prefix>.tasks.<queue>.dead.<id>``, read by no consumer) that keeps the id taken.
+* **Inspection**: ``get`` is one or two reads (the record, else the ticket); ``stats``,
+  ``list_tasks``, ``purge`` and ``requeue_dead`` scan the records and the queue's tickets.
 """
 
 from __future__ import annotations
