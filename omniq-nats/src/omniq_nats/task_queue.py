@@ -102,7 +102,9 @@ class _State:
     revision: int
     """The entry's revision; 0 if the key was never written."""
     done_seq: int = 0
-    """For a deleted record: the ticket its deletion finished (0: none)."""
+    """For a deleted record: the last ticket of the run its deletion ended (0: none). Every
+    ticket of that run has this sequence or a lower one (a retry's ticket is published after
+    the ticket it replaces), and a later enqueue's ticket a higher one."""
     corrupt: bool = False
 
 
@@ -236,8 +238,9 @@ class NATSTaskQueue(TaskQueueStorage):
         return await self._write(task_id, record, revision)
 
     def _done_marker(self, task_id: str, seq: int, revision: int) -> Message:
-        """The deletion of a task's record, conditional on ``revision``, saying which ticket
-        it finished (``seq``; 0 for none): a redelivery of that ticket is then dropped."""
+        """The deletion of a task's record, conditional on ``revision``, naming the last ticket
+        of the run it ends (``seq``): a redelivery of that ticket, or of an older one of the
+        same run, is then dropped."""
         headers = {"KV-Operation": "DEL", "Nats-Expected-Last-Subject-Sequence": str(revision)}
         return self.names.kv_subject(self._key(task_id)), orjson.dumps({"q": seq}), headers
 
@@ -558,7 +561,7 @@ class NATSTaskQueue(TaskQueueStorage):
             record = state.record
             takeover = False
             if record is None:
-                if revision or state.done_seq == seq:
+                if revision or state.done_seq >= seq:
                     await msg.term()  # finished, cancelled or purged: a stale ticket
                     return None
                 base = ticket
@@ -945,7 +948,7 @@ class NATSTaskQueue(TaskQueueStorage):
             revision = int((stored.headers or {}).get("Omniq-Rev", "0"))
             state = await self._state(ticket.task_id)
             record = state.record
-            if record is None and not revision and state.done_seq != seq:
+            if record is None and not revision and state.done_seq < seq:
                 record = ticket  # a fresh ticket whose claimers all died before their claim
                 record.state = TaskState.ACTIVE.value
                 record.seq = seq
@@ -988,7 +991,7 @@ class NATSTaskQueue(TaskQueueStorage):
             if level == "dead" or headers.get("Omniq-Rev"):
                 continue  # a dead letter's copy, or a retried task's ticket: it has a record
             task_id = subject.rsplit(".", 1)[-1]
-            if task_id in records or done.get(task_id) == seq:
+            if task_id in records or done.get(task_id, 0) >= seq:
                 continue  # claimed (the record says), or finished with its ack on the way
             with contextlib.suppress(Exception):
                 out.append(_Listed(StateRecord.decode(data), 0, seq))
@@ -1074,7 +1077,7 @@ class NATSTaskQueue(TaskQueueStorage):
                         await self._delete_ticket(seq)
                         return CancelOutcome.CANCELLED
                 elif record.state == TaskState.PENDING:
-                    if await self._cas_delete(task_id, state.revision):
+                    if await self._cas_delete(task_id, state.revision, record.seq):
                         msg = await self._find_ticket(task_id)
                         if msg is not None and (msg.headers or {}).get("Omniq-Rev"):
                             await self._delete_ticket(int(msg.headers["Nats-Sequence"]))  # type: ignore[index]
@@ -1133,13 +1136,13 @@ class NATSTaskQueue(TaskQueueStorage):
         record = item.record
         if item.seq:  # a ticket without a record: mark it finished, then drop it
             state = await self._state(record.task_id)
-            if state.record is not None or state.done_seq == item.seq:
+            if state.record is not None or state.done_seq >= item.seq:
                 return False
             if not await self._cas_delete(record.task_id, state.revision, item.seq):
                 return False
             await self._delete_ticket(item.seq)
             return True
-        if not await self._cas_delete(record.task_id, item.revision):
+        if not await self._cas_delete(record.task_id, item.revision, record.seq):
             return False
         if record.state == TaskState.DEAD:
             await self._drop_dead_copy(record)
@@ -1244,7 +1247,7 @@ def _stale(headers: dict[str, str], done_seq: int) -> bool:
     ticket: a retried task's old ticket, a dead letter's copy, or a ticket finished just now."""
     seq = int(headers.get("Nats-Sequence", "0"))
     dead = ".dead." in headers.get("Nats-Subject", "")
-    return bool(headers.get("Omniq-Rev")) or dead or seq == done_seq
+    return bool(headers.get("Omniq-Rev")) or dead or seq <= done_seq
 
 
 def _valid_id(task_id: str) -> bool:
