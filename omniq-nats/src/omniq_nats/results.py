@@ -3,7 +3,7 @@ result's life and each result's own ``expires_at`` checked on read.
 
 ``store`` is a compare-and-set on the key's revision: read, refuse if the stored result's
 delivery is higher, else write with the revision read (``create`` when there is none), again on
-a conflict. ``wait`` watches the key (a KV watch: JetStream pushes the write), no polling."""
+a conflict. ``wait`` is woken by the key's writes (a core subscription), no polling."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import ClassVar
 
 import nats.errors
 import nats.js.errors
+from nats.aio.msg import Msg
 from nats.js.kv import KeyValue
 from omniq._time import utcnow
 from omniq.errors import StorageError
@@ -125,35 +126,36 @@ class NATSResultStorage(ResultStorage):
         return result
 
     async def wait(self, task_id: str, timeout: float) -> TaskResult | None:
-        """A stored result at once (one KV read); otherwise a KV watch on the key: its first
-        entry is the value stored meanwhile (if any), then each new write arrives as JetStream
-        stores it. The read first matters: a watch is a consumer on the server, and a caller
-        collecting thousands of finished results must not open one each."""
+        """A core subscription on the key's subject (every write to the key is published on
+        it), then one KV read: a result stored before the subscription was registered is
+        read, one stored after it wakes the wait. A message seen there is not trusted (a write
+        the bucket refused, a stale delivery's, is published to subscribers all the same): it
+        makes the wait read the key again. No JetStream consumer is made per wait, and no poll."""
         if not _valid(task_id):
             return None
-        stored = await self.get(task_id)
-        if stored is not None or timeout <= 0:
-            return stored
+        if timeout <= 0:
+            return await self.get(task_id)
+        woken: asyncio.Queue[None] = asyncio.Queue()
+
+        async def wake(msg: Msg) -> None:
+            if not (msg.headers or {}).get("KV-Operation"):
+                woken.put_nowait(None)
+
+        subject = f"$KV.{self.conn.names.result_bucket}.{task_id}"
         async with unavailable_as_storage_error(self.conn.where):
-            watcher = await self.kv.watch(task_id, ignore_deletes=True)
+            sub = await self.conn.nc.subscribe(subject, cb=wake)
             try:
                 async with asyncio.timeout(timeout):
                     while True:
-                        entry = await watcher.updates(timeout=timeout + 1)  # type: ignore[no-untyped-call]
-                        if entry is None or entry.value is None:
-                            continue
-                        try:
-                            result = loads_record(entry.value, TaskResult)
-                        except Exception:
-                            log.warning("undecodable NATS result", task_id=task_id)
-                            continue
-                        if not result.is_expired(utcnow()):
-                            return result
-            except (TimeoutError, nats.errors.TimeoutError):
+                        stored = await self.get(task_id)  # the server has the subscription now
+                        if stored is not None:
+                            return stored
+                        await woken.get()
+            except TimeoutError:
                 return None
             finally:
                 with contextlib.suppress(Exception):
-                    await watcher.stop()  # type: ignore[no-untyped-call]
+                    await sub.unsubscribe()
 
     async def delete(self, task_id: str) -> bool:
         if not _valid(task_id):
