@@ -352,6 +352,13 @@ def bench_redis_interleaved(fresh: Fresh, n: int, rounds: int = 10) -> dict[str,
     }
 
 
+def bench_nats_interleaved(fresh: Fresh, n: int) -> dict[str, Any]:
+    """NATS enqueues and their raw nats-py loops in alternating chunks (bench/nats_raw.py)."""
+    from nats_raw import nats_interleaved
+
+    return nats_interleaved(fresh.app, fresh.args.nats_url, n)
+
+
 async def _raw_async_round_trips(fresh: Fresh, n: int) -> float:
     """redis-py asyncio, one LPUSH awaited at a time: the bound for an async enqueue."""
     import redis.asyncio as aioredis
@@ -447,6 +454,8 @@ def run_backend(name: str, args: argparse.Namespace) -> dict[str, Any]:
         step("client_enqueue_raw", lambda: bench_raw_client(name, fresh, n_enqueue // 4))
     if name == "redis":
         step("enqueue_sync_interleaved", lambda: bench_redis_interleaved(fresh, n_enqueue // 2))
+    if name == "nats":
+        step("nats_interleaved", lambda: bench_nats_interleaved(fresh, n_enqueue // 2))
     step("enqueue_sync_via_loop", lambda: bench_sync_enqueue(fresh, n_enqueue // 4, hop=True))
     step("enqueue_async", lambda: bench_async_enqueue(fresh, n_enqueue))
     step("enqueue_bulk", lambda: bench_bulk_enqueue(fresh, n_enqueue))
