@@ -174,8 +174,11 @@ class NATSConnection:
         await nats_errors(self.where, lambda: _add_stream(self.js, config))
         self._streams.add(config.name)
 
-    async def bucket(self, name: str, *, ttl: float | None = None, history: int = 1) -> KeyValue:
-        """The KV bucket ``name``, created on first use."""
+    async def bucket(
+        self, name: str, *, ttl: float | None = None, history: int = 1, msg_ttl: bool = False
+    ) -> KeyValue:
+        """The KV bucket ``name``, created on first use; with ``msg_ttl``, its stream allows
+        per-message TTLs (``Nats-TTL``: deletion markers that remove themselves)."""
         kv = self._buckets.get(name)
         if kv is not None:
             return kv
@@ -200,6 +203,8 @@ class NATSConnection:
                 return await js.key_value(name)  # another process created it first
 
         kv = await nats_errors(self.where, open_bucket)
+        if msg_ttl:
+            await nats_errors(self.where, lambda: _allow_msg_ttl(js, f"KV_{name}"))
         self._buckets[name] = kv
         return kv
 
@@ -231,6 +236,13 @@ class NATSConnection:
                 f"{self.max_payload:,} ({self.where}): send smaller arguments, or raise "
                 "max_payload in nats-server's configuration (at most 64 MB)"
             )
+
+
+async def _allow_msg_ttl(js: JetStreamContext, stream: str) -> None:
+    info = await js.stream_info(stream)
+    if not info.config.allow_msg_ttl:
+        info.config.allow_msg_ttl = True
+        await js.update_stream(info.config)
 
 
 async def _add_stream(js: JetStreamContext, config: StreamConfig) -> None:

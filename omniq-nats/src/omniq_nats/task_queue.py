@@ -154,7 +154,7 @@ class NATSTaskQueue(TaskQueueStorage):
             return
         await self.conn.connect()
         await self.conn.stream(self.conn.work_stream())
-        self._kv = await self.conn.bucket(self.names.state_bucket)
+        self._kv = await self.conn.bucket(self.names.state_bucket, msg_ttl=True)
         timeout = self.conn.options.request_timeout
         self._puller = Puller(self.conn.nc, self.names.task_stream, timeout)
         await self._puller.start()
@@ -241,8 +241,19 @@ class NATSTaskQueue(TaskQueueStorage):
         """The deletion of a task's record, conditional on ``revision``, naming the last ticket
         of the run it ends (``seq``): a redelivery of that ticket, or of an older one of the
         same run, is then dropped."""
-        headers = {"KV-Operation": "DEL", "Nats-Expected-Last-Subject-Sequence": str(revision)}
+        headers = {
+            "KV-Operation": "DEL",
+            "Nats-Expected-Last-Subject-Sequence": str(revision),
+            "Nats-TTL": self._marker_ttl,
+        }
         return self.names.kv_subject(self._key(task_id)), orjson.dumps({"q": seq}), headers
+
+    @property
+    def _marker_ttl(self) -> str:
+        """How long a deletion marker stays: long after the last redelivery of a ticket of
+        its run can come (AckWait after its holder stopped), so markers do not pile up."""
+        options = self.conn.options
+        return f"{int(max(10 * options.ack_wait, options.duplicate_window, 60))}s"
 
     async def _cas_delete(self, task_id: str, revision: int, seq: int = 0) -> bool:
         outcome = await self.conn.publisher.publish(*self._done_marker(task_id, seq, revision))
@@ -255,7 +266,7 @@ class NATSTaskQueue(TaskQueueStorage):
         only delays recovery to the server's redelivery after AckWait."""
         subject = self.names.kv_subject(f"l.{task_id}")
         if record is None:
-            headers = {"KV-Operation": "PURGE", "Nats-Rollup": "sub"}
+            headers = {"KV-Operation": "PURGE", "Nats-Rollup": "sub", "Nats-TTL": "1s"}
             await self.conn.nc.publish(subject, b"", headers=headers)
         else:
             await self.conn.nc.publish(subject, orjson.dumps([record.expires, record.token]))
