@@ -91,7 +91,7 @@ async def raw_nats(url: str, n: int) -> dict[str, Any]:
 
 def nats_ratios(results: dict[str, Any]) -> list[str]:
     """OmniQ's NATS figures against the raw loops of the same run, with issue 14's targets."""
-    raw = results.get("client_nats_raw")
+    raw = results.get("client_enqueue_raw")  # the step bench/run.py stores the raw loops under
     if not isinstance(raw, dict) or "error" in raw:
         return []
 
