@@ -17,7 +17,7 @@ from omniq.models.event import TaskEvent
 from omniq.serialization.records import dumps_record
 
 from omniq_postgres.events import EVENT_COLUMNS, EVENT_UNNEST, event_arrays
-from omniq_postgres.results import NOTIFY_RESULTS
+from omniq_postgres.results import NOTIFY_RESULTS, RETURNED
 
 __all__ = ["COMPLETE", "completion_params"]
 
@@ -35,7 +35,7 @@ COMPLETE = (
     "SELECT id, data, expires_at, delivery FROM held WHERE has_result "
     "ON CONFLICT (task_id) DO UPDATE SET data = excluded.data, "
     "expires_at = excluded.expires_at, delivery = excluded.delivery "
-    "WHERE excluded.delivery >= omniq_results.delivery RETURNING task_id), "
+    f"WHERE excluded.delivery >= omniq_results.delivery {RETURNED}), "
     "ok AS (SELECT * FROM held WHERE NOT has_result OR id IN (SELECT task_id FROM res)), "
     f"ev AS (INSERT INTO omniq_events ({EVENT_COLUMNS}) SELECT e.* FROM {EVENT_UNNEST} "
     "WHERE e.task_id IN (SELECT id FROM ok) ON CONFLICT (id) DO NOTHING), "
@@ -48,7 +48,7 @@ COMPLETE = (
     "ELSE t.ready_at END, "
     "finished_at = CASE WHEN ok.action = 'retry' THEN NULL ELSE now() END, "
     f"last_error = ok.note, {RELEASED} FROM ok WHERE t.id = ok.id AND ok.action <> 'ack') "
-    f"SELECT ok.id, {NOTIFY_RESULTS}, "
+    f"SELECT ok.id, ok.queue, ok.action, {NOTIFY_RESULTS}, "
     "(SELECT count(pg_notify(%s, 'q ' || queue)) FROM "
     "(SELECT DISTINCT queue FROM ok WHERE action = 'retry') retried), "
     "(SELECT pg_notify(%s, 'e')) FROM ok"

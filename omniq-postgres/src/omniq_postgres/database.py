@@ -19,14 +19,19 @@ down is lost; waiters also poll every ``poll_interval`` as a safety net.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import os
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import psycopg
 from omniq.errors import StorageError
 from omniq.logging import get_logger
+from omniq.models.result import TaskResult
 from omniq.plugins.specs import BackendContext
+from omniq.serialization.records import loads_record
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from omniq_postgres.errors import SchemaVersionError, is_reconnectable, translate
@@ -78,6 +83,8 @@ class Database:
         self._lock: asyncio.Lock | None = None
         self._listener: asyncio.Task[None] | None = None
         self._conninfo = options.conninfo()
+        self._own: dict[int, weakref.ref[Any]] = {}
+        self._owner = os.getpid()
         self._sync = self._sync_calls()
 
     # -- connecting ----------------------------------------------------------------------------
@@ -153,6 +160,7 @@ class Database:
             timeout=self.options.connect_timeout,
             reconnect_timeout=max(60.0, self.options.connect_timeout),
             name="omniq",
+            configure=self._configure,
             open=False,
         )
         try:
@@ -162,6 +170,9 @@ class Database:
             await pool.close()
             raise translate(self.where, exc) from None
         return pool
+
+    async def _configure(self, conn: Connection) -> None:
+        self.own(conn)
 
     async def _prepare(self, conn: Connection, role: str) -> None:
         """Check that ``role``'s tables are of this version (one look, the usual case), else
@@ -217,7 +228,11 @@ class Database:
 
     def _sync_calls(self) -> SyncCalls:
         return SyncCalls(
-            self._conninfo, self.connect_kwargs(), self.where, self.options.max_connections
+            self._conninfo,
+            self.connect_kwargs(),
+            self.where,
+            self.options.max_connections,
+            opened=self.own,
         )
 
     def run_sync(self, work: Callable[[SyncConnection], T]) -> T:
@@ -301,7 +316,7 @@ class Database:
                     self.waiters.wake_all()  # whatever was sent while nobody listened
                     delay = 0.05
                     async for note in conn.notifies():
-                        self._dispatch(note.payload)
+                        self._dispatch(note.payload, note.pid)
             except asyncio.CancelledError:
                 self.listen_epoch = 0
                 raise
@@ -312,15 +327,48 @@ class Database:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
 
-    def _dispatch(self, payload: str) -> None:
+    def own(self, conn: Any) -> None:
+        """Count ``conn`` (new) as this backend's: what its statements announce, this process
+        was told when they returned, so the listener does not wake anyone for it again (a
+        worker woken twice by one enqueue claimed twice)."""
+        if os.getpid() != self._owner:  # forked: the parent's connections are not ours
+            self._own.clear()
+            self._owner = os.getpid()
+        self._own[conn.info.backend_pid] = weakref.ref(conn)
+
+    def _from_own(self, pid: int) -> bool:
+        """Whether the server session ``pid`` is an open connection of this backend here."""
+        ref = self._own.get(pid)
+        if ref is None or os.getpid() != self._owner:
+            return False
+        conn = ref()
+        if conn is None or conn.closed:  # gone: the pid may be another client's now
+            self._own.pop(pid, None)
+            return False
+        return True
+
+    def _dispatch(self, payload: str, pid: int = 0) -> None:
         kind, _, rest = payload.partition(" ")
-        if kind == "q" or kind == "r":
+        if kind == "c":  # cancel requests are only ever learnt here
+            self.notified_cancels.update(rest.split(" "))
+        elif self._from_own(pid):
+            return
+        elif kind == "q":  # work, and its enqueued events
             for key in rest.split(" "):
-                self.waiters.wake(f"{kind}:{key}")
+                self.waiters.wake(f"q:{key}")
+            self.waiters.wake("e")
+        elif kind == "r":
+            for key in rest.split(" "):
+                self.waiters.wake(f"r:{key}")
+        elif kind == "R":  # one result, its record carried
+            task_id, _, data = rest.partition(" ")
+            try:
+                result: Any = loads_record(base64.b64decode(data), TaskResult)
+            except Exception:  # damaged: the waiter reads it instead
+                result = None
+            self.waiters.offer(f"r:{task_id}", result)
         elif kind == "e":
             self.waiters.wake("e")
-        elif kind == "c":
-            self.notified_cancels.update(rest.split(" "))
 
     # -- closing -------------------------------------------------------------------------------
 

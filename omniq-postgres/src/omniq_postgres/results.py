@@ -14,27 +14,41 @@ import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from omniq._time import utcnow
 from omniq.models.result import TaskResult
 from omniq.serialization.records import dumps_record, loads_record
 from omniq.storage import Capability, ResultStorage
 
 from omniq_postgres.database import PostgresStorageMixin
 
-__all__ = ["NOTIFY_RESULTS", "PostgresResultStorage", "result_arrays"]
+__all__ = ["NOTIFY_RESULTS", "RETURNED", "PostgresResultStorage", "result_arrays", "usable"]
 
+CARRIED = 3000
+"""A result record of at most this many bytes rides in its notification (base64, under the
+8,000 bytes a payload may have) when a statement stores at most :data:`CARRIED_BATCH` results:
+a waiter in another process then returns it without reading it back. Larger records, and the
+results of larger batches (a busy worker's, where the listeners' time matters more than one
+waiter's round trip), are announced by id, 50 per notification."""
+CARRIED_BATCH = 8
+RETURNED = f"RETURNING task_id, CASE WHEN octet_length(data) <= {CARRIED} THEN data END AS small"
+"""What the CTE ``res`` that stores results returns for :data:`NOTIFY_RESULTS`."""
 NOTIFY_RESULTS = (
-    "(SELECT count(pg_notify(%s, 'r ' || ids)) FROM (SELECT string_agg(task_id, ' ') AS ids "
-    "FROM (SELECT task_id, (row_number() OVER ()) / 50 AS chunk FROM res) numbered "
-    "GROUP BY chunk) chunks)"
+    "(SELECT count(pg_notify(%s, note)) FROM ("
+    "SELECT 'R ' || task_id || ' ' || encode(small, 'base64') AS note FROM res "
+    f"WHERE small IS NOT NULL AND (SELECT count(*) FROM res) <= {CARRIED_BATCH} "
+    "UNION ALL SELECT 'r ' || string_agg(task_id, ' ') FROM "
+    "(SELECT task_id, (row_number() OVER ()) / 50 AS chunk FROM res "
+    f"WHERE small IS NULL OR (SELECT count(*) FROM res) > {CARRIED_BATCH}) numbered "
+    "GROUP BY chunk) notes)"
 )
-"""Announce the task ids in the CTE ``res``, 50 per notification (under its 8,000 bytes)."""
+"""Announce the results stored by the CTE ``res`` (see :data:`CARRIED`)."""
 
 _UPSERT = (
     "WITH res AS (INSERT INTO omniq_results (task_id, data, expires_at, delivery) "
     "SELECT * FROM unnest(%s::text[], %s::bytea[], %s::timestamptz[], %s::int[]) "
     "ON CONFLICT (task_id) DO UPDATE SET data = excluded.data, "
     "expires_at = excluded.expires_at, delivery = excluded.delivery "
-    "WHERE excluded.delivery >= omniq_results.delivery RETURNING task_id) "
+    f"WHERE excluded.delivery >= omniq_results.delivery {RETURNED}) "
     f"SELECT task_id, {NOTIFY_RESULTS} FROM res"
 )
 _GET = (
@@ -56,6 +70,15 @@ def result_arrays(results: Sequence[TaskResult]) -> list[list[Any]]:
         [r.expires_at for r in results],
         [r.delivery for r in results],
     ]
+
+
+def usable(offered: Any) -> TaskResult | None:
+    """An offered result, unless it is not one or has expired by now (then it is read)."""
+    if not isinstance(offered, TaskResult):
+        return None
+    if offered.expires_at is not None and offered.expires_at <= utcnow():
+        return None
+    return offered
 
 
 class PostgresResultStorage(PostgresStorageMixin, ResultStorage):
@@ -80,8 +103,9 @@ class PostgresResultStorage(PostgresStorageMixin, ResultStorage):
             return [(await self.store_many((r,)))[0] for r in results]
         rows = await self.db.fetchall(_UPSERT, (*result_arrays(results), self.db.channel))
         written = {row[0] for row in rows}
-        for task_id in written:
-            self.db.waiters.wake(f"r:{task_id}")
+        for result in results:
+            if result.task_id in written:
+                self.db.waiters.offer(f"r:{result.task_id}", result)
         return [task_id in written for task_id in ids]
 
     async def get(self, task_id: str) -> TaskResult | None:
@@ -96,18 +120,23 @@ class PostgresResultStorage(PostgresStorageMixin, ResultStorage):
     async def wait(self, task_id: str, timeout: float) -> TaskResult | None:
         db = self.db
         db.ensure_listening()
-        keys = (f"r:{task_id}",)
+        key = f"r:{task_id}"
+        waiters = db.waiters
         deadline = time.monotonic() + timeout
         while True:
-            future = db.waiters.register(keys)
+            since = waiters.mark()
+            future = waiters.register((key,))
             try:
                 result = await self.get(task_id)
                 remaining = deadline - time.monotonic()
                 if result is not None or remaining <= 0:
                     return result
-                await db.waiters.wait(future, min(db.options.poll_interval, remaining))
+                await waiters.wait(future, min(db.options.poll_interval, remaining))
+                result = usable(waiters.offered(key, since))
+                if result is not None:  # stored by this process, or carried by its notification
+                    return result
             finally:
-                db.waiters.unregister(keys, future)
+                waiters.unregister((key,), future)
 
     async def delete(self, task_id: str) -> bool:
         sql = "DELETE FROM omniq_results WHERE task_id = %s"

@@ -38,8 +38,17 @@ never closes them (closing would end the parent's sessions on the server)."""
 class SyncCalls:
     """Held synchronous connections to one schema, for calls from any thread."""
 
-    def __init__(self, conninfo: str, kwargs: dict[str, Any], where: str, keep: int) -> None:
+    def __init__(
+        self,
+        conninfo: str,
+        kwargs: dict[str, Any],
+        where: str,
+        keep: int,
+        *,
+        opened: Callable[[SyncConnection], None] | None = None,
+    ) -> None:
         self._conninfo = conninfo
+        self._opened = opened
         self._kwargs = kwargs
         self._where = where
         self._keep = keep
@@ -77,7 +86,10 @@ class SyncCalls:
         try:
             return self._free.pop()
         except IndexError:
-            return psycopg.Connection.connect(self._conninfo, **self._kwargs)
+            conn = psycopg.Connection.connect(self._conninfo, **self._kwargs)
+            if self._opened is not None:
+                self._opened(conn)
+            return conn
 
     def _give_back(self, conn: SyncConnection) -> None:
         if self._closed or len(self._free) >= self._keep or conn.closed:

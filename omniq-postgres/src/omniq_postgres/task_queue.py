@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from omniq._time import utcnow
 from omniq.logging import get_logger
-from omniq.models.completion import Completion
+from omniq.models.completion import Completion, CompletionAction
 from omniq.models.event import TaskEvent
 from omniq.models.task import (
     CORRUPT_RECORD,
@@ -90,9 +90,9 @@ ENQUEUE_WITH_EVENTS = (
     f"WITH ins AS ({_ADD.format(rows=TASK_UNNEST)}), "
     f"ev AS (INSERT INTO omniq_events ({EVENT_COLUMNS}) SELECT e.* FROM {EVENT_UNNEST} "
     "WHERE e.task_id IN (SELECT id FROM ins) ON CONFLICT (id) DO NOTHING) "
-    f"SELECT (SELECT count(*) FROM ins), {_NOTIFY_QUEUES}, "
-    "(SELECT pg_notify(%s, 'e') WHERE EXISTS (SELECT 1 FROM ins))"
+    f"SELECT (SELECT count(*) FROM ins), {_NOTIFY_QUEUES}"
 )
+"""Tasks and the events of those added; the queues' notifications announce the events too."""
 _ONE_EVENT = (
     "(VALUES (%s, %s, %s, %s, %s::timestamptz, %s, %s::int, %s)) AS e(" + EVENT_COLUMNS + ")"
 )
@@ -100,9 +100,10 @@ ENQUEUE_ONE_WITH_EVENT = (
     f"WITH ins AS ({_ADD.format(rows=_ONE_ROW)}), "
     f"ev AS (INSERT INTO omniq_events ({EVENT_COLUMNS}) SELECT e.* FROM {_ONE_EVENT} "
     "WHERE EXISTS (SELECT 1 FROM ins) ON CONFLICT (id) DO NOTHING) "
-    "SELECT pg_notify(%s, 'q ' || queue), pg_notify(%s, 'e') FROM ins"
+    "SELECT pg_notify(%s, 'q ' || queue) FROM ins"
 )
-"""One task and its ``enqueued`` event: one statement, one commit."""
+"""One task and its ``enqueued`` event: one statement, one commit, one notification (a
+listener that hears of work wakes the event followers too)."""
 CLAIM = (
     "WITH picked AS (SELECT id FROM omniq_tasks WHERE queue = %s AND state = 'pending' "
     "AND ready_at <= now() ORDER BY priority DESC, ready_at, id LIMIT %s "
@@ -280,7 +281,7 @@ class PostgresTaskQueue(PostgresStorageMixin, TaskQueueStorage):
         if len(tasks) >= COPY_FROM:
             added = await self.db.run(lambda conn: add_staged(conn, tasks, events, channel))
         else:
-            params = (*task_arrays(tasks), *event_arrays(events), channel, channel)
+            params = (*task_arrays(tasks), *event_arrays(events), channel)
             added = int((await self.db.fetchone(ENQUEUE_WITH_EVENTS, params))[0])
         return self._added_many(tasks, added, events=True)
 
@@ -297,13 +298,12 @@ class PostgresTaskQueue(PostgresStorageMixin, TaskQueueStorage):
         if len(tasks) >= COPY_FROM:
             added = self.db.run_sync(lambda conn: add_staged_sync(conn, tasks, events, channel))
         else:
-            params = (*task_arrays(tasks), *event_arrays(events), channel, channel)
+            params = (*task_arrays(tasks), *event_arrays(events), channel)
             added = int(self.db.fetchone_sync(ENQUEUE_WITH_EVENTS, params)[0])
         return self._added_many(tasks, added, events=True)
 
     def _one_with_event(self, task: Task, event: TaskEvent) -> tuple[Any, ...]:
-        channel = self.db.channel
-        return (*task_row(task), *event_row(event), channel, channel)
+        return (*task_row(task), *event_row(event), self.db.channel)
 
     # -- consuming ---------------------------------------------------------------------------
 
@@ -512,7 +512,10 @@ class PostgresTaskQueue(PostgresStorageMixin, TaskQueueStorage):
         for c in completions:
             self.db.notified_cancels.discard(c.lease.task_id)
             if c.lease.task_id in applied and c.result is not None:
-                waiters.wake(f"r:{c.lease.task_id}")
+                # its waiter in this process returns it without reading it back
+                waiters.offer(f"r:{c.lease.task_id}", c.result)
+        for queue in {row[1] for row in rows if row[2] == CompletionAction.RETRY.value}:
+            waiters.wake(f"q:{queue}")
         if applied:
             waiters.wake("e")
         return [task_id in applied for task_id in ids]
