@@ -17,7 +17,7 @@ from omniq.models.event import TaskEvent
 from omniq.serialization.records import dumps_record
 
 from omniq_postgres.events import EVENT_COLUMNS, EVENT_UNNEST, event_arrays
-from omniq_postgres.results import NOTIFY_RESULTS, RETURNED
+from omniq_postgres.results import NOTIFY_RESULTS
 
 __all__ = ["COMPLETE", "completion_params"]
 
@@ -35,7 +35,7 @@ COMPLETE = (
     "SELECT id, data, expires_at, delivery FROM held WHERE has_result "
     "ON CONFLICT (task_id) DO UPDATE SET data = excluded.data, "
     "expires_at = excluded.expires_at, delivery = excluded.delivery "
-    f"WHERE excluded.delivery >= omniq_results.delivery {RETURNED}), "
+    "WHERE excluded.delivery >= omniq_results.delivery RETURNING task_id), "
     "ok AS (SELECT * FROM held WHERE NOT has_result OR id IN (SELECT task_id FROM res)), "
     f"ev AS (INSERT INTO omniq_events ({EVENT_COLUMNS}) SELECT e.* FROM {EVENT_UNNEST} "
     "WHERE e.task_id IN (SELECT id FROM ok) ON CONFLICT (id) DO NOTHING), "

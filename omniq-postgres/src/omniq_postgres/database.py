@@ -19,7 +19,6 @@ down is lost; waiters also poll every ``poll_interval`` as a safety net.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import os
 import weakref
@@ -29,9 +28,7 @@ from typing import Any, TypeVar
 import psycopg
 from omniq.errors import StorageError
 from omniq.logging import get_logger
-from omniq.models.result import TaskResult
 from omniq.plugins.specs import BackendContext
-from omniq.serialization.records import loads_record
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from omniq_postgres.errors import SchemaVersionError, is_reconnectable, translate
@@ -360,13 +357,6 @@ class Database:
         elif kind == "r":
             for key in rest.split(" "):
                 self.waiters.wake(f"r:{key}")
-        elif kind == "R":  # one result, its record carried
-            task_id, _, data = rest.partition(" ")
-            try:
-                result: Any = loads_record(base64.b64decode(data), TaskResult)
-            except Exception:  # damaged: the waiter reads it instead
-                result = None
-            self.waiters.offer(f"r:{task_id}", result)
         elif kind == "e":
             self.waiters.wake("e")
 

@@ -21,34 +21,26 @@ from omniq.storage import Capability, ResultStorage
 
 from omniq_postgres.database import PostgresStorageMixin
 
-__all__ = ["NOTIFY_RESULTS", "RETURNED", "PostgresResultStorage", "result_arrays", "usable"]
+__all__ = ["NOTIFY_RESULTS", "PostgresResultStorage", "result_arrays", "usable"]
 
-CARRIED = 3000
-"""A result record of at most this many bytes rides in its notification (base64, under the
-8,000 bytes a payload may have) when a statement stores at most :data:`CARRIED_BATCH` results:
-a waiter in another process then returns it without reading it back. Larger records, and the
-results of larger batches (a busy worker's, where the listeners' time matters more than one
-waiter's round trip), are announced by id, 50 per notification."""
-CARRIED_BATCH = 8
-RETURNED = f"RETURNING task_id, CASE WHEN octet_length(data) <= {CARRIED} THEN data END AS small"
-"""What the CTE ``res`` that stores results returns for :data:`NOTIFY_RESULTS`."""
 NOTIFY_RESULTS = (
-    "(SELECT count(pg_notify(%s, note)) FROM ("
-    "SELECT 'R ' || task_id || ' ' || encode(small, 'base64') AS note FROM res "
-    f"WHERE small IS NOT NULL AND (SELECT count(*) FROM res) <= {CARRIED_BATCH} "
-    "UNION ALL SELECT 'r ' || string_agg(task_id, ' ') FROM "
-    "(SELECT task_id, (row_number() OVER ()) / 50 AS chunk FROM res "
-    f"WHERE small IS NULL OR (SELECT count(*) FROM res) > {CARRIED_BATCH}) numbered "
-    "GROUP BY chunk) notes)"
+    "(SELECT count(pg_notify(%s, 'r ' || ids)) FROM (SELECT string_agg(task_id, ' ') AS ids "
+    "FROM (SELECT task_id, (row_number() OVER ()) / 50 AS chunk FROM res) numbered "
+    "GROUP BY chunk) chunks)"
 )
-"""Announce the results stored by the CTE ``res`` (see :data:`CARRIED`)."""
+"""Announce the task ids in the CTE ``res``, 50 per notification (under its 8,000 bytes).
+
+Ids, not the records: a waiter in another process reads the result back. A record carried in
+the notification could be a stale one for a waiter of a rerun of the same task id (the old
+run's notification still on its way to that process's listener when the rerun's waiter
+begins), and nothing in the notification tells the two runs apart."""
 
 _UPSERT = (
     "WITH res AS (INSERT INTO omniq_results (task_id, data, expires_at, delivery) "
     "SELECT * FROM unnest(%s::text[], %s::bytea[], %s::timestamptz[], %s::int[]) "
     "ON CONFLICT (task_id) DO UPDATE SET data = excluded.data, "
     "expires_at = excluded.expires_at, delivery = excluded.delivery "
-    f"WHERE excluded.delivery >= omniq_results.delivery {RETURNED}) "
+    "WHERE excluded.delivery >= omniq_results.delivery RETURNING task_id) "
     f"SELECT task_id, {NOTIFY_RESULTS} FROM res"
 )
 _GET = (
@@ -101,11 +93,13 @@ class PostgresResultStorage(PostgresStorageMixin, ResultStorage):
         ids = [r.task_id for r in results]
         if len(set(ids)) < len(ids):  # one statement cannot update a row twice
             return [(await self.store_many((r,)))[0] for r in results]
+        waiters = self.db.waiters
+        began = waiters.stamp()
         rows = await self.db.fetchall(_UPSERT, (*result_arrays(results), self.db.channel))
         written = {row[0] for row in rows}
         for result in results:
             if result.task_id in written:
-                self.db.waiters.offer(f"r:{result.task_id}", result)
+                waiters.offer(f"r:{result.task_id}", result, began)
         return [task_id in written for task_id in ids]
 
     async def get(self, task_id: str) -> TaskResult | None:
@@ -124,7 +118,7 @@ class PostgresResultStorage(PostgresStorageMixin, ResultStorage):
         waiters = db.waiters
         deadline = time.monotonic() + timeout
         while True:
-            since = waiters.mark()
+            ticket = waiters.ticket()
             future = waiters.register((key,))
             try:
                 result = await self.get(task_id)
@@ -132,8 +126,8 @@ class PostgresResultStorage(PostgresStorageMixin, ResultStorage):
                 if result is not None or remaining <= 0:
                     return result
                 await waiters.wait(future, min(db.options.poll_interval, remaining))
-                result = usable(waiters.offered(key, since))
-                if result is not None:  # stored by this process, or carried by its notification
+                result = usable(waiters.offered(key, ticket))
+                if result is not None:  # stored by this process since this wait began
                     return result
             finally:
                 waiters.unregister((key,), future)

@@ -506,14 +506,15 @@ class PostgresTaskQueue(PostgresStorageMixin, TaskQueueStorage):
         ids = [c.lease.task_id for c in completions]
         if len(set(ids)) < len(ids):  # one statement cannot change a row twice
             return [(await self.complete((c,)))[0] for c in completions]
+        waiters = self.db.waiters
+        began = waiters.stamp()
         rows = await self.db.fetchall(COMPLETE, completion_params(completions, self.db.channel))
         applied = {row[0] for row in rows}
-        waiters = self.db.waiters
         for c in completions:
             self.db.notified_cancels.discard(c.lease.task_id)
             if c.lease.task_id in applied and c.result is not None:
                 # its waiter in this process returns it without reading it back
-                waiters.offer(f"r:{c.lease.task_id}", c.result)
+                waiters.offer(f"r:{c.lease.task_id}", c.result, began)
         for queue in {row[1] for row in rows if row[2] == CompletionAction.RETRY.value}:
             waiters.wake(f"q:{queue}")
         if applied:

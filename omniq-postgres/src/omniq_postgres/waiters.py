@@ -1,11 +1,13 @@
 """This process's waiters, woken by the server's notifications (and by this process's own
 writes), with a wake-all for when notifications may have been missed (a reconnect).
 
-A wake can carry a value (:meth:`NotifiedWaiters.offer`): a result stored by this process, or
-one a notification carried, so that its waiter returns it without reading it back (a round trip
-saved on the path from enqueue to result). An offer is numbered; a waiter takes only an offer
-made after it began to wait (:meth:`NotifiedWaiters.mark`), so a value older than what it read
-itself is never handed to it.
+A wake can carry a value (:meth:`NotifiedWaiters.offer`): a result this process just stored,
+so that its waiter here returns it without reading it back (a round trip saved on the path
+from enqueue to result). A waiter takes an offer only from a statement that began after the
+waiter did (:meth:`~NotifiedWaiters.ticket` against :meth:`~NotifiedWaiters.stamp`): such a
+statement committed after the wait began, so its value is at least as new as anything the
+waiter could have read; an older statement's value (say, the last run's result of a task id
+being run again) is never handed over.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ class NotifiedWaiters(Waiters[str]):
     def __init__(self) -> None:
         super().__init__()
         self._offers: dict[str, tuple[int, Any]] = {}
-        self._numbered = 0
+        self._tickets = 0
 
     def wake_all(self) -> None:
         with self._lock:
@@ -32,23 +34,30 @@ class NotifiedWaiters(Waiters[str]):
         for key in keys:
             self.wake(key)
 
-    def mark(self) -> int:
-        """The number of the latest offer: a waiter takes only later ones."""
-        return self._numbered
+    def ticket(self) -> int:
+        """A new number for a waiter about to register: it takes offers stamped no lower."""
+        with self._lock:
+            self._tickets += 1
+            return self._tickets
 
-    def offer(self, key: str, value: Any) -> None:
-        """Wake ``key``'s waiters with ``value`` (dropped at once when nobody waits)."""
+    def stamp(self) -> int:
+        """The stamp of a statement about to be sent: the latest ticket given out."""
+        return self._tickets
+
+    def offer(self, key: str, value: Any, stamp: int) -> None:
+        """Wake ``key``'s waiters with ``value``, from a statement stamped ``stamp`` (dropped
+        at once when nobody waits)."""
         with self._lock:
             if key not in self._waiting:
                 return
-            self._numbered += 1
-            self._offers[key] = (self._numbered, value)
+            self._offers[key] = (stamp, value)
         self.wake(key)
 
-    def offered(self, key: str, since: int) -> Any:
-        """The value offered for ``key`` after offer number ``since``, else None."""
+    def offered(self, key: str, ticket: int) -> Any:
+        """The value offered for ``key`` by a statement that began after ``ticket`` was given
+        out, else None."""
         found = self._offers.get(key)
-        return found[1] if found is not None and found[0] > since else None
+        return found[1] if found is not None and found[0] >= ticket else None
 
     def unregister(self, keys: Iterable[str], future: Any) -> None:
         keys = tuple(keys)
