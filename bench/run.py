@@ -775,7 +775,7 @@ def _raw_postgres(fresh: Fresh, n: int, payload: bytes) -> dict[str, Any]:
     }
 
 
-def bench_postgres_interleaved(fresh: Fresh, n: int, rounds: int = 10) -> dict[str, Any]:
+def bench_postgres_interleaved(fresh: Fresh, n: int, rounds: int = 50) -> dict[str, Any]:
     """OmniQ's sync enqueue, raw psycopg's one-INSERT loop, and raw psycopg sending OmniQ's own
     enqueue statement (the task and its ``enqueued`` event), in alternating chunks of one
     measurement: this VM's speed drifts by more than the gaps being measured. The statement
