@@ -20,6 +20,7 @@ from omniq.plugins.specs import (
     EventStorageSpec,
     ResultStorageSpec,
     ScheduleStorageSpec,
+    StorageSpec,
     TaskQueueSpec,
 )
 from omniq.storage import Role
@@ -51,7 +52,9 @@ class KitHooks:
             self.omniq_task_queues, self.omniq_result_storages, self.omniq_event_storages,
             self.omniq_schedule_storages,
         )  # fmt: skip
-        specs = {Role(role): next(iter(hook())) for role, hook in zip(Role, hooks, strict=True)}
+        specs: dict[Role, StorageSpec[Any]] = {
+            role: next(iter(hook())) for role, hook in zip(Role, hooks, strict=True)
+        }
         context = BackendContext(name=self.name, options=options)
         return Backend(name=self.name, specs=specs, context=context)
 
