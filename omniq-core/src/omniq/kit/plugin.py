@@ -48,13 +48,11 @@ class KitHooks:
     def backend(self, options: Any = None) -> Backend:
         """A backend object straight from these hooks, without an entry point (for tests and
         for apps that build their backend in code)."""
-        hooks = (
+        hooks: tuple[Callable[[], Iterator[StorageSpec[Any]]], ...] = (
             self.omniq_task_queues, self.omniq_result_storages, self.omniq_event_storages,
             self.omniq_schedule_storages,
         )  # fmt: skip
-        specs: dict[Role, StorageSpec[Any]] = {
-            role: next(iter(hook())) for role, hook in zip(Role, hooks, strict=True)
-        }
+        specs = {role: next(hook()) for role, hook in zip(Role, hooks, strict=True)}
         context = BackendContext(name=self.name, options=options)
         return Backend(name=self.name, specs=specs, context=context)
 
