@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from omniq._time import utcnow
 from omniq.kit._base import KitStorage
 from omniq.kit.records import decode, encode
-from omniq.kit.store import Item
+from omniq.kit.store import Item, KVStore, Write
 from omniq.logging import get_logger
 from omniq.models.result import TaskResult
 from omniq.storage import ResultStorage
@@ -30,25 +30,41 @@ class KitResultStorage(KitStorage, ResultStorage):
             log.warning("undecodable result skipped", key=item.key, error=repr(exc))
             return None
 
-    async def store(self, result: TaskResult) -> bool:
-        self._check_open()
-        key, value = f"{RESULTS}{result.task_id}", encode(result)
+    async def _attempt(self, result: TaskResult) -> tuple[Write | None, bool]:
+        """The write that stores ``result`` if nobody writes in between, or ``None`` and the
+        answer when no write is needed (a higher delivery is stored)."""
+        key = f"{RESULTS}{result.task_id}"
         expires = None if result.expires_at is None else result.expires_at.timestamp()
-        while True:  # a compare-and-set on what was read; read again when another writer won
-            item = await self.kv.get(key)
-            if item is None:
-                if await self.kv.put_if_absent(key, value, expires_at=expires):
-                    return True
-                continue
+        item = await self.kv.get(key)
+        if item is not None:
             stored = self._decode(item)
             live = stored is not None and not stored.is_expired(utcnow())
             if live and stored is not None and stored.delivery > result.delivery:
-                return False
-            if await self.kv.compare_and_set(key, value, item.version, expires_at=expires):
+                return None, False
+            return Write(key, encode(result), item.version, expires), True
+        return Write(key, encode(result), None, expires), True
+
+    async def store(self, result: TaskResult) -> bool:
+        self._check_open()
+        while True:  # a compare-and-set on what was read; read again when another writer won
+            write, answer = await self._attempt(result)
+            if write is None:
+                return answer
+            if (await self.kv.apply([write]))[0]:
                 return True
 
     async def store_many(self, results: Sequence[TaskResult]) -> list[bool]:
-        return [await self.store(result) for result in results]
+        """One :meth:`~omniq.kit.KVStore.apply` for the batch; a write that lost a race is
+        done again on its own."""
+        self._check_open()
+        attempts = [await self._attempt(result) for result in results]
+        answers = [answer for _, answer in attempts]
+        wanted = [i for i, (write, _) in enumerate(attempts) if write is not None]
+        done = await self.kv.apply([w for w, _ in attempts if w is not None])
+        for i, ok in zip(wanted, done, strict=True):
+            if not ok:
+                answers[i] = await self.store(results[i])
+        return answers
 
     async def get(self, task_id: str) -> TaskResult | None:
         self._check_open()
@@ -58,7 +74,7 @@ class KitResultStorage(KitStorage, ResultStorage):
 
     async def wait(self, task_id: str, timeout: float) -> TaskResult | None:
         self._check_open()
-        if self.kv.watch(RESULTS) is None:
+        if type(self.kv).watch is KVStore.watch:  # no change notification: poll
             return await super().wait(task_id, timeout)
         deadline = time.monotonic() + timeout
         while True:

@@ -30,7 +30,8 @@ class Item:
 @frozen
 class Write:
     """One conditional write: store ``value`` under ``key`` if its version is still ``version``
-    (``None``: only if the key is absent). ``value=None`` deletes on the same condition."""
+    (``None``: only if the key is absent). ``value=None`` deletes the key if its version is still
+    ``version`` (``None``: whatever its version)."""
 
     key: str
     value: bytes | None

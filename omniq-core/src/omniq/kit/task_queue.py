@@ -47,6 +47,7 @@ CORRUPT = "corrupt/"
 _PENDING, _ACTIVE, _DEAD = TaskState.PENDING.value, TaskState.ACTIVE.value, TaskState.DEAD.value
 _DELETE: dict[str, Any] = {}
 """An edit's answer meaning "delete the record"."""
+_NO_WRITE = object()
 
 Record = dict[str, Any]
 Edit = Callable[[Record | None], tuple[Record | None, Any]]
@@ -203,23 +204,44 @@ class KitTaskQueue(KitStorage, TaskQueueStorage):
         finally:
             watch.close()
 
+    async def _edit_many(self, task_ids: Sequence[str], edits: Sequence[Edit]) -> list[Any]:
+        """:meth:`_edit` for several tasks, with one :meth:`~omniq.kit.KVStore.apply` for all
+        the writes; a write that lost a race is done again on its own."""
+        writes: list[Write] = []
+        answers: list[Any] = []
+        for task_id, edit in zip(task_ids, edits, strict=True):
+            key = f"{TASKS}{task_id}"
+            item = await self.kv.get(key)
+            rec = None if item is None else await self._read(item)
+            new, answer = edit(rec)
+            answers.append(answer)
+            if new is not None and item is not None and rec is not None:
+                writes.append(Write(key, None if new is _DELETE else dumps(new), item.version))
+            else:
+                writes.append(Write(key, None, _NO_WRITE))
+        wanted = [i for i, w in enumerate(writes) if w.version is not _NO_WRITE]
+        done = await self.kv.apply([writes[i] for i in wanted])
+        for i, ok in zip(wanted, done, strict=True):
+            if not ok:
+                answers[i] = await self._edit(task_ids[i], edits[i])
+        return answers
+
     async def extend(self, leases: Sequence[Lease], lease_seconds: float) -> list[Lease | None]:
         self._check_open()
-        renewed: list[Lease | None] = []
-        for lease in leases:
-            expires = time.time() + lease_seconds
+        expires = time.time() + lease_seconds
 
-            def edit(rec: Record | None, lease: Lease = lease, at: float = expires) -> Any:
-                if not self._leased(lease, rec):
+        def edit(lease: Lease) -> Edit:
+            def change(rec: Record | None) -> Any:
+                if rec is None or not self._leased(lease, rec):
                     return None, None
-                assert rec is not None
-                new = {**rec, "l": at}
-                return new, attrs.evolve(
-                    lease, expires_at=from_timestamp(at), cancel_requested=rec["c"]
+                renewed = attrs.evolve(
+                    lease, expires_at=from_timestamp(expires), cancel_requested=rec["c"]
                 )
+                return {**rec, "l": expires}, renewed
 
-            renewed.append(await self._edit(lease.task_id, edit))
-        return renewed
+            return change
+
+        return await self._edit_many([x.task_id for x in leases], [edit(x) for x in leases])
 
     async def cancel_requests(self, leases: Sequence[Lease]) -> list[bool]:
         """Whether each lease's task was asked to stop (:class:`~omniq.storage.CancelPolling`)."""
@@ -233,14 +255,11 @@ class KitTaskQueue(KitStorage, TaskQueueStorage):
 
     async def ack(self, leases: Sequence[Lease]) -> list[bool]:
         self._check_open()
-        done: list[bool] = []
-        for lease in leases:
 
-            def edit(rec: Record | None, lease: Lease = lease) -> Any:
-                return (_DELETE, True) if self._leased(lease, rec) else (None, False)
+        def edit(lease: Lease) -> Edit:
+            return lambda rec: (_DELETE, True) if self._leased(lease, rec) else (None, False)
 
-            done.append(await self._edit(lease.task_id, edit))
-        return done
+        return await self._edit_many([x.task_id for x in leases], [edit(x) for x in leases])
 
     async def nack(
         self,
