@@ -49,8 +49,14 @@ VARIANTS = {"sqlite-full": ("sqlite", {"synchronous": "FULL"})}
 """Bench names that run a backend with other options: ``--backend sqlite-full``."""
 
 
+KIT = {"kit-memory": "example", "kit-json": "example-json"}
+"""Bench names of the backends built on ``omniq.kit`` (examples/omniq-example-backend)."""
+
+
 def base_backend(name: str) -> str:
     """The backend a bench name runs: itself, or the one a variant is of."""
+    if name in KIT:
+        return KIT[name]
     return VARIANTS[name][0] if name in VARIANTS else name
 
 
@@ -58,6 +64,8 @@ def backend_options(name: str, workdir: Path, args: argparse.Namespace) -> dict[
     if name in VARIANTS:
         base, extra = VARIANTS[name]
         return {**backend_options(base, workdir, args), **extra}
+    if name == "kit-json":
+        return {"path": str(workdir / "kit")}
     if name == "sqlite":
         return {"database_path": str(workdir / "bench.db")}
     if name == "file":
@@ -72,6 +80,8 @@ def backend_options(name: str, workdir: Path, args: argparse.Namespace) -> dict[
 
 
 def distribution_of(backend: str) -> str:
+    if backend in KIT:
+        return "omniq-example-backend"
     backend = base_backend(backend)
     return "omniq-core" if backend in ("memory", NULL) else f"omniq-{backend}"
 

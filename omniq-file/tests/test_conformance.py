@@ -2,12 +2,10 @@
 in-memory filesystem (where it declares no MULTI_PROCESS)."""
 
 import uuid
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-import omniq
 import pytest
-from omniq.backend.base import Backend
 from omniq.testing import BackendConformance
 
 
@@ -15,22 +13,19 @@ class TestLocalDirectory(BackendConformance):
     backend_name = "file"
 
     @pytest.fixture
-    def backend_factory(self, tmp_path: Path) -> Callable[[], Backend]:
-        return lambda: omniq.load_backend("file", base_dir=str(tmp_path / "data"))
+    def backend_options(self, tmp_path: Path) -> dict[str, Any]:
+        return {"base_dir": str(tmp_path / "data")}
 
 
 class TestMsgpackFormat(TestLocalDirectory):
     @pytest.fixture
-    def backend_factory(self, tmp_path: Path) -> Callable[[], Backend]:
-        return lambda: omniq.load_backend(
-            "file", base_dir=str(tmp_path / "data"), serialization_format="msgpack"
-        )
+    def backend_options(self, tmp_path: Path) -> dict[str, Any]:
+        return {"base_dir": str(tmp_path / "data"), "serialization_format": "msgpack"}
 
 
 class TestFsspecMemory(BackendConformance):
     backend_name = "file"
 
     @pytest.fixture
-    def backend_factory(self) -> Callable[[], Backend]:
-        uri = f"memory://omniq-{uuid.uuid4().hex[:8]}"
-        return lambda: omniq.load_backend("file", fsspec_uri=uri)
+    def backend_options(self) -> dict[str, Any]:
+        return {"fsspec_uri": f"memory://omniq-{uuid.uuid4().hex[:8]}"}

@@ -1,11 +1,9 @@
-"""The NATS backend passes the whole conformance suite against a real nats-server -js."""
+"""The NATS backend passes the whole conformance suite against a real nats-server -js (the
+multi-process tests open it from other processes with the same options)."""
 
-from collections.abc import Callable
 from typing import Any
 
-import omniq
 import pytest
-from omniq.backend.base import Backend
 from omniq.testing import BackendConformance
 
 
@@ -13,5 +11,5 @@ class TestNATSConformance(BackendConformance):
     backend_name = "nats"
 
     @pytest.fixture
-    def backend_factory(self, nats_server: Any, nats_prefix: str) -> Callable[[], Backend]:
-        return lambda: omniq.load_backend(nats_server.url, prefix=nats_prefix)
+    def backend_options(self, nats_server: Any, nats_prefix: str) -> dict[str, Any]:
+        return {"url": nats_server.url, "prefix": nats_prefix}

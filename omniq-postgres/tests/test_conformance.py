@@ -1,11 +1,9 @@
-"""The PostgreSQL backend passes the whole conformance suite against a real server."""
+"""The PostgreSQL backend passes the whole conformance suite against a real server (the
+multi-process tests open it from other processes with the same options)."""
 
-from collections.abc import Callable
 from typing import Any
 
-import omniq
 import pytest
-from omniq.backend.base import Backend
 from omniq.testing import BackendConformance
 
 
@@ -13,5 +11,5 @@ class TestPostgresConformance(BackendConformance):
     backend_name = "postgres"
 
     @pytest.fixture
-    def backend_factory(self, postgres_server: Any, schema: str) -> Callable[[], Backend]:
-        return lambda: omniq.load_backend(postgres_server.dsn(), schema=schema)
+    def backend_options(self, postgres_server: Any, schema: str) -> dict[str, Any]:
+        return {"url": postgres_server.dsn(), "schema": schema}

@@ -1,11 +1,9 @@
-"""The Redis backend passes the whole conformance suite against a real redis-server."""
+"""The Redis backend passes the whole conformance suite against a real redis-server (the
+multi-process tests open it from other processes with the same options)."""
 
-from collections.abc import Callable
 from typing import Any
 
-import omniq
 import pytest
-from omniq.backend.base import Backend
 from omniq.testing import BackendConformance
 
 
@@ -13,5 +11,5 @@ class TestRedisConformance(BackendConformance):
     backend_name = "redis"
 
     @pytest.fixture
-    def backend_factory(self, redis_server: Any, key_prefix: str) -> Callable[[], Backend]:
-        return lambda: omniq.load_backend(redis_server.url, key_prefix=key_prefix)
+    def backend_options(self, redis_server: Any, key_prefix: str) -> dict[str, Any]:
+        return {"url": redis_server.url, "key_prefix": key_prefix}

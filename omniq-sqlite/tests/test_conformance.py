@@ -1,11 +1,10 @@
-"""The SQLite backend passes the whole conformance suite, on a file per test."""
+"""The SQLite backend passes the whole conformance suite, on a file per test (the multi-process
+tests open the same file from other processes)."""
 
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-import omniq
 import pytest
-from omniq.backend.base import Backend
 from omniq.testing import BackendConformance
 
 
@@ -13,6 +12,5 @@ class TestSQLiteConformance(BackendConformance):
     backend_name = "sqlite"
 
     @pytest.fixture
-    def backend_factory(self, tmp_path: Path) -> Callable[[], Backend]:
-        path = str(tmp_path / "omniq.db")
-        return lambda: omniq.load_backend("sqlite", database_path=path)
+    def backend_options(self, tmp_path: Path) -> dict[str, Any]:
+        return {"database_path": str(tmp_path / "omniq.db")}

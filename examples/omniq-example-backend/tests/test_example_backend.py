@@ -1,7 +1,7 @@
 """The example backend loads through its entry point and keeps the core promises of each role.
 
 The full proof is OmniQ's conformance suite (``test_conformance.py``); these tests check the
-plugin wiring and the promises a hand-written store most easily gets wrong.
+plugin wiring and the promises a store most easily gets wrong.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from omniq.models.event import EventQuery, TaskEvent
 from omniq.models.result import ResultStatus, TaskResult
 from omniq.models.schedule import Schedule
 from omniq.models.task import CancelOutcome, Task, TaskState
-from omniq.storage import Role
+from omniq.storage import Capability, Role
 
 
 @pytest.fixture
@@ -30,13 +30,19 @@ async def backend() -> AsyncIterator[Backend]:
 
 
 def test_the_entry_point_registers_all_four_roles() -> None:
-    backend = omniq.load_backend("example://", poll_interval="0.5")
+    backend = omniq.load_backend("example://")
     assert (backend.name, backend.distribution) == ("example", "omniq-example-backend")
     assert backend.roles == set(Role)
-    assert backend.options.poll_interval == 0.5
     assert backend.options.url == "example://"
-    with pytest.raises(BackendOptionError, match="Did you mean 'poll_interval'"):
-        omniq.load_backend("example", pol_interval=1)
+    assert Capability.PUSH_WAKEUP in backend.capabilities(Role.TASK_QUEUE)
+    with pytest.raises(BackendOptionError, match="Did you mean 'url'"):
+        omniq.load_backend("example", ur="example://")
+    shared = omniq.load_backend("example-json", path="store.json")
+    assert shared.capabilities(Role.TASK_QUEUE) == {
+        Capability.PERSISTENT,
+        Capability.MULTI_PROCESS,
+        Capability.PUSH_WAKEUP,
+    }
 
 
 async def test_claims_follow_priority_then_eta_and_are_fenced(backend: Backend) -> None:

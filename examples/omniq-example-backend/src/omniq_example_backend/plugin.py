@@ -1,72 +1,21 @@
-"""The hook implementations: the ``example`` backend provides all four roles."""
+"""The hook implementations: the ``example`` backend gets all four roles from the kit."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-from omniq import hookimpl
-from omniq.plugins.specs import (
-    EventStorageSpec,
-    ResultStorageSpec,
-    ScheduleStorageSpec,
-    TaskQueueSpec,
-)
+from omniq.kit import kit_hooks
 
 from omniq_example_backend.options import ExampleOptions
-from omniq_example_backend.storage import (
-    ExampleEventStorage,
-    ExampleResultStorage,
-    ExampleScheduleStorage,
-    ExampleTaskQueue,
+from omniq_example_backend.store import DictStore
+
+hooks = kit_hooks(
+    "example",
+    DictStore,
+    lambda options: DictStore(),  # one store per backend object (load_backend call)
+    options=ExampleOptions,
+    url_schemes=("example",),
+    description="In-process backend on the kit (dicts under a lock)",
 )
-
-NAME = "example"
-SCHEMES = ("example",)
-
-
-@hookimpl
-def omniq_task_queues() -> Iterator[TaskQueueSpec]:
-    yield TaskQueueSpec(
-        name=NAME,
-        factory=ExampleTaskQueue,
-        url_schemes=SCHEMES,
-        capabilities=ExampleTaskQueue.capabilities,
-        options=ExampleOptions,
-        description="In-process task queue (dicts under a lock)",
-    )
-
-
-@hookimpl
-def omniq_result_storages() -> Iterator[ResultStorageSpec]:
-    yield ResultStorageSpec(
-        name=NAME,
-        factory=ExampleResultStorage,
-        url_schemes=SCHEMES,
-        capabilities=ExampleResultStorage.capabilities,
-        options=ExampleOptions,
-        description="In-process result storage",
-    )
-
-
-@hookimpl
-def omniq_event_storages() -> Iterator[EventStorageSpec]:
-    yield EventStorageSpec(
-        name=NAME,
-        factory=ExampleEventStorage,
-        url_schemes=SCHEMES,
-        capabilities=ExampleEventStorage.capabilities,
-        options=ExampleOptions,
-        description="In-process event log",
-    )
-
-
-@hookimpl
-def omniq_schedule_storages() -> Iterator[ScheduleStorageSpec]:
-    yield ScheduleStorageSpec(
-        name=NAME,
-        factory=ExampleScheduleStorage,
-        url_schemes=SCHEMES,
-        capabilities=ExampleScheduleStorage.capabilities,
-        options=ExampleOptions,
-        description="In-process schedules",
-    )
+omniq_task_queues = hooks.omniq_task_queues
+omniq_result_storages = hooks.omniq_result_storages
+omniq_event_storages = hooks.omniq_event_storages
+omniq_schedule_storages = hooks.omniq_schedule_storages

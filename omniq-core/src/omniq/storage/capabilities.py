@@ -27,7 +27,10 @@ class Capability(enum.StrEnum):
     MULTI_PROCESS = "multi_process"
     """Several processes may share one store and still get disjoint claims / single tick firings."""
     PUSH_WAKEUP = "push_wakeup"
-    """``wait_for_work`` / result ``wait`` are woken by the store, not by polling."""
+    """``wait_for_work`` / result ``wait`` are woken by the storage itself when work or a result
+    arrives (from any process sharing the store, with ``MULTI_PROCESS``) and return at once when
+    it is already there; a server push or the storage's own cheap check of a change marker
+    every few ms both count. The runtime then skips its claim polling."""
     EVENT_SUBSCRIBE = "event_subscribe"
     """``subscribe`` is pushed by the store rather than emulated by polling ``query``."""
     SYNC_PRODUCER = "sync_producer"

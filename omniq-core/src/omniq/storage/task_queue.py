@@ -26,6 +26,23 @@ Guarantees every backend gives (the conformance suite proves them):
   atomic step implements :class:`AtomicCompletion`.
 * **Idempotent enqueue.** Enqueuing an id that is still in the queue (pending, active or dead) is
   a no-op that reports ``False``.
+* **Names.** Queue names and task ids reach a backend only after the core validated them
+  (:mod:`omniq.names`: ASCII letters, digits, ``_`` and ``-``); a backend need not check or
+  escape them, and the conformance suite sends only valid ones.
+
+Details the suite checks (and first-party backends agree on):
+
+* ``nack`` makes the task claimable from ``retry_at`` and orders it by ``retry_at`` among the
+  ready tasks. ``TaskInfo.task`` stays the task as enqueued, except that ``Task.eta`` may report
+  ``retry_at`` after a ``nack`` (SQLite stores the retry time as the eta; memory, file and
+  :mod:`omniq.kit` keep the enqueued eta): do not rely on either.
+* ``last_error`` is the ``error`` of the last ``nack``, the ``reason`` of ``dead_letter``, and
+  :func:`~omniq.models.task.expired_reason` after :meth:`~TaskQueueStorage.recover_expired`.
+* ``stats`` of a queue named in ``queues`` that holds nothing is a row of zeros; without
+  ``queues``, only queues holding a task are listed.
+* ``cancel`` of a dead task (or an acked or unknown one) is ``NOT_FOUND`` and changes nothing.
+* ``list_tasks`` orders pending tasks as ``claim`` would (priority, then ready time, then id),
+  active ones by ``enqueued_at`` then id, dead ones by when they died then id ("oldest first").
 """
 
 from __future__ import annotations
@@ -101,7 +118,8 @@ class TaskQueueStorage(Storage):
 
         Spurious returns are allowed. The default sleeps ``min(timeout, poll_interval)``;
         backends that can be told of new work (``PUSH_WAKEUP``) wait for that instead, and must
-        also wake when a delayed task becomes ready.
+        also wake when a delayed task becomes ready, return at once when a task is ready, and
+        (with ``MULTI_PROCESS``) be woken by enqueues made in other processes.
         """
         await asyncio.sleep(min(timeout, self.poll_interval))
 
@@ -129,7 +147,8 @@ class TaskQueueStorage(Storage):
         """Return a claimed task to pending, claimable again from ``retry_at``.
 
         ``count_attempt=False`` gives the attempt back (a graceful shutdown releasing a task it
-        did not run). ``False`` if the lease was lost.
+        did not run). ``error`` becomes ``last_error``. ``False`` if the lease was lost. Whether
+        ``Task.eta`` then reports ``retry_at`` is up to the backend (see the module docs).
         """
 
     @abstractmethod
@@ -143,7 +162,8 @@ class TaskQueueStorage(Storage):
     ) -> list[RecoveredTask]:
         """Return up to ``limit`` tasks whose lease expired to pending (ready now), giving their
         attempt back; dead-letter instead those delivered ``max_deliveries`` times or more.
-        Invalidates their old lease tokens."""
+        Invalidates their old lease tokens; ``last_error`` becomes
+        ``expired_reason(deliveries, dead)``."""
 
     # -- inspecting and managing -------------------------------------------------------------
 
@@ -154,16 +174,20 @@ class TaskQueueStorage(Storage):
 
     @abstractmethod
     async def cancel(self, task_id: str) -> CancelOutcome:
-        """Remove a pending task, or flag an active one for cooperative cancellation."""
+        """Remove a pending task (``CANCELLED``), or flag an active one for cooperative
+        cancellation (``REQUESTED``); ``NOT_FOUND`` for a dead, acked or unknown task, which
+        is left as it is."""
 
     @abstractmethod
     async def stats(self, queues: Sequence[str] | None = None) -> list[QueueStats]:
-        """Counts per queue, for ``queues`` or for every queue that holds a task, sorted by name."""
+        """Counts per queue, for ``queues`` (a row of zeros for one that holds nothing) or for
+        every queue that holds a task, sorted by name."""
 
     @abstractmethod
     async def list_tasks(self, queue: str, *, state: TaskState, limit: int = 100) -> list[TaskInfo]:
-        """Up to ``limit`` tasks of ``queue`` in ``state``, in claim order for pending ones and
-        oldest first otherwise."""
+        """Up to ``limit`` tasks of ``queue`` in ``state``: pending ones in claim order (priority,
+        ready time, id), active ones by ``enqueued_at`` then id, dead ones by when they died
+        then id."""
 
     @abstractmethod
     async def purge(self, queue: str, *, states: Sequence[TaskState] = (TaskState.PENDING,)) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -120,14 +121,45 @@ class ConformanceBase:
     that starts passing fails the run, so the list stays true)."""
 
     @pytest.fixture
-    def backend_factory(self) -> Callable[[], Backend]:
+    def backend_options(self) -> Mapping[str, Any] | None:
+        """The options (JSON values) that open the store under test: ``load_backend(backend_name,
+        backend_options)``, an empty store for each test (a temp dir, a unique key prefix).
+
+        Override this rather than ``backend_factory``: the multi-process tests open the store
+        from other processes with it (a backend that declares ``MULTI_PROCESS`` must)."""
+        return None
+
+    @pytest.fixture
+    def backend_factory(self, backend_options: Mapping[str, Any] | None) -> Callable[[], Backend]:
         """A zero-argument callable opening a **new** backend object on the **same** store each
-        time it is called, and an empty store for each test (a temp dir, a unique key prefix)."""
+        time it is called, and an empty store for each test (a temp dir, a unique key prefix).
+        The default loads :attr:`backend_name` with ``backend_options``."""
         from omniq.plugins.manager import load_backend
 
         if not self.backend_name:
             pytest.fail(f"{type(self).__name__} must set backend_name")
-        return lambda: load_backend(self.backend_name)
+        options = dict(backend_options or {})
+        return lambda: load_backend(self.backend_name, options)
+
+    @pytest.fixture
+    def worker_env(self, backend_options: Mapping[str, Any] | None) -> dict[str, str]:
+        """``OMNIQ_*`` variables pointing every role at the store under test, for ``omniq
+        worker`` processes; derived from ``backend_options`` (override it for anything else)."""
+        if backend_options is None or not self.backend_name:
+            pytest.fail(
+                f"{type(self).__name__}: set backend_name and override the backend_options "
+                "fixture (or worker_env), so that worker processes can open the store under test"
+            )
+        options = dict(backend_options)
+        url = options.pop("url", None)
+        env: dict[str, str] = {}
+        for role in Role:
+            stem = f"OMNIQ_{role.value.upper()}"
+            env[f"{stem}_TYPE"] = self.backend_name
+            env[f"{stem}_OPTIONS"] = json.dumps(options)
+            if url is not None:
+                env[f"{stem}_URL"] = str(url)
+        return env
 
     @pytest.fixture(autouse=True)
     def _known_failure(self, request: pytest.FixtureRequest) -> None:

@@ -11,10 +11,12 @@ from omniq.storage import Role
 from omniq.testing.cancellation import CancellationConformance
 from omniq.testing.completion import FencedCompletionConformance
 from omniq.testing.events import EventStorageConformance
+from omniq.testing.multiprocess import MultiProcessConformance
 from omniq.testing.reruns import RerunConformance
 from omniq.testing.results import ResultStorageConformance
 from omniq.testing.schedules import ScheduleStorageConformance
 from omniq.testing.task_queue import TaskQueueConformance
+from omniq.testing.workers import WorkerProcessesConformance
 
 __all__ = ["BackendConformance"]
 
@@ -27,9 +29,16 @@ class BackendConformance(
     FencedCompletionConformance,
     CancellationConformance,
     RerunConformance,
+    MultiProcessConformance,
+    WorkerProcessesConformance,
 ):
     """For a backend that offers all four roles (and so can run an app: the cancellation and
-    re-run tests run tasks through one)."""
+    re-run tests run tasks through one). With ``MULTI_PROCESS``, other processes race this one on
+    the storages and real ``omniq worker`` processes share the store (fewer tasks than
+    :class:`WorkerProcessesConformance` alone runs)."""
+
+    task_count = 2_000
+    sigkill_task_count = 400
 
     @pytest.mark.asyncio
     async def test_backend_offers_every_role_under_its_name(

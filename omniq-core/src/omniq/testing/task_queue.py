@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -13,8 +12,15 @@ import pytest
 import pytest_asyncio
 
 from omniq._time import utcnow
-from omniq.errors import InvalidNameError
-from omniq.models.task import CancelOutcome, ClaimedTask, Lease, TaskState
+from omniq.models.task import (
+    CancelOutcome,
+    ClaimedTask,
+    Lease,
+    QueueStats,
+    TaskState,
+    expired_reason,
+)
+from omniq.names import MAX_NAME_LENGTH, validate_task_id
 from omniq.storage import Capability, Role, SyncTaskProducer, TaskQueueStorage
 from omniq.testing._base import ConformanceBase, StorageOpener
 from omniq.testing._records import ODD_BYTES, make_task, soon
@@ -455,22 +461,56 @@ class TaskQueueConformance(ConformanceBase):
         assert (stats.pending, stats.active, stats.dead) == (0, 1, 0)
         assert await task_queue.ack([claimed[1].lease]) == [True]
 
-    # -- bad input ---------------------------------------------------------------------------
+    @pytest.mark.asyncio
+    async def test_queue_stats_of_an_empty_queue_are_zeros(
+        self, task_queue: TaskQueueStorage, queue_name: str
+    ) -> None:
+        """A queue asked for by name gets a row of zeros; unnamed, only queues holding a task."""
+        assert await task_queue.stats([queue_name]) == [QueueStats(queue=queue_name)]
+        assert queue_name not in [s.queue for s in await task_queue.stats()]
 
     @pytest.mark.asyncio
-    async def test_queue_unknown_or_hostile_ids_touch_nothing(
+    async def test_queue_cancel_of_a_dead_task_is_not_found(
         self, task_queue: TaskQueueStorage, queue_name: str
     ) -> None:
         task = make_task(queue_name)
         await task_queue.enqueue(task)
-        for hostile in ("../../etc/passwd", "/abs", "a*b", "x'; DROP TABLE t;--", "{q}:1", ""):
-            lease = Lease(task_id=hostile, token=_FORGED, expires_at=soon(30), attempt=1)
-            with contextlib.suppress(InvalidNameError):  # refusing the name is fine too
-                assert await task_queue.get(hostile) is None
-            with contextlib.suppress(InvalidNameError):
-                assert await task_queue.cancel(hostile) is CancelOutcome.NOT_FOUND
-            with contextlib.suppress(InvalidNameError):
-                assert await task_queue.ack([lease]) == [False]
+        claimed = await self._claim_one(task_queue, queue_name)
+        assert await task_queue.dead_letter(claimed.lease, reason="poison")
+        assert await task_queue.cancel(task.id) is CancelOutcome.NOT_FOUND
+        info = await task_queue.get(task.id)
+        assert info is not None and (info.state, info.last_error) == (TaskState.DEAD, "poison")
+
+    @pytest.mark.asyncio
+    async def test_queue_recovery_says_why_in_last_error(
+        self, task_queue: TaskQueueStorage, queue_name: str
+    ) -> None:
+        task = make_task(queue_name)
+        await task_queue.enqueue(task)
+        await self._claim_one(task_queue, queue_name, lease=LEASE)
+        await asyncio.sleep(PAST_LEASE)
+        assert [r.task_id for r in await task_queue.recover_expired()] == [task.id]
+        info = await task_queue.get(task.id)
+        assert info is not None and info.last_error == expired_reason(1, False)
+
+    # -- unknown ids -------------------------------------------------------------------------
+
+    @pytest.mark.asyncio
+    async def test_queue_unknown_ids_touch_nothing(
+        self, task_queue: TaskQueueStorage, queue_name: str
+    ) -> None:
+        """Ids reach a backend only after the core validated them (``omniq.names``), so the
+        suite sends only valid ones: unknown, a prefix of a stored id, of the longest length."""
+        task = make_task(queue_name)
+        await task_queue.enqueue(task)
+        longest = "A" * MAX_NAME_LENGTH
+        for unknown in ("no-such-task", task.id[:-1], f"{task.id}0", "x", longest):
+            validate_task_id(unknown)
+            lease = Lease(task_id=unknown, token=_FORGED, expires_at=soon(30), attempt=1)
+            assert await task_queue.get(unknown) is None
+            assert await task_queue.cancel(unknown) is CancelOutcome.NOT_FOUND
+            assert await task_queue.ack([lease]) == [False]
+            assert await task_queue.extend([lease], 30) == [None]
         info = await task_queue.get(task.id)
         assert info is not None and info.task == task
 
