@@ -25,6 +25,10 @@ class EventType(enum.StrEnum):
     CANCELLED = "cancelled"
     EXPIRED = "expired"
     DEAD_LETTERED = "dead_lettered"
+    # The worker registry (omniq.runtime.presence): events with no queue, keyed by worker.
+    WORKER_STARTED = "worker_started"
+    WORKER_HEARTBEAT = "worker_heartbeat"
+    WORKER_STOPPED = "worker_stopped"
 
 
 @frozen(kw_only=True)

@@ -58,6 +58,7 @@ from omniq.runtime.cancellation import Cancellation, set_current
 from omniq.runtime.completion import Finisher, PendingCompletion
 from omniq.runtime.events_sink import EventSink
 from omniq.runtime.executors import Executor, LocalExecutor, describe_exception
+from omniq.runtime.presence import WorkerPresence
 from omniq.runtime.registry import FunctionRegistry
 from omniq.runtime.supervision import raise_if_cancelled, supervise
 from omniq.runtime.task_lines import TaskLines
@@ -130,6 +131,11 @@ class WorkerSettings:
     cancel_poll_interval: float = field(default=0.5, validator=_poll_interval)
     """Seconds between looks for cancel requests of the running tasks (at most every lease
     extension, ``lease_seconds / 3``): how soon ``cancel()`` reaches a running task."""
+    heartbeat_interval: float | None = field(
+        default=15.0, validator=check.seconds_field(above=True, none="no worker registry")
+    )
+    """Seconds between the worker's presence events (the worker registry that ``omniq
+    dashboard`` shows, see :mod:`omniq.runtime.presence`); ``None`` records none."""
 
 
 @define(eq=False)
@@ -198,6 +204,7 @@ class Worker:
         self._loops: list[asyncio.Task[None]] = []
         self._claiming: asyncio.Task[None] | None = None
         self._log = log.bind(worker_id=self.worker_id)
+        self._presence: WorkerPresence | None = None
         self._lines = TaskLines(self._log, info=False)
         """One line per task (see :mod:`omniq.runtime.task_lines`); INFO decided at start."""
         self._waits_when_drained = Capability.PUSH_WAKEUP in queue.capabilities
@@ -219,6 +226,17 @@ class Worker:
             self._supervised("omniq-leases", self._keep_leases),
             self._supervised("omniq-recover", self._recover_loop),
         ]
+        if self.settings.heartbeat_interval is not None:
+            self._presence = WorkerPresence(
+                self.events.emit,
+                worker_id=self.worker_id,
+                queues=self.settings.queues,
+                concurrency=self.settings.concurrency,
+                worker_type=self.settings.worker_type,
+                interval=self.settings.heartbeat_interval,
+                counts=lambda: (self.processed, len(self._running)),
+            )
+            self._presence.start()
         self._log.info(
             "worker started",
             queues=list(self.settings.queues),
@@ -258,6 +276,8 @@ class Worker:
             loop.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
         await self._executor.close()
+        if self._presence is not None:
+            await self._presence.stop()
         self._log.info("worker stopped", processed=self.processed)
         self._stopped.set()
 

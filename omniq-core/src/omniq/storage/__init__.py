@@ -3,7 +3,7 @@
 from omniq.storage.base import Storage
 from omniq.storage.cancel_polling import CancelPolling
 from omniq.storage.capabilities import Capability, Role
-from omniq.storage.events import EventStorage
+from omniq.storage.events import EventInsights, EventStorage
 from omniq.storage.results import ResultStorage, SyncResultReader
 from omniq.storage.schedules import ScheduleStorage, TickEnqueue
 from omniq.storage.task_queue import (
@@ -18,6 +18,7 @@ __all__ = [
     "AtomicCompletion",
     "CancelPolling",
     "Capability",
+    "EventInsights",
     "EventOutbox",
     "EventStorage",
     "ResultStorage",

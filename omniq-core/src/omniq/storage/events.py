@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from abc import abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from datetime import datetime
+from typing import Protocol, runtime_checkable
 
 import attrs
 
-from omniq.models.event import EventQuery, TaskEvent
+from omniq.models.event import EventQuery, EventType, TaskEvent
 from omniq.storage.base import Storage
 
-__all__ = ["EventStorage"]
+__all__ = ["EventInsights", "EventStorage"]
 
 
 class EventStorage(Storage):
@@ -55,3 +56,31 @@ class EventStorage(Storage):
     async def purge(self, before: datetime) -> int:
         """Delete events older than ``before``; returns how many (may be an estimate of 0 where
         the store trims by itself)."""
+
+
+@runtime_checkable
+class EventInsights(Protocol):
+    """Optional: reads a dashboard needs that the contract's ascending :meth:`~EventStorage.query`
+    answers only by reading everything, served from the store's indexes instead.
+
+    ``omniq dashboard`` uses them where the event storage has them and falls back to bounded
+    ``query`` calls (marked partial) where it has not.
+    """
+
+    async def query_latest(self, query: EventQuery) -> list[TaskEvent]:
+        """Events matching ``query``, newest first (``(timestamp, id)`` descending), at most
+        ``query.limit``."""
+        ...
+
+    async def count_events(
+        self,
+        event_types: Collection[EventType],
+        *,
+        since: datetime,
+        until: datetime,
+        bucket_seconds: int,
+        queue: str | None = None,
+    ) -> dict[tuple[int, EventType], int]:
+        """How many events of each type fell in each bucket of ``[since, until)``: keys are
+        ``(bucket start as whole seconds since the epoch, type)``; empty buckets are absent."""
+        ...
