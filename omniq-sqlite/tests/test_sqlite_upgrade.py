@@ -120,7 +120,7 @@ async def test_a_version_3_database_gets_delivery_counts_without_losing_anything
             after = {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
             versions = dict(db.execute("SELECT role, version FROM omniq_schema"))
         assert after == counts
-        assert set(versions.values()) == {SCHEMA_VERSION} and SCHEMA_VERSION == 4
+        assert set(versions.values()) == {SCHEMA_VERSION} and SCHEMA_VERSION == 5
         assert dict(table_roots(path)) == rootpages  # altered in place, not rebuilt
 
         infos = {t: await queue.get(t) for t in ("crashed", "retried", "dead", "waiting")}

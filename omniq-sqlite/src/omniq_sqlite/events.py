@@ -11,7 +11,7 @@ millions of rows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -141,30 +141,9 @@ class SQLiteEventStorage(SQLiteStorageMixin, EventStorage):
     async def query(self, query: EventQuery) -> list[TaskEvent]:
         return await self.db.run(self._query, query)
 
-    def _query(self, query: EventQuery) -> list[TaskEvent]:
-        where: list[str] = []
-        params: list[Any] = []
-        if query.task_id is not None:
-            where.append("task_id = ?")
-            params.append(query.task_id)
-        if query.event_types is not None:
-            kinds = sorted(t.value for t in query.event_types)
-            where.append(f"event_type IN ({', '.join('?' * len(kinds))})")
-            params.extend(kinds)
-        if query.queue is not None:
-            where.append("queue = ?")
-            params.append(query.queue)
-        if query.since is not None:
-            where.append("ts >= ?")
-            params.append(micros(query.since))
-        if query.until is not None:
-            where.append("ts < ?")
-            params.append(micros(query.until))
-        if query.after_id is not None:
-            where.append("id > ?")
-            params.append(query.after_id)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        sql = f"SELECT {EVENT_COLUMNS} FROM omniq_events {clause} ORDER BY ts, id LIMIT ? OFFSET ?"
+    def _query(self, query: EventQuery, order: str = "ts, id") -> list[TaskEvent]:
+        clause, params = _where(query)
+        sql = f"SELECT {EVENT_COLUMNS} FROM omniq_events {clause} ORDER BY {order} LIMIT ? OFFSET ?"
         connection = self.db.connection()
         events: list[TaskEvent] = []
         offset = 0
@@ -176,6 +155,40 @@ class SQLiteEventStorage(SQLiteStorageMixin, EventStorage):
             if len(rows) < wanted or len(events) >= query.limit:
                 return events
 
+    # -- EventInsights (the dashboard's reads, from the same indexes) ----------------------------
+
+    async def query_latest(self, query: EventQuery) -> list[TaskEvent]:
+        """Matching events newest first: the ``(ts, id)``, type or task index read backwards."""
+        return await self.db.run(self._query, query, "ts DESC, id DESC")
+
+    async def count_events(
+        self,
+        event_types: Collection[EventType],
+        *,
+        since: datetime,
+        until: datetime,
+        bucket_seconds: int,
+        queue: str | None = None,
+    ) -> dict[tuple[int, EventType], int]:
+        """Counts per bucket and type, from the ``(event_type, ts)`` index (covering unless a
+        queue is given)."""
+        query = EventQuery(event_types=event_types, queue=queue, since=since, until=until)
+        return await self.db.run(self._count, query, bucket_seconds)
+
+    def _count(self, query: EventQuery, bucket_seconds: int) -> dict[tuple[int, EventType], int]:
+        clause, params = _where(query)
+        width = max(int(bucket_seconds), 1) * 1_000_000
+        sql = (
+            f"SELECT (ts / {width}) * {width // 1_000_000} AS bucket, event_type, count(*) "
+            f"FROM omniq_events {clause} GROUP BY bucket, event_type"
+        )
+        counts: dict[tuple[int, EventType], int] = {}
+        for bucket, kind, count in self.db.connection().execute(sql, params):
+            known = _EVENT_TYPES.get(kind)
+            if known is not None and isinstance(bucket, int):
+                counts[(bucket, known)] = int(count)
+        return counts
+
     async def purge(self, before: datetime) -> int:
         return await self.db.run(self._purge, micros(before))
 
@@ -183,3 +196,29 @@ class SQLiteEventStorage(SQLiteStorageMixin, EventStorage):
         """Delete, oldest first through the ``(ts, id)`` index, :data:`PURGE_BATCH` rows per
         write, so that other writers get the lock between batches."""
         return self.db.delete_in_batches(PURGE, before_us, PURGE_BATCH)
+
+
+def _where(query: EventQuery) -> tuple[str, list[Any]]:
+    """The WHERE clause of ``query`` (without its limit) and its parameters."""
+    where: list[str] = []
+    params: list[Any] = []
+    if query.task_id is not None:
+        where.append("task_id = ?")
+        params.append(query.task_id)
+    if query.event_types is not None:
+        kinds = sorted(t.value for t in query.event_types)
+        where.append(f"event_type IN ({', '.join('?' * len(kinds))})")
+        params.extend(kinds)
+    if query.queue is not None:
+        where.append("queue = ?")
+        params.append(query.queue)
+    if query.since is not None:
+        where.append("ts >= ?")
+        params.append(micros(query.since))
+    if query.until is not None:
+        where.append("ts < ?")
+        params.append(micros(query.until))
+    if query.after_id is not None:
+        where.append("id > ?")
+        params.append(query.after_id)
+    return (f"WHERE {' AND '.join(where)}" if where else ""), params

@@ -31,7 +31,7 @@ __all__ = ["METADATA", "SCHEMA_VERSION", "TABLES_BY_ROLE", "UPGRADES", "Step"]
 Step = str | Callable[[sqlite3.Connection], None]
 """One upgrade step: a statement, or a callable run with the connection."""
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """Bump when a table changes, and add its upgrade to :data:`UPGRADES`."""
 
 METADATA = MetaData()
@@ -83,6 +83,15 @@ Index(
     sqlite_where=text("state = 'pending'"),
 )
 Index("omniq_tasks_leased", tasks.c.lease_expires, sqlite_where=text("state = 'active'"))
+# Dead letters (version 5): counted and listed per queue without reading the pending tasks.
+# Only a task's move to the dead letters writes it, never an enqueue, claim or ack.
+Index(
+    "omniq_tasks_dead",
+    tasks.c.queue,
+    tasks.c.finished_at,
+    tasks.c.id,
+    sqlite_where=text("state = 'dead'"),
+)
 
 results = Table(
     "omniq_results",
@@ -156,6 +165,8 @@ UPGRADES: dict[int, dict[str, tuple[Step, ...]]] = {
         "task_queue": (AddColumn(tasks, "deliveries", "attempt"),),
         "result_storage": (AddColumn(results, "delivery"),),
     },
+    # The dead-letter index above (created before these steps run): nothing else changes.
+    5: {},
 }
 """Per schema version, per role: the steps (SQL, or a callable given the connection) that
 bring tables of the version before to it, run in one write transaction. Indexes the schema has

@@ -508,28 +508,33 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
         return await self.db.run(self._stats, None if queues is None else list(queues))
 
     def _stats(self, queues: list[str] | None) -> list[QueueStats]:
-        sql = (
-            "SELECT queue, state, eta <= ? AS ready, count(*) FROM omniq_tasks "
-            "{where} GROUP BY queue, state, ready"
-        )
+        """Three counts, each from its partial index (never the whole table): pending tasks
+        from the ready index (covering: queue and eta), active ones from the lease index (as
+        many as workers run), dead letters from the dead-letter index (covering)."""
+        where, params = "", ()
+        if queues is not None:
+            where = f" AND queue IN ({', '.join('?' * len(queues))})"
+            params = tuple(queues)
+        conn = self.db.connection()
         now_us = micros(utcnow())
-        if queues is None:
-            rows = self.db.connection().execute(sql.format(where=""), (now_us,)).fetchall()
-            names = sorted({r[0] for r in rows})
-        else:
-            marks = ", ".join("?" * len(queues))
-            rows = (
-                self.db.connection()
-                .execute(sql.format(where=f"WHERE queue IN ({marks})"), (now_us, *queues))
-                .fetchall()
-            )
-            names = sorted(set(queues))
+        rows: list[tuple[str, str, int]] = []
+        for queue, ready, count in conn.execute(
+            "SELECT queue, eta <= ? AS ready, count(*) FROM omniq_tasks INDEXED BY "
+            f"omniq_tasks_ready WHERE state = 'pending'{where} GROUP BY queue, ready",
+            (now_us, *params),
+        ):
+            rows.append((queue, "ready" if ready else "delayed", count))
+        for state, index in (("active", "omniq_tasks_leased"), ("dead", "omniq_tasks_dead")):
+            for queue, count in conn.execute(
+                f"SELECT queue, count(*) FROM omniq_tasks INDEXED BY {index} "
+                f"WHERE state = '{state}'{where} GROUP BY queue",
+                params,
+            ):
+                rows.append((queue, state, count))
+        names = sorted(set(queues) if queues is not None else {r[0] for r in rows})
         counts = {name: {"ready": 0, "delayed": 0, "active": 0, "dead": 0} for name in names}
-        for queue, state, ready, count in rows:
-            if state == TaskState.PENDING.value:
-                counts[queue]["ready" if ready else "delayed"] += count
-            else:
-                counts[queue][state] += count
+        for queue, key, count in rows:
+            counts[queue][key] += count
         return [QueueStats(queue=name, **counts[name]) for name in names]
 
     async def list_tasks(self, queue: str, *, state: TaskState, limit: int = 100) -> list[TaskInfo]:
