@@ -511,7 +511,8 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
         """Three counts, each from its partial index (never the whole table): pending tasks
         from the ready index (covering: queue and eta), active ones from the lease index (as
         many as workers run), dead letters from the dead-letter index (covering)."""
-        where, params = "", ()
+        where = ""
+        params: tuple[str, ...] = ()
         if queues is not None:
             where = f" AND queue IN ({', '.join('?' * len(queues))})"
             params = tuple(queues)

@@ -205,4 +205,6 @@ def _record(event: TaskEvent, now: datetime) -> WorkerRecord:
 
 
 def _number(value: object, default: float) -> float:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return default
