@@ -304,6 +304,24 @@ async def retry_dead(args: argparse.Namespace) -> ExitCode:
     return ExitCode.OK
 
 
+async def dashboard(args: argparse.Namespace) -> ExitCode:
+    from omniq import _validate as check
+    from omniq.dashboard import require_extra
+
+    require_extra()  # before loading the app: the install line first
+    from omniq.dashboard.server import serve
+
+    check.count("--port", args.port, minimum=1, maximum=65535)
+    app = _producer(args)
+    url = f"http://{args.host}:{args.port}/"
+    if not args.quiet:
+        print(f"omniq dashboard on {url} (Ctrl-C stops it)", flush=True)
+    await serve(
+        app, host=args.host, port=args.port, token=args.token, log_level=args.log_level or "WARNING"
+    )
+    return ExitCode.OK
+
+
 def _producer(args: argparse.Namespace) -> AsyncOmniQ:
     app = load_app(args.app, args.config)
     if app.settings.workers or app.settings.scheduler:
@@ -326,4 +344,5 @@ COMMANDS = {
     "backends": backends,
     "purge": purge,
     "retry-dead": retry_dead,
+    "dashboard": dashboard,
 }

@@ -135,6 +135,17 @@ def build_parser() -> argparse.ArgumentParser:
     _common(purge)
     purge.add_argument("--dead", action="store_true", help="purge dead letters instead")
 
+    dashboard = sub.add_parser(
+        "dashboard", help="serve the web dashboard, its JSON API and /metrics (extra: dashboard)"
+    )
+    _common(dashboard)
+    dashboard.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    dashboard.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    dashboard.add_argument(
+        "--token",
+        help="required by every request (default: OMNIQ_DASHBOARD_TOKEN); needed off loopback",
+    )
+
     retry = sub.add_parser("retry-dead", help="move a queue's dead letters back to pending")
     retry.add_argument("queue")
     retry.add_argument("task_ids", nargs="*", help="only these tasks")

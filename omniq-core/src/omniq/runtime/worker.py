@@ -658,10 +658,10 @@ class Worker:
         duration: float | None = None,
         details: dict[str, Any] | None = None,
     ) -> TaskEvent:
-        details = dict(details or {})
+        task = claimed.task
+        details = {"func": task.func, **(details or {})}  # per-function metrics read it
         if duration is not None:
             details["duration"] = round(duration, 6)
-        task = claimed.task
         return unchecked_event(
             event_type,
             task.id,
