@@ -16,6 +16,7 @@ than :data:`LAG` seconds after they were made are not counted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
@@ -127,23 +128,33 @@ class EventCounter:
         self._watermark = utcnow()
         self._seen: dict[str, datetime] = {}
         self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
 
     def start(self) -> None:
+        self._stop = asyncio.Event()
         self._task = asyncio.create_task(self._run(), name="omniq-dashboard-metrics")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        """Stop between polls (a read under way is let finish, for at most 5 s: a client
+        cancelled mid-command may be left unusable for the app's own close)."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stop.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), 5.0)
+        except TimeoutError:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stop.is_set():
             try:
                 await self.step()
             except Exception as exc:  # a store away for a while: count on when it is back
                 log.warning("could not read events for metrics", error=repr(exc))
-            await asyncio.sleep(self.poll)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.poll)
 
     async def step(self) -> int:
         """Count the events stored since the last step; returns how many were new."""
