@@ -59,6 +59,7 @@ def _templates() -> Environment:
         enable_async=False,
     )
     env.filters["short"] = lambda v: "" if v is None else str(v).replace("T", " ")[:19]
+    env.filters["ms"] = lambda v: "" if v is None else str(v).replace("T", " ")[:23]
     return env
 
 
