@@ -165,7 +165,7 @@ async def test_a_version_1_queue_is_upgraded_in_place_with_its_rows(tmp_path: Pa
     await queue.enqueue_many(tasks)  # type: ignore[attr-defined]
     await backend.close()  # type: ignore[attr-defined]
     with sqlite3.connect(path) as db:  # the indexes version 1 had
-        db.execute("DROP INDEX omniq_tasks_ready")
+        db.execute("DROP INDEX omniq_tasks_pending")
         db.execute("DROP INDEX omniq_tasks_leased")
         db.execute(
             "CREATE INDEX omniq_tasks_claim ON omniq_tasks (queue, state, priority DESC, eta, id)"
@@ -183,7 +183,7 @@ async def test_a_version_1_queue_is_upgraded_in_place_with_its_rows(tmp_path: Pa
             version = db.execute(
                 "SELECT version FROM omniq_schema WHERE role = 'task_queue'"
             ).fetchone()[0]
-        assert {"omniq_tasks_ready", "omniq_tasks_leased"} <= indexes
+        assert {"omniq_tasks_pending", "omniq_tasks_leased"} <= indexes
         assert not {"omniq_tasks_claim", "omniq_tasks_lease"} & indexes
         assert version == SCHEMA_VERSION
     finally:

@@ -218,3 +218,26 @@ def test_binding_beyond_loopback_needs_a_token(host: str) -> None:
     check_binding(host, TOKEN)
     check_binding("127.0.0.1", None)
     check_binding("::1", None)
+
+
+async def test_pages_cross_queues_with_and_without_filters(make_backend: Callable[[], Any]) -> None:
+    oq = AsyncOmniQ(backend=make_backend(), workers=0)
+    async with serving(oq) as dash:
+        first = [await oq.enqueue(add, i, 0, queue="aa") for i in range(3)]
+        second = [await oq.enqueue(add, i, 0, queue="bb") for i in range(3)]
+        failing = [await oq.enqueue(boom, str(i), queue=q) for i, q in enumerate(("aa", "bb"))]
+
+        async def ids(query: str) -> tuple[list[str], bool]:
+            page = (await dash.client.get(f"/api/tasks?{query}")).json()
+            return [t["id"] for t in page["items"]], page["has_more"]
+
+        plain = [await ids(f"per_page=3&page={n}") for n in (1, 2, 3)]
+        only_add = [await ids(f"func={__name__}:add&per_page=4&page={n}") for n in (1, 2)]
+        only_boom = await ids(f"func={__name__}:boom")
+    assert plain == [
+        (first, True),
+        ([failing[0], *second[:2]], True),
+        ([second[2], failing[1]], False),
+    ]
+    assert only_add == [([*first, second[0]], True), (second[1:], False)]
+    assert only_boom == (failing, False)

@@ -74,22 +74,29 @@ tasks = Table(
 # Partial indexes: a pending task is in the first only, a claimed one in the second only, so an
 # enqueue updates two b-trees (table and id) plus one index instead of two (35 against 49 µs
 # per enqueue, measured). Statements name the state literally so that SQLite can use them.
+# The trailing state column (version 5; the index was omniq_tasks_ready before) makes the
+# pending index covering for the queue counts: SQLite 3.40 does not count the partial index's
+# own WHERE column as covered, so it looked up every pending row in the table (900 against
+# 70 ms for 90,000 pending tasks, measured on a loaded machine).
 Index(
-    "omniq_tasks_ready",
+    "omniq_tasks_pending",
     tasks.c.queue,
     tasks.c.priority.desc(),
     tasks.c.eta,
     tasks.c.id,
+    tasks.c.state,
     sqlite_where=text("state = 'pending'"),
 )
 Index("omniq_tasks_leased", tasks.c.lease_expires, sqlite_where=text("state = 'active'"))
-# Dead letters (version 5): counted and listed per queue without reading the pending tasks.
-# Only a task's move to the dead letters writes it, never an enqueue, claim or ack.
+# Dead letters (version 5): counted (covering, as above) and listed per queue without reading
+# the pending tasks. Only a task's move to the dead letters writes it, never an enqueue, claim
+# or ack.
 Index(
     "omniq_tasks_dead",
     tasks.c.queue,
     tasks.c.finished_at,
     tasks.c.id,
+    tasks.c.state,
     sqlite_where=text("state = 'dead'"),
 )
 
@@ -165,8 +172,9 @@ UPGRADES: dict[int, dict[str, tuple[Step, ...]]] = {
         "task_queue": (AddColumn(tasks, "deliveries", "attempt"),),
         "result_storage": (AddColumn(results, "delivery"),),
     },
-    # The dead-letter index above (created before these steps run): nothing else changes.
-    5: {},
+    # The covering pending index and the dead-letter index above are created before these
+    # steps run; the pending index they replace goes.
+    5: {"task_queue": ("DROP INDEX IF EXISTS omniq_tasks_ready",)},
 }
 """Per schema version, per role: the steps (SQL, or a callable given the connection) that
 bring tables of the version before to it, run in one write transaction. Indexes the schema has

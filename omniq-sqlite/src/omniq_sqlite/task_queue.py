@@ -509,7 +509,7 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
 
     def _stats(self, queues: list[str] | None) -> list[QueueStats]:
         """Three counts, each from its partial index (never the whole table): pending tasks
-        from the ready index (covering: queue and eta), active ones from the lease index (as
+        from the pending index (covering: queue and eta), active ones from the lease index (as
         many as workers run), dead letters from the dead-letter index (covering)."""
         where = ""
         params: tuple[str, ...] = ()
@@ -520,11 +520,12 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
         now_us = micros(utcnow())
         rows: list[tuple[str, str, int]] = []
         for queue, ready, count in conn.execute(
-            "SELECT queue, eta <= ? AS ready, count(*) FROM omniq_tasks INDEXED BY "
-            f"omniq_tasks_ready WHERE state = 'pending'{where} GROUP BY queue, ready",
+            "SELECT queue, total(eta <= ?), count(*) FROM omniq_tasks INDEXED BY "
+            f"omniq_tasks_pending WHERE state = 'pending'{where} GROUP BY queue",
             (now_us, *params),
-        ):
-            rows.append((queue, "ready" if ready else "delayed", count))
+        ):  # grouped in the index's order: no temporary b-tree
+            rows.append((queue, "ready", int(ready)))
+            rows.append((queue, "delayed", count - int(ready)))
         for state, index in (("active", "omniq_tasks_leased"), ("dead", "omniq_tasks_dead")):
             for queue, count in conn.execute(
                 f"SELECT queue, count(*) FROM omniq_tasks INDEXED BY {index} "
@@ -539,8 +540,41 @@ class SQLiteTaskQueue(SQLiteStorageMixin, TaskQueueStorage):
         return [QueueStats(queue=name, **counts[name]) for name in names]
 
     async def list_tasks(self, queue: str, *, state: TaskState, limit: int = 100) -> list[TaskInfo]:
-        sql = f"{_INFO} WHERE queue = ? AND state = ? ORDER BY {_ORDER[state]} LIMIT ?"
-        rows = await self.db.run(self._rows, sql, (queue, state.value, limit))
+        # the state literally, so that SQLite reads the state's partial index, in its order
+        where = f"WHERE queue = ? AND state = '{state.value}'"
+        sql = f"{_INFO} {where} ORDER BY {_ORDER[state]} LIMIT ?"
+        rows = await self.db.run(self._rows, sql, (queue, limit))
+        return self._decoded(rows, queue)
+
+    async def browse_tasks(
+        self,
+        queue: str,
+        *,
+        state: TaskState,
+        offset: int = 0,
+        limit: int = 100,
+        func: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[TaskInfo]:
+        """:class:`~omniq.storage.TaskBrowsing`: the state's partial index read in order from
+        ``offset``; the function and time filters are checked on its rows."""
+        where = ["queue = ?", f"state = '{state.value}'"]  # literal: the partial index applies
+        params: list[Any] = [queue]
+        if func is not None:
+            where.append("func = ?")
+            params.append(func)
+        if since is not None:
+            where.append("enqueued_at >= ?")
+            params.append(micros(since))
+        if until is not None:
+            where.append("enqueued_at < ?")
+            params.append(micros(until))
+        sql = f"{_INFO} WHERE {' AND '.join(where)} ORDER BY {_ORDER[state]} LIMIT ? OFFSET ?"
+        rows = await self.db.run(self._rows, sql, (*params, limit, offset))
+        return self._decoded(rows, queue)
+
+    def _decoded(self, rows: list[Any], queue: str) -> list[TaskInfo]:
         infos: list[TaskInfo] = []
         for row in rows:
             try:

@@ -147,7 +147,7 @@ def create_app(
             "tasks.html",
             live=True,
             listing=listing,
-            queue_names=await data.queue_names(),
+            queue_names=listing["queues"],
             queue_states=QUEUE_STATES,
             event_states=list(EVENT_STATES),
             query=dict(request.query_params),

@@ -29,7 +29,7 @@ from omniq.models.schedule import Schedule
 from omniq.models.task import QueueStats, TaskInfo, TaskState
 from omniq.runtime.async_app import AsyncOmniQ
 from omniq.runtime.presence import WorkerRecord, list_workers
-from omniq.storage import EventInsights, EventStorage
+from omniq.storage import EventInsights, EventStorage, TaskBrowsing
 
 __all__ = [
     "EVENT_STATES",
@@ -214,12 +214,14 @@ class DashboardData:
         return {"bucket_seconds": bucket_seconds, "buckets": buckets, "partial": partial}
 
     async def tasks(self, wanted: TaskFilter) -> dict[str, Any]:
-        """One page of tasks matching ``wanted``."""
+        """One page of tasks matching ``wanted``, and the queue names (for the filter)."""
+        queues = await self.queue_names()
         if wanted.state in EVENT_STATES:
             items, more, note = await self._finished(wanted)
         else:
-            items, more, note = await self._queued(wanted)
+            items, more, note = await self._queued(wanted, queues)
         return {
+            "queues": queues,
             "filter": {
                 "queue": wanted.queue,
                 "state": wanted.state,
@@ -234,9 +236,14 @@ class DashboardData:
             "note": note,
         }
 
-    async def _queued(self, wanted: TaskFilter) -> tuple[list[dict[str, Any]], bool, str | None]:
+    async def _queued(
+        self, wanted: TaskFilter, names: list[str]
+    ) -> tuple[list[dict[str, Any]], bool, str | None]:
         state = TaskState(wanted.state)
-        queues = [wanted.queue] if wanted.queue else await self.queue_names()
+        queues = [wanted.queue] if wanted.queue else names
+        store = self.app.stores.task_queue
+        if isinstance(store, TaskBrowsing):
+            return await self._browsed(store, state, queues, wanted)
         needed = wanted.offset + wanted.per_page + 1
         filtering = bool(wanted.func or wanted.since or wanted.until)
         read = min(SCAN_CAP, needed if not filtering else SCAN_CAP)
@@ -253,6 +260,48 @@ class DashboardData:
         if capped:
             note = f"only the first {SCAN_CAP:,} tasks of a queue were read for this listing"
         return [task_row(i) for i in page], len(found) > wanted.offset + wanted.per_page, note
+
+    async def _browsed(
+        self, store: TaskBrowsing, state: TaskState, queues: list[str], wanted: TaskFilter
+    ) -> tuple[list[dict[str, Any]], bool, str | None]:
+        """Paged by the store. One queue, or no filter (whole queues before the offset are
+        skipped by their counts): the store skips to the offset. Several queues with a filter
+        (how many matched in each is unknown): each is read from its start, up to the page."""
+        filtering = bool(wanted.func or wanted.since or wanted.until)
+        want = wanted.per_page + 1
+        found: list[TaskInfo] = []
+        note = None
+        if filtering and len(queues) > 1:
+            read = min(wanted.offset + want, SCAN_CAP)
+            for queue in queues:
+                found += await store.browse_tasks(
+                    queue, state=state, limit=read, func=wanted.func,
+                    since=wanted.since, until=wanted.until,
+                )
+                if len(found) >= wanted.offset + want:
+                    break
+            if wanted.offset + want > SCAN_CAP:
+                note = f"only the first {SCAN_CAP:,} matches of a queue were read"
+            found = found[wanted.offset :]
+        else:
+            counts: dict[str, int] = {}
+            if len(queues) > 1:
+                sizes = await self.app.queue_sizes(queues)
+                counts = {q: _count(s, state) for q, s in sizes.items()}
+            skip = wanted.offset
+            for queue in queues:
+                if queue in counts and counts[queue] <= skip:
+                    skip -= counts[queue]
+                    continue
+                found += await store.browse_tasks(
+                    queue, state=state, offset=skip, limit=want - len(found), func=wanted.func,
+                    since=wanted.since, until=wanted.until,
+                )
+                skip = 0
+                if len(found) >= want:
+                    break
+        page = found[: wanted.per_page]
+        return [task_row(i) for i in page], len(found) > wanted.per_page, note
 
     async def _finished(
         self, wanted: TaskFilter
@@ -347,6 +396,12 @@ class DashboardData:
 
     async def workers(self, *, window: float = 3600.0) -> list[dict[str, Any]]:
         return [worker_row(w) for w in await list_workers(self._events, window=window)]
+
+
+def _count(stats: QueueStats, state: TaskState) -> int:
+    if state is TaskState.PENDING:
+        return stats.pending
+    return stats.active if state is TaskState.ACTIVE else stats.dead
 
 
 def _matches(info: TaskInfo, wanted: TaskFilter) -> bool:

@@ -10,6 +10,7 @@ from omniq.storage.task_queue import (
     AtomicCompletion,
     EventOutbox,
     SyncTaskProducer,
+    TaskBrowsing,
     TaskQueueStorage,
     takes_single_enqueues,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "Storage",
     "SyncResultReader",
     "SyncTaskProducer",
+    "TaskBrowsing",
     "TaskQueueStorage",
     "TickEnqueue",
     "takes_single_enqueues",

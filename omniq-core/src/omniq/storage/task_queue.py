@@ -74,6 +74,7 @@ __all__ = [
     "AtomicCompletion",
     "EventOutbox",
     "SyncTaskProducer",
+    "TaskBrowsing",
     "TaskQueueStorage",
     "takes_single_enqueues",
 ]
@@ -271,3 +272,28 @@ class AtomicCompletion(Protocol):
     def completes_with(self, results: ResultStorage, events: EventStorage) -> bool: ...
 
     async def complete(self, completions: Sequence[Completion]) -> list[bool]: ...
+
+
+@runtime_checkable
+class TaskBrowsing(Protocol):
+    """Optional: :meth:`TaskQueueStorage.list_tasks` with paging and filters done by the store
+    (its index skips the rows before ``offset``; the filters are applied before the limit).
+
+    ``omniq dashboard`` uses it where the queue has it; elsewhere it reads ``offset + limit``
+    rows with ``list_tasks`` (at most 10,000) and filters them itself.
+    """
+
+    async def browse_tasks(
+        self,
+        queue: str,
+        *,
+        state: TaskState,
+        offset: int = 0,
+        limit: int = 100,
+        func: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[TaskInfo]:
+        """Tasks of ``queue`` in ``state`` in ``list_tasks``' order, from ``offset``, at most
+        ``limit``; only those of ``func`` enqueued in ``[since, until)`` when given."""
+        ...
