@@ -241,3 +241,26 @@ async def test_pages_cross_queues_with_and_without_filters(make_backend: Callabl
     ]
     assert only_add == [([*first, second[0]], True), (second[1:], False)]
     assert only_boom == (failing, False)
+
+
+async def test_finished_tasks_newest_first_by_function(make_backend: Callable[[], Any]) -> None:
+    oq = AsyncOmniQ(backend=make_backend(), workers=1, queues=["default"])
+    async with serving(oq) as dash:
+        added = []
+        for i in range(3):
+            added.append(await oq.enqueue(add, i, i))
+            await oq.get_result(added[-1], timeout=10)
+        failed = await oq.enqueue(boom, "x")
+        await wait_until(lambda: oq.get_task_result(failed))
+
+        async def ids(query: str) -> tuple[list[str], bool]:
+            page = (await dash.client.get(f"/api/tasks?{query}")).json()
+            return [t["task_id"] for t in page["items"]], page["has_more"]
+
+        pages = [await ids(f"state=completed&func={__name__}:add&per_page=2&page={n}")
+                 for n in (1, 2)]
+        none = await ids(f"state=completed&func={__name__}:boom")
+        failures = await ids("state=failed")
+    assert pages == [([added[2], added[1]], True), ([added[0]], False)]
+    assert none == ([], False)
+    assert failures == ([failed], False)

@@ -157,9 +157,27 @@ class SQLiteEventStorage(SQLiteStorageMixin, EventStorage):
 
     # -- EventInsights (the dashboard's reads, from the same indexes) ----------------------------
 
-    async def query_latest(self, query: EventQuery) -> list[TaskEvent]:
-        """Matching events newest first: the ``(ts, id)``, type or task index read backwards."""
-        return await self.db.run(self._query, query, "ts DESC, id DESC")
+    async def query_latest(
+        self, query: EventQuery, *, func: str | None = None, scan: int = 10_000, offset: int = 0
+    ) -> list[TaskEvent]:
+        """Matching events newest first: the ``(ts, id)``, type or task index read backwards;
+        the function is compared in SQL on at most ``scan`` rows (nothing else decoded)."""
+        return await self.db.run(self._latest, query, func, scan, offset)
+
+    def _latest(
+        self, query: EventQuery, func: str | None, scan: int, offset: int
+    ) -> list[TaskEvent]:
+        clause, params = _where(query)
+        newest = f"SELECT {EVENT_COLUMNS} FROM omniq_events {clause} ORDER BY ts DESC, id DESC"
+        if func is None:
+            sql, args = f"{newest} LIMIT ? OFFSET ?", [*params, query.limit, offset]
+        else:
+            sql = (
+                f"SELECT * FROM ({newest} LIMIT ?) WHERE json_valid(details) "
+                "AND json_extract(details, '$.func') = ? LIMIT ? OFFSET ?"
+            )
+            args = [*params, scan, func, query.limit, offset]
+        return _decoded(self.db.connection().execute(sql, args).fetchall())
 
     async def count_events(
         self,

@@ -43,8 +43,9 @@ __all__ = [
 PER_PAGE = 50
 SCAN_CAP = 10_000
 """Most rows one listing reads from a store (deep pages and filters stop there, saying so)."""
-FALLBACK_WINDOW = timedelta(hours=1)
-"""How far back finished tasks are looked for where the event storage has no EventInsights."""
+FALLBACK_WINDOWS = (timedelta(minutes=1), timedelta(minutes=15), timedelta(hours=1))
+"""How far back finished tasks are looked for where the event storage has no EventInsights:
+the narrowest of these windows that fills the page."""
 
 QUEUE_STATES = (TaskState.PENDING.value, TaskState.ACTIVE.value, TaskState.DEAD.value)
 EVENT_STATES: dict[str, EventType] = {
@@ -318,13 +319,25 @@ class DashboardData:
         store = self._events
         note = None
         if isinstance(store, EventInsights):
-            events = await store.query_latest(query)
-        else:
-            since = wanted.since or utcnow() - FALLBACK_WINDOW
+            page_query = attrs.evolve(query, limit=wanted.per_page + 1)
+            events = await store.query_latest(
+                page_query, func=wanted.func, scan=SCAN_CAP, offset=wanted.offset
+            )
+            more = len(events) > wanted.per_page
+            if wanted.func:
+                note = f"the function filter searches the latest {SCAN_CAP:,} such events"
+            return [event_row(e) for e in events[: wanted.per_page]], more, note
+        # bounded ascending reads of recent windows, the narrowest that fills the page
+        now = utcnow()
+        windows = [wanted.since] if wanted.since else [now - w for w in FALLBACK_WINDOWS]
+        events = []
+        for since in windows:
             events = await store.query(attrs.evolve(query, since=since, limit=SCAN_CAP))
-            events.reverse()
-            if wanted.since is None:
-                note = "this event storage lists finished tasks of the last hour only"
+            if len(events) >= needed:
+                break
+        events.reverse()
+        if wanted.since is None:
+            note = "this event storage lists finished tasks of the last hour only"
         if wanted.func:
             events = [e for e in events if e.details.get("func") == wanted.func]
         page = events[wanted.offset : wanted.offset + wanted.per_page]

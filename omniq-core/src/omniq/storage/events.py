@@ -67,9 +67,12 @@ class EventInsights(Protocol):
     ``query`` calls (marked partial) where it has not.
     """
 
-    async def query_latest(self, query: EventQuery) -> list[TaskEvent]:
-        """Events matching ``query``, newest first (``(timestamp, id)`` descending), at most
-        ``query.limit``."""
+    async def query_latest(
+        self, query: EventQuery, *, func: str | None = None, scan: int = 10_000, offset: int = 0
+    ) -> list[TaskEvent]:
+        """Events matching ``query``, newest first (``(timestamp, id)`` descending), from
+        ``offset``, at most ``query.limit``. With ``func``: only those whose
+        ``details["func"]`` is ``func``, among the newest ``scan`` events matching ``query``."""
         ...
 
     async def count_events(
