@@ -30,4 +30,6 @@ rm -rf "$docs_site"
 echo "==> pytest"
 # The servers were installed above, so a backend test must never skip for want of one.
 export OMNIQ_REQUIRE_SERVERS=1
-uv run --no-sync pytest "$@"
+# On every core (pytest-xdist; one server of each kind per worker): the chaos suite runs on one
+# worker, one test at a time, and the long tests start first (the root conftest.py says why).
+uv run --no-sync pytest -n auto --dist loadgroup "$@"
