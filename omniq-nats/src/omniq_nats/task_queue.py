@@ -78,6 +78,9 @@ _LEVELS_TTL = 1.0
 another process opened is seen within this time)."""
 _SETTLING = 0.1
 """Seconds after a ticket was heard of during which an empty claim is tried again soon."""
+_SETTLE_SECONDS = 0.05
+"""Seconds after this process published a ready ticket during which a claim that finds its
+queue empty asks again (JetStream may acknowledge a ticket before a pull can see it)."""
 _CHUNK = 256
 """Concurrent requests of one batch operation."""
 
@@ -138,9 +141,11 @@ class NATSTaskQueue(TaskQueueStorage):
         self._news: dict[str, int] = {}
         """Per queue: tickets published by this process or heard of on the queue's subjects."""
         self._drained: dict[str, int] = {}
+        """Per queue: ``_news`` as it was when a claim began that found the queue empty."""
         self._heard: dict[str, float] = {}
         """Per queue: when the last ticket was heard of (``time.monotonic``)."""
-        """Per queue: ``_news`` as it was when a claim began that found the queue empty."""
+        self._published: dict[str, float] = {}
+        """Per queue: when this process last published a ticket ready now (``monotonic``)."""
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -380,7 +385,7 @@ class NATSTaskQueue(TaskQueueStorage):
             self._note_ready(records)
             for queue in {r.queue for r in records if r.ready <= now}:
                 self._news[queue] = self._news.get(queue, 0) + 1
-                self._heard[queue] = time.monotonic()
+                self._heard[queue] = self._published[queue] = time.monotonic()
         return added
 
     def _fresh_ticket(self, record: StateRecord, data: bytes) -> Message:
@@ -407,6 +412,8 @@ class NATSTaskQueue(TaskQueueStorage):
                 f"NATS refused a ticket of task {record.task_id} ({outcome.description}) on "
                 f"{self.conn.where}"
             )
+        if record.ready <= time.time():
+            self._published[record.queue] = time.monotonic()
 
     def _note_ready(self, records: Iterable[StateRecord]) -> None:
         now = time.time()
@@ -433,12 +440,7 @@ class NATSTaskQueue(TaskQueueStorage):
                     while len(claimed) + len(level) < limit:
                         want = limit - len(claimed) - len(level)
                         assert self._puller is not None
-                        try:
-                            msgs = await self._puller.fetch(consumer, want)
-                        except TimeoutError:
-                            msgs = []
-                        except nats.js.errors.NotFoundError:
-                            msgs = []
+                        msgs = await self._fetch_settled(queue, consumer, want)
                         if not msgs:
                             break
                         level += await self._take_many(msgs, lease_seconds, worker_id)
@@ -454,6 +456,22 @@ class NATSTaskQueue(TaskQueueStorage):
         for queue in drained:
             self._drained[queue] = news.get(queue, 0)
         return claimed
+
+    async def _fetch_settled(self, queue: str, consumer: str, want: int) -> list[Msg]:
+        """Up to ``want`` tickets ready now. A ticket this process published a moment ago can
+        be acknowledged by JetStream a few milliseconds before a pull sees it (seen after a
+        recovery's new ticket under load): while one is that fresh, an empty answer is asked
+        again for up to ``_SETTLE_SECONDS`` instead of being taken as an empty queue."""
+        assert self._puller is not None
+        while True:
+            try:
+                msgs = await self._puller.fetch(consumer, want)
+            except (TimeoutError, nats.js.errors.NotFoundError):
+                msgs = []
+            fresh = time.monotonic() - self._published.get(queue, -_SETTLE_SECONDS)
+            if msgs or fresh >= _SETTLE_SECONDS:
+                return msgs
+            await asyncio.sleep(0.002)
 
     async def _take_many(
         self, msgs: list[Msg], lease_seconds: float, worker_id: str
