@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
+from typing import Any, ClassVar
 
 import pytest
 import pytest_asyncio
@@ -47,6 +48,12 @@ def lifecycle(task_id: str, queue: str, *, start: float = 0.0) -> list[TaskEvent
 
 class EventStorageConformance(ConformanceBase):
     """The event storage contract: append, query by task, type, queue and time, follow."""
+
+    event_cap_option: ClassVar[str | None] = None
+    """The backend option that caps the events kept by count (``max_events`` on most backends,
+    ``event_max_count`` on NATS). Set, :meth:`test_event_cap_keeps_the_newest` opens the store
+    of ``backend_options`` with a small cap and proves that once the store trims (on append, or
+    in ``purge``, which the worker calls) exactly the newest events are kept."""
 
     @pytest_asyncio.fixture
     async def event_storage(self, opener: StorageOpener) -> AsyncIterator[EventStorage]:
@@ -120,6 +127,34 @@ class EventStorageConformance(ConformanceBase):
         assert await event_storage.purge(utcnow() - timedelta(seconds=60)) >= 0
         assert await event_storage.query(EventQuery(task_id=old)) == []
         assert len(await event_storage.query(EventQuery(task_id=new))) == 6
+
+    @pytest.mark.asyncio
+    async def test_event_cap_keeps_the_newest(
+        self, backend_options: Mapping[str, Any] | None, queue_name: str
+    ) -> None:
+        from omniq.plugins.manager import load_backend
+
+        if self.event_cap_option is None:
+            pytest.skip(f"{type(self).__name__} names no event_cap_option")
+        if backend_options is None:
+            pytest.fail(f"{type(self).__name__} sets event_cap_option: override backend_options")
+        options = {**backend_options, self.event_cap_option: 8}
+        opener = StorageOpener(self.backend_name, lambda: load_backend(self.backend_name, options))
+        try:
+            storage = await opener.event_storage()
+            oldest, middle, newest = (
+                lifecycle(new_id(), queue_name, start=start) for start in (-30, -20, -10)
+            )
+            for events in (oldest, middle, newest):
+                await storage.append_many(events)
+            # nothing is old enough to go by age: only the cap trims
+            assert await storage.purge(utcnow() - timedelta(days=1)) >= 0
+            assert await storage.query(EventQuery()) == middle[-2:] + newest
+            assert await storage.query(EventQuery(task_id=oldest[0].task_id)) == []
+            assert await storage.query(EventQuery(task_id=middle[0].task_id)) == middle[-2:]
+            assert await storage.query(EventQuery(task_id=newest[0].task_id)) == newest
+        finally:
+            await opener.aclose()
 
     @pytest.mark.asyncio
     async def test_event_subscribe_follows_new_events(
