@@ -9,6 +9,7 @@ from omniq.testing import BackendConformance
 
 class TestPostgresConformance(BackendConformance):
     backend_name = "postgres"
+    event_cap_option = "max_events"
 
     @pytest.fixture
     def backend_options(self, postgres_server: Any, schema: str) -> dict[str, Any]:

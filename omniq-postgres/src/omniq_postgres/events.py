@@ -3,7 +3,9 @@ with SQL, followed live through NOTIFY (with a poll as the safety net).
 
 An event is stored as columns, its ``details`` as JSON text (NULL when empty). A row that cannot
 be decoded (damaged, or written by hand) is left out of queries and follows with a warning
-naming it. Purging deletes the oldest rows in batches, each its own short transaction.
+naming it. Purging deletes the rows older than its bound, then those past ``max_events`` (the
+newest kept, found by ``OFFSET`` down the ``(ts, id)`` index), oldest first in batches, each its
+own short transaction.
 """
 
 from __future__ import annotations
@@ -49,6 +51,12 @@ _INSERT = (
 _PURGE = (
     "DELETE FROM omniq_events WHERE id IN (SELECT id FROM omniq_events WHERE ts < %s "
     "ORDER BY ts, id LIMIT %s)"
+)
+_LAST_OVER = "SELECT ts, id FROM omniq_events ORDER BY ts DESC, id DESC OFFSET %s LIMIT 1"
+"""The newest event past ``max_events``: the index read backwards, no row of the table."""
+_TRIM = (
+    "DELETE FROM omniq_events WHERE id IN (SELECT id FROM omniq_events "
+    "WHERE (ts, id) <= (%s::timestamptz, %s::text) ORDER BY ts, id LIMIT %s)"
 )
 _EVENT_TYPES = {kind.value: kind for kind in EventType}
 
@@ -194,9 +202,17 @@ class PostgresEventStorage(PostgresStorageMixin, EventStorage):
                 db.waiters.unregister(("e",), future)
 
     async def purge(self, before: datetime) -> int:
+        """Delete the events older than ``before``, then the oldest past ``max_events``."""
+        total = await self._delete_in_batches(_PURGE, (before,))
+        over = await self.db.fetchone(_LAST_OVER, (self.db.options.max_events,))
+        if over is not None:
+            total += await self._delete_in_batches(_TRIM, (over[0], over[1]))
+        return total
+
+    async def _delete_in_batches(self, sql: str, bound: tuple[Any, ...]) -> int:
         total = 0
         while True:
-            count = await self.db.rowcount(_PURGE, (before, PURGE_BATCH))
+            count = await self.db.rowcount(sql, (*bound, PURGE_BATCH))
             total += count
             if count < PURGE_BATCH:
                 return total

@@ -78,6 +78,9 @@ class PostgresOptions:
     """The safety net under LISTEN/NOTIFY: an idle worker, a result wait and an event follower
     look again at least this often, so a notification lost in a reconnect stalls nothing for
     longer."""
+    max_events: int = field(default=1_000_000, validator=check.count_field(minimum=1))
+    """Events kept at most: each purge (the worker's, once a minute) deletes the oldest past it,
+    after those older than ``event_retention``."""
 
     def __attrs_post_init__(self) -> None:
         if self.min_connections > self.max_connections:
