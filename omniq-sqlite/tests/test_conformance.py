@@ -10,6 +10,7 @@ from omniq.testing import BackendConformance
 
 class TestSQLiteConformance(BackendConformance):
     backend_name = "sqlite"
+    event_cap_option = "max_events"
 
     @pytest.fixture
     def backend_options(self, tmp_path: Path) -> dict[str, Any]:

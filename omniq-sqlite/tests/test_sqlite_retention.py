@@ -1,5 +1,6 @@
-"""Retention: purging events older than a time and expired results deletes exactly those, in
-batches of short writes, found through the time indexes (no scan of the table)."""
+"""Retention: purging events older than a time, then those past ``max_events``, and expired
+results deletes exactly those, in batches of short writes, found through the time indexes (no
+scan of the table)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import sqlite3
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import omniq
 import pytest
 from omniq._time import utcnow
 from omniq.backend.base import Backend
+from omniq.errors import BackendOptionError
 from omniq.models import EventQuery, EventType, TaskEvent
 from omniq.testing.results import make_result
 from omniq_sqlite import events as sqlite_events
@@ -45,15 +48,7 @@ async def test_events_before_a_time_are_purged_in_batches(
         for i in range(20)
     ]
     await event_log.append_many([*old, *recent])
-    writes: list[str] = []
-    db = event_log.db  # type: ignore[attr-defined]
-    real_write = db.write
-
-    def counted_write():  # type: ignore[no-untyped-def]
-        writes.append("write")
-        return real_write()
-
-    monkeypatch.setattr(db, "write", counted_write)
+    writes = _count_writes(event_log, monkeypatch)
     assert await event_log.purge(now - timedelta(days=7)) == 350
     assert len(writes) == 4  # 100 + 100 + 100 + 50 rows
     left = await event_log.query(EventQuery(limit=1000))
@@ -96,3 +91,89 @@ async def test_purges_find_their_rows_through_an_index(
     details = [row[-1] for row in plan]
     assert any(f"USING COVERING INDEX {index}" in d for d in details), details
     assert not [d for d in details if d.startswith("SCAN")], details
+
+
+async def test_events_past_max_events_go_after_the_old_ones_in_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_events, "PURGE_BATCH", 100)
+    backend = omniq.load_backend("sqlite", database_path=str(tmp_path / "db"), max_events=50)
+    event_log = backend.event_storage()
+    await event_log.connect()
+    try:
+        now = utcnow()
+        old = [
+            TaskEvent(
+                event_type=EventType.ENQUEUED,
+                task_id=f"old-{i}",
+                timestamp=now - timedelta(days=8),
+            )
+            for i in range(30)
+        ]
+        recent = [
+            TaskEvent(
+                event_type=EventType.COMPLETED,
+                task_id=f"t-{i % 7}",
+                timestamp=now - timedelta(seconds=300 - i // 2),  # pairs share a time
+            )
+            for i in range(300)
+        ]
+        await event_log.append_many([*old, *recent])
+        writes = _count_writes(event_log, monkeypatch)
+        assert await event_log.purge(now - timedelta(days=7)) == 30 + 250
+        assert len(writes) == 4  # 30 old; then 100 + 100 + 50 past the cap
+        newest = sorted(recent, key=lambda e: (e.timestamp, e.id))[-50:]
+        assert await event_log.query(EventQuery(limit=1000)) == newest
+        for task in ("t-0", "t-3"):
+            mine = [e for e in newest if e.task_id == task]
+            assert await event_log.query(EventQuery(task_id=task)) == mine
+        assert await event_log.purge(now - timedelta(days=7)) == 0
+        assert len(writes) == 5  # the age purge's write; nothing past the cap
+    finally:
+        await backend.close()
+
+
+def _count_writes(event_log: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    writes: list[str] = []
+    db = event_log.db
+    real_write = db.write
+
+    def counted_write():  # type: ignore[no-untyped-def]
+        writes.append("write")
+        return real_write()
+
+    monkeypatch.setattr(db, "write", counted_write)
+    return writes
+
+
+async def test_the_cap_finds_its_cut_and_rows_through_the_time_index(backend: Backend) -> None:
+    await backend.event_storage().connect()
+    path = backend.event_storage().db.path  # type: ignore[attr-defined]
+    with sqlite3.connect(path) as conn:
+        over = conn.execute(f"EXPLAIN QUERY PLAN {sqlite_events.LAST_OVER}", (5,)).fetchall()
+        trim = conn.execute(f"EXPLAIN QUERY PLAN {sqlite_events.TRIM}", (1, "a", 5)).fetchall()
+    assert [row[-1] for row in over] == ["SCAN omniq_events USING COVERING INDEX omniq_events_time"]
+    details = [row[-1] for row in trim]
+    assert any("USING COVERING INDEX omniq_events_time ((ts,id)<" in d for d in details), details
+    assert not [d for d in details if d.startswith("SCAN")], details
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (0, "Invalid max_events 0: use an integer from 1 to 2,147,483,647"),
+        (-1, "Invalid max_events -1: use an integer from 1 to 2,147,483,647"),
+        (float("nan"), "expected int @ $.max_events"),
+        ("x", "expected int @ $.max_events"),
+    ],
+)
+def test_a_bad_max_events_is_refused_by_name(value: Any, expected: str) -> None:
+    with pytest.raises(BackendOptionError) as caught:
+        omniq.load_backend("sqlite", max_events=value)
+    assert expected in str(caught.value)
+
+
+def test_max_events_defaults_to_a_million() -> None:
+    from omniq_sqlite.options import SQLiteOptions
+
+    assert SQLiteOptions().max_events == 1_000_000

@@ -311,14 +311,15 @@ class Database:
         setattr(local, name, (self._generation, connection))
         return connection
 
-    def delete_in_batches(self, sql: str, bound: int, batch: int) -> int:
-        """Run ``sql``, a ``DELETE`` of up to ``batch`` rows older than ``bound`` (its two
-        parameters), one write transaction at a time until fewer rows are left, so other writers
-        get the lock between batches; returns how many rows were deleted in all."""
+    def delete_in_batches(self, sql: str, bound: tuple[Any, ...], batch: int) -> int:
+        """Run ``sql``, a ``DELETE`` of up to ``batch`` rows older than ``bound`` (its parameters:
+        the bound's values, then ``batch``), one write transaction at a time until fewer rows
+        are left, so other writers get the lock between batches; returns how many rows were
+        deleted in all."""
         deleted = 0
         while True:
             with self.write() as conn:
-                count = int(conn.execute(sql, (bound, batch)).rowcount)
+                count = int(conn.execute(sql, (*bound, batch)).rowcount)
             deleted += count
             if count < batch:
                 return deleted

@@ -5,8 +5,9 @@ the event in a blob, so a row is about a third the size and costs no record seri
 
 A row that cannot be decoded (damaged, or written by hand) is left out of queries and follows
 with a warning naming it, so one bad row never stops anyone from reading the others. Purging
-deletes in batches, each its own short write, so workers are not held up behind a purge of
-millions of rows.
+deletes the rows older than its bound, then those past ``max_events`` (the newest kept, found
+by ``OFFSET`` down the ``(ts, id)`` index), in batches, each its own short write, so workers
+are not held up behind a purge of millions of rows.
 """
 
 from __future__ import annotations
@@ -37,6 +38,15 @@ PURGE = (
     "ORDER BY ts, id LIMIT ?)"
 )
 """One batch of :meth:`SQLiteEventStorage.purge`: the oldest events, by the time index."""
+
+LAST_OVER = "SELECT ts, id FROM omniq_events ORDER BY ts DESC, id DESC LIMIT 1 OFFSET ?"
+"""The newest event past ``max_events``: the covering time index read backwards."""
+
+TRIM = (
+    "DELETE FROM omniq_events WHERE id IN (SELECT id FROM omniq_events WHERE (ts, id) <= (?, ?) "
+    "ORDER BY ts, id LIMIT ?)"
+)
+"""One batch of the count trim: the oldest events up to the newest past ``max_events``."""
 
 _EVENT_TYPES = {kind.value: kind for kind in EventType}
 _TEXT = (str,)
@@ -211,9 +221,14 @@ class SQLiteEventStorage(SQLiteStorageMixin, EventStorage):
         return await self.db.run(self._purge, micros(before))
 
     def _purge(self, before_us: int) -> int:
-        """Delete, oldest first through the ``(ts, id)`` index, :data:`PURGE_BATCH` rows per
-        write, so that other writers get the lock between batches."""
-        return self.db.delete_in_batches(PURGE, before_us, PURGE_BATCH)
+        """Delete the events older than ``before_us``, then the oldest past ``max_events``:
+        oldest first through the ``(ts, id)`` index, :data:`PURGE_BATCH` rows per write, so that
+        other writers get the lock between batches."""
+        deleted = self.db.delete_in_batches(PURGE, (before_us,), PURGE_BATCH)
+        over = self.db.connection().execute(LAST_OVER, (self.db.options.max_events,)).fetchone()
+        if over is not None:
+            deleted += self.db.delete_in_batches(TRIM, tuple(over), PURGE_BATCH)
+        return deleted
 
 
 def _where(query: EventQuery) -> tuple[str, list[Any]]:

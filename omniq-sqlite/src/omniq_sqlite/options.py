@@ -66,6 +66,9 @@ class SQLiteOptions:
     idle_poll_interval: float = field(default=IDLE_POLL_MAX, validator=_poll_interval)
     """The longest pause between checks: each empty check doubles the pause from
     ``poll_interval`` up to this (100 ms), so an idle worker rests."""
+    max_events: int = field(default=1_000_000, validator=check.count_field(minimum=1))
+    """Events kept at most: each purge (the worker's, once a minute) deletes the oldest past it,
+    after those older than ``event_retention``."""
 
     @property
     def path(self) -> str:

@@ -149,4 +149,4 @@ class SQLiteResultStorage(SQLiteStorageMixin, ResultStorage):
     def _purge(self) -> int:
         """Delete expired results through the ``expires_at`` index, :data:`PURGE_BATCH` per
         write, so that other writers get the lock between batches."""
-        return self.db.delete_in_batches(PURGE, micros(utcnow()), PURGE_BATCH)
+        return self.db.delete_in_batches(PURGE, (micros(utcnow()),), PURGE_BATCH)
