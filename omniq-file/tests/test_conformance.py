@@ -11,6 +11,7 @@ from omniq.testing import BackendConformance
 
 class TestLocalDirectory(BackendConformance):
     backend_name = "file"
+    event_cap_option = "max_events"
 
     @pytest.fixture
     def backend_options(self, tmp_path: Path) -> dict[str, Any]:
@@ -25,6 +26,7 @@ class TestMsgpackFormat(TestLocalDirectory):
 
 class TestFsspecMemory(BackendConformance):
     backend_name = "file"
+    event_cap_option = "max_events"
 
     @pytest.fixture
     def backend_options(self) -> dict[str, Any]:

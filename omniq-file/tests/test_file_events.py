@@ -110,3 +110,57 @@ async def test_purge_drops_batches_by_name_and_reads_only_the_one_spanning_its_m
     assert by_task["e"].exists() and not by_task["d"].exists()
     assert await events.query(EventQuery(task_id="d")) == spanning[1:]  # rewritten, indexed
     assert await events.purge(before) == 0
+
+
+async def test_purge_keeps_the_newest_max_events_reading_only_the_batch_holding_the_cut(
+    tmp_path: Path,
+) -> None:
+    backend = omniq.load_backend("file", base_dir=str(tmp_path), max_events=3)
+    storage: Any = backend.event_storage()
+    await storage.connect()
+    try:
+        now = datetime.now(UTC)
+        at = [now - timedelta(minutes=10 - i) for i in range(5)]
+        await storage.append_many([_event("a", now - timedelta(hours=3)), _event("a", at[0])])
+        await storage.append_many([_event("b", at[1])])
+        cut = [_event("c", at[2]), _event("c", at[3], EventType.STARTED)]
+        await storage.append_many(cut)
+        newest = [_event("d", at[3] + timedelta(seconds=30)), _event("d", at[4])]
+        await storage.append_many(newest)
+        by_task = {}
+        for path in _batches(tmp_path):
+            by_task[orjson.loads(path.read_bytes())["events"][0]["task_id"]] = path
+        for task in ("a", "b"):  # dropped by their names: garbage in them shows they are unread
+            by_task[task].write_bytes(b"not read")
+        assert await storage.purge(now - timedelta(days=7)) == 4  # a (2), b, and c's first
+        assert not (tmp_path / "quarantine").exists()
+        assert not by_task["a"].exists() and not by_task["b"].exists()
+        assert by_task["d"].exists() and not by_task["c"].exists()
+        assert await storage.query(EventQuery()) == [cut[1], *newest]
+        assert await storage.query(EventQuery(task_id="c")) == cut[1:]  # rewritten, indexed
+        assert await storage.query(EventQuery(task_id="a")) == []
+        assert await storage.purge(now - timedelta(days=7)) == 0
+    finally:
+        await backend.close()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (0, "Invalid max_events 0: use an integer from 1 to 2,147,483,647"),
+        (-1, "Invalid max_events -1: use an integer from 1 to 2,147,483,647"),
+        (2**31, "Invalid max_events 2147483648: use an integer from 1 to 2,147,483,647"),
+        (float("nan"), "expected int @ $.max_events"),
+        ("x", "expected int @ $.max_events"),
+    ],
+)
+def test_a_bad_max_events_is_refused_by_name(value: Any, expected: str) -> None:
+    with pytest.raises(omniq.errors.BackendOptionError) as caught:
+        omniq.load_backend("file", max_events=value)
+    assert expected in str(caught.value)
+
+
+def test_max_events_defaults_to_a_million() -> None:
+    from omniq_file.options import FileOptions
+
+    assert FileOptions().max_events == 1_000_000

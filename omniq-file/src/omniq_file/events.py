@@ -1,7 +1,8 @@
 """File events: each ``append_many`` writes one batch file per hour its events fall in, named by
 the batch's time span and size (``events/hours/<YYYYmmddHH>/<first µs>-<last µs>-<count>-<batch
 id>.events``), so queries by time read only the hours and batches they cover, and a purge drops
-whole batches by their names without reading them. On local disks a per-hour task index
+whole batches by their names without reading them, by age and then past ``max_events``
+(:mod:`omniq_file.event_trim`). On local disks a per-hour task index
 (:mod:`omniq_file.event_index`) names the batches that hold each task's events; on object
 stores, which cannot append, a query for one task reads every batch (documented cost).
 
@@ -29,6 +30,7 @@ from omniq_file.base import FileStorageMixin
 from omniq_file.blobs import LocalBlobs
 from omniq_file.codec import CorruptFileError
 from omniq_file.event_index import batch_names, index_lines, index_path, shard_of
+from omniq_file.event_trim import Span, plan_trim
 from omniq_file.paths import component
 from omniq_file.store import EventBatch
 
@@ -179,7 +181,9 @@ class FileEventStorage(FileStorageMixin, EventStorage):
         return [h for h in hours if (low is None or h >= low) and (high is None or h <= high)]
 
     async def purge(self, before: datetime) -> int:
+        """Delete the events older than ``before``, then the oldest past ``max_events``."""
         count: int = await self._run(self._purge, before)
+        count += await self._run(self._trim, self.files.options.max_events)
         return count
 
     def _purge(self, before: datetime) -> int:
@@ -211,18 +215,8 @@ class FileEventStorage(FileStorageMixin, EventStorage):
                 if events is None:
                     continue
                 kept = [e for e in events if e.timestamp >= before]
-                if len(kept) == len(events):
-                    left += 1
-                    continue
-                if kept:  # under a new name (indexed first); old index lines then name nothing
-                    self._write_batch(folder, kept, uuid.uuid4().hex[:12])
-                    left += 1
-                blobs.delete(f"{folder}/{name}")
-                if legacy:
-                    for event in events:
-                        if event.timestamp < before:
-                            blobs.delete(f"events/tasks/{event.task_id}/{event.id}.event")
-                count += len(events) - len(kept)
+                left += bool(kept) or not events  # an all-undecodable batch is left as it is
+                count += self._replace(f"{folder}/{name}", events, kept, legacy=legacy)
             if not left and hour < settled:
                 # no batch left, and no writer still adds to an hour this old: drop the folder
                 for name in names:
@@ -230,6 +224,69 @@ class FileEventStorage(FileStorageMixin, EventStorage):
                         blobs.delete(f"{folder}/{name}")
                 blobs.remove_empty_dir(folder)
         return count
+
+    def _trim(self, cap: int) -> int:
+        """Drop the oldest events past ``cap``, planned from the batches' names
+        (:func:`~omniq_file.event_trim.plan_trim`): only the batches that may hold the cut
+        (and those of an older layout, whose names say nothing) are read. This lists every
+        hour folder."""
+        blobs = self.files.blobs
+        legacy = bool(blobs.list("events/tasks"))
+        spans: list[Span] = []
+        loaded: dict[str, list[TaskEvent]] = {}
+        for hour in self._hours(None, None):
+            folder = f"events/hours/{hour}"
+            for name in blobs.list(folder):
+                if not name.endswith(_SUFFIXES):
+                    continue
+                path, named = f"{folder}/{name}", _span(name)
+                if named is None:
+                    events = self._read(path)
+                    if not events:
+                        continue
+                    loaded[path] = events
+                    stamps = [_us(e.timestamp) for e in events]
+                    named = (min(stamps), max(stamps), len(events))
+                spans.append(Span(path, *named))
+        plan = plan_trim(spans, cap)
+        if plan is None:
+            return 0
+        count = 0
+        for span in plan.drop:
+            if span.path in loaded:
+                count += self._replace(span.path, loaded[span.path], [], legacy=legacy)
+            elif blobs.delete(span.path):
+                count += span.count
+        read: dict[str, list[TaskEvent]] = {}
+        for span in plan.read:
+            events = loaded.get(span.path) or self._read(span.path)
+            if events is not None:
+                read[span.path] = events
+        candidates = [e for events in read.values() for e in events]
+        candidates.sort(key=lambda e: (e.timestamp, e.id), reverse=True)
+        keep = {e.id for e in candidates[: max(plan.keep, 0)]}
+        for path, events in read.items():
+            kept = [e for e in events if e.id in keep]
+            count += self._replace(path, events, kept, legacy=legacy)
+        return count
+
+    def _replace(
+        self, path: str, events: list[TaskEvent], kept: list[TaskEvent], *, legacy: bool
+    ) -> int:
+        """Replace the batch at ``path`` (holding ``events``) by one of ``kept``, or by nothing;
+        returns how many events went."""
+        if len(kept) == len(events):
+            return 0
+        blobs, folder = self.files.blobs, path.rpartition("/")[0]
+        if kept:  # under a new name (indexed first); old index lines then name nothing
+            self._write_batch(folder, kept, uuid.uuid4().hex[:12])
+        blobs.delete(path)
+        if legacy:
+            staying = {e.id for e in kept}
+            for event in events:
+                if event.id not in staying:
+                    blobs.delete(f"events/tasks/{event.task_id}/{event.id}.event")
+        return len(events) - len(kept)
 
 
 def _may_hold(name: str, low: int | None, high: int | None) -> bool:

@@ -46,6 +46,9 @@ class FileOptions:
     idle_poll_interval: float = field(default=IDLE_POLL_MAX, validator=_poll_interval)
     """The longest pause between looks: each empty look doubles the pause from
     ``poll_interval`` up to this (100 ms), so an idle worker rests."""
+    max_events: int = field(default=1_000_000, validator=check.count_field(minimum=1))
+    """Events kept at most: each purge (the worker's, once a minute) deletes the oldest past it,
+    after those older than ``event_retention``."""
 
     def location(self) -> tuple[str, str]:
         """``(protocol, root)``: ``("file", "/abs/dir")`` for local disks."""
