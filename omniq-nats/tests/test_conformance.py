@@ -9,6 +9,7 @@ from omniq.testing import BackendConformance
 
 class TestNATSConformance(BackendConformance):
     backend_name = "nats"
+    event_cap_option = "event_max_count"
 
     @pytest.fixture
     def backend_options(self, nats_server: Any, nats_prefix: str) -> dict[str, Any]:

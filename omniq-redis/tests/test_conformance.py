@@ -9,6 +9,7 @@ from omniq.testing import BackendConformance
 
 class TestRedisConformance(BackendConformance):
     backend_name = "redis"
+    event_cap_option = "max_events"
 
     @pytest.fixture
     def backend_options(self, redis_server: Any, key_prefix: str) -> dict[str, Any]:
