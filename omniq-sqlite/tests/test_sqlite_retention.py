@@ -4,6 +4,7 @@ scan of the table)."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -12,6 +13,7 @@ from typing import Any
 
 import omniq
 import pytest
+from omniq import AsyncOmniQ
 from omniq._time import utcnow
 from omniq.backend.base import Backend
 from omniq.errors import BackendOptionError
@@ -177,3 +179,26 @@ def test_max_events_defaults_to_a_million() -> None:
     from omniq_sqlite.options import SQLiteOptions
 
     assert SQLiteOptions().max_events == 1_000_000
+
+
+def triple(n: int) -> int:
+    return n * 3
+
+
+async def test_a_worker_keeps_max_events_with_no_call_from_the_user(tmp_path: Path) -> None:
+    """The worker's own purge applies the cap (its interval shortened from a minute to a
+    fifth of a second, so the test need not wait; retention is the default)."""
+    backend = omniq.load_backend("sqlite", database_path=str(tmp_path / "db"), max_events=5)
+    async with AsyncOmniQ(backend=backend, workers=1, worker_options={"purge_interval": 0.2}) as oq:
+        ids = await oq.enqueue_many([(triple, (i,)) for i in range(10)])
+        assert [await oq.get_result(task_id, timeout=30) for task_id in ids] == [
+            3 * i for i in range(10)
+        ]
+        events = oq._stores.events  # type: ignore[union-attr]
+        for _ in range(100):
+            stored = await events.query(EventQuery(limit=1000))
+            if len(stored) <= 5:
+                break
+            await asyncio.sleep(0.05)
+        assert len(stored) == 5
+        assert await oq.get_events(ids[0]) == []
