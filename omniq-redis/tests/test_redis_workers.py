@@ -1,5 +1,6 @@
 """Worker processes on one redis-server: each task runs once, SIGKILLed workers lose nothing,
-and a server restart (appendonly) mid-run loses no acknowledged task."""
+and a server restart (appendonly) mid-run loses no acknowledged task, with OmniQ's default
+settings."""
 
 from __future__ import annotations
 
@@ -8,9 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from omniq import OmniQ
-from omniq.testing.processes import WorkerProcess, count_runs
-from omniq.testing.workers import WorkerProcessesConformance, wait_until_drained
+from omniq.testing.workers import WorkerProcessesConformance, assert_outage_loses_nothing
 from omniq_redis.testing import RedisServer
 
 pytestmark = pytest.mark.slow
@@ -30,48 +29,17 @@ class TestRedisWorkerProcesses(WorkerProcessesConformance):
 def test_a_server_restart_mid_run_loses_no_task(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from omniq.testing.processes import TASK_MODULE, write_task_module
+    server = RedisServer(tmp_path / "redis", appendonly=True)
 
-    server = RedisServer(tmp_path, appendonly=True)
-    server.start()
-    runs = write_task_module(tmp_path)
-    env = {
-        "OMNIQ_TASK_QUEUE_TYPE": "redis",
-        "OMNIQ_TASK_QUEUE_URL": server.url,
-        "OMNIQ_ALLOWED_MODULES": TASK_MODULE,
-        "OMNIQ_LEASE_SECONDS": "2",
-        "OMNIQ_E2E_RUNS": str(runs),
-        "PYTHONPATH": str(tmp_path),
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    import importlib
-    import sys
-
-    sys.modules.pop(TASK_MODULE, None)
-    tasks = importlib.import_module(TASK_MODULE)
-    count = 600
-    workers: list[WorkerProcess] = []
-    try:
-        with OmniQ(workers=0) as oq:
-            ids = oq.enqueue_many(
-                [(tasks.record, (n, 0.01), {}, {"max_retries": 5}) for n in range(count)]
-            )
-        workers = [WorkerProcess(env, cwd=tmp_path, concurrency=4) for _ in range(2)]
-        while sum(count_runs(runs).values()) < 100:
-            time.sleep(0.05)
+    def restart() -> None:
         server.stop()  # mid-run; appendfsync always keeps every acknowledged write
         time.sleep(1.0)
-        server.start()
-        with OmniQ(workers=0) as oq:
-            wait_until_drained(oq, workers, timeout=120)
-            results = [oq.get_result(task_id, timeout=10) for task_id in ids]
-        assert [w.stop() for w in workers] == [0, 0]
+        server.start()  # the same port and data dir
+
+    (tmp_path / "redis").mkdir()
+    server.start()
+    try:
+        store = {"OMNIQ_TASK_QUEUE_TYPE": "redis", "OMNIQ_TASK_QUEUE_URL": server.url}
+        assert_outage_loses_nothing(store, restart, tmp_path, monkeypatch)
     finally:
-        for worker in workers:
-            worker.close()
         server.stop()
-        sys.modules.pop(TASK_MODULE, None)
-    assert results == list(range(count))
-    assert set(count_runs(runs)) == set(range(count))

@@ -1,5 +1,7 @@
 """End-to-end conformance with real worker processes: every task runs to completion exactly
-once across several ``omniq worker`` processes, and SIGKILLed workers lose no task.
+once across several ``omniq worker`` processes, and SIGKILLed workers lose no task; and
+:func:`assert_outage_loses_nothing`, which puts a store through an outage (a server restart, its
+connections dropped) while worker processes run, with OmniQ's default settings.
 
 Part of :class:`~omniq.testing.BackendConformance` (with smaller counts), run when the task
 queue declares ``MULTI_PROCESS``: the workers get every role from ``backend_name`` and the
@@ -20,7 +22,7 @@ import asyncio
 import importlib
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import ClassVar
@@ -33,7 +35,7 @@ from omniq.storage import Capability, Role
 from omniq.testing._base import ConformanceBase
 from omniq.testing.processes import TASK_MODULE, WorkerProcess, count_runs, write_task_module
 
-__all__ = ["WorkerProcessesConformance", "wait_until_drained"]
+__all__ = ["WorkerProcessesConformance", "assert_outage_loses_nothing", "wait_until_drained"]
 
 
 def wait_until_drained(oq: OmniQ, workers: list[WorkerProcess], timeout: float = 300) -> None:
@@ -47,6 +49,86 @@ def wait_until_drained(oq: OmniQ, workers: list[WorkerProcess], timeout: float =
             assert worker.process.poll() is None, f"worker died:\n{worker.output()}"
         time.sleep(0.2)
     raise AssertionError("the workers did not drain the queue in time")
+
+
+def _outcome(oq: OmniQ, task_id: str) -> object:
+    """The task's result value, or what getting it raised (a failure, no result)."""
+    try:
+        return oq.get_result(task_id, timeout=10)
+    except Exception as error:  # reported with the rest of the figures
+        return error
+
+
+def assert_outage_loses_nothing(
+    store_env: Mapping[str, str],
+    outage: Callable[[], None],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    count: int = 600,
+    processes: int = 2,
+    concurrency: int = 4,
+    lease_seconds: float = 2.0,
+    drain_timeout: float = 120,
+) -> None:
+    """Run ``count`` short tasks on ``processes`` worker processes, call ``outage`` once some
+    were acknowledged, and assert that every task then completes with its own result, each ran,
+    the workers carried on (exit 0 on SIGTERM) and nothing is left pending, active or dead.
+
+    ``store_env`` holds the ``OMNIQ_*`` variables that point every role at the store (set here
+    too); ``outage`` does the damage and returns once the store is back (e.g. stop a server,
+    wait, start it on the same data). Tasks use the default ``max_retries=0``: an outage must
+    not count as a failed attempt, so one task failed or dead-lettered fails the test. The one
+    setting changed is the lease, ``lease_seconds`` (30 s by default): a task whose completion
+    the outage cut off comes back when its lease runs out, and a short lease makes that happen
+    within the test and more often (more redeliveries race the workers' late completions), so
+    the test is stricter, not looser. No client of this process is open during the outage.
+    """
+    runs = write_task_module(tmp_path)
+    env = {
+        **store_env,
+        "OMNIQ_ALLOWED_MODULES": TASK_MODULE,
+        "OMNIQ_LEASE_SECONDS": str(lease_seconds),
+        "OMNIQ_E2E_RUNS": str(runs),
+        "PYTHONPATH": str(tmp_path),
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop(TASK_MODULE, None)
+    tasks = importlib.import_module(TASK_MODULE)
+    workers: list[WorkerProcess] = []
+    try:
+        with OmniQ(workers=0) as oq:
+            ids = oq.enqueue_many([(tasks.record, (n, 0.01)) for n in range(count)])
+            workers = [
+                WorkerProcess(env, cwd=tmp_path, concurrency=concurrency) for _ in range(processes)
+            ]
+            deadline = time.monotonic() + 120
+            left = count  # not yet acknowledged: pending or active
+            while left > count - count // 6:
+                assert time.monotonic() < deadline, "the workers never got going"
+                for worker in workers:
+                    assert worker.process.poll() is None, f"worker died:\n{worker.output()}"
+                time.sleep(0.05)
+                stats = oq.queue_sizes(["default"]).get("default")
+                left = 0 if stats is None else stats.pending + stats.active
+        outage()
+        with OmniQ(workers=0) as oq:
+            wait_until_drained(oq, workers, timeout=drain_timeout)
+            outcomes = [_outcome(oq, task_id) for task_id in ids]
+            stats = oq.queue_sizes(["default"]).get("default")
+        assert [w.stop() for w in workers] == [0] * processes
+    finally:
+        for worker in workers:
+            worker.close()
+        sys.modules.pop(TASK_MODULE, None)
+    assert left > 0, f"the outage came after all {count} tasks were acknowledged"
+    wrong = {n: outcome for n, outcome in enumerate(outcomes) if outcome != n}
+    example = dict(list(wrong.items())[:5])
+    assert wrong == {}, f"{len(wrong)} of {count} tasks without their result, e.g. {example}"
+    assert set(count_runs(runs)) == set(range(count))
+    assert stats is None or stats.pending + stats.active + stats.dead == 0, stats
 
 
 class WorkerProcessesConformance(ConformanceBase):
