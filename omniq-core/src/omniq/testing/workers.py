@@ -207,9 +207,7 @@ class WorkerProcessesConformance(ConformanceBase):
         env, runs, tasks = e2e
         count, per_worker = self.sigkill_task_count, 4
         with OmniQ(workers=0) as oq:
-            calls: list[tuple[object, ...]] = [
-                (tasks.record, (n, 0.02), {}, {"max_retries": 2}) for n in range(count)
-            ]
+            calls: list[tuple[object, ...]] = [(tasks.record, (n, 0.02)) for n in range(count)]
             ids = oq.enqueue_many(calls)
             doomed = [WorkerProcess(env, cwd=tmp_path, concurrency=per_worker) for _ in range(2)]
             deadline = time.monotonic() + 120
