@@ -1,28 +1,16 @@
-"""Worker processes on one redis-server: each task runs once, SIGKILLed workers lose nothing,
-and a server restart (appendonly) mid-run loses no acknowledged task, with OmniQ's default
-settings."""
+"""A redis-server restart (appendonly) in the middle of a run loses no acknowledged task, with
+OmniQ's default settings (the worker-process conformance runs in ``test_conformance.py``)."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
-from omniq.testing.workers import WorkerProcessesConformance, assert_outage_loses_nothing
+from omniq.testing.workers import assert_outage_loses_nothing
 from omniq_redis.testing import RedisServer
 
 pytestmark = pytest.mark.slow
-
-
-class TestRedisWorkerProcesses(WorkerProcessesConformance):
-    @pytest.fixture
-    def worker_env(self, redis_server: Any, key_prefix: str) -> dict[str, str]:
-        return {
-            "OMNIQ_TASK_QUEUE_URL": redis_server.url,
-            "OMNIQ_TASK_QUEUE_TYPE": "redis",
-            "OMNIQ_TASK_QUEUE_OPTIONS": f'{{"key_prefix": "{key_prefix}"}}',
-        }
 
 
 @pytest.mark.timeout(300)
