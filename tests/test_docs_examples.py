@@ -101,9 +101,7 @@ def blocks_of(path: Path, root: Path = DOCS) -> list[Block]:
 
 
 def all_blocks() -> list[Block]:
-    pages = sorted(
-        p for p in DOCS.rglob("*.md") if p.relative_to(DOCS).parts[0] not in EXCLUDED
-    )
+    pages = sorted(p for p in DOCS.rglob("*.md") if p.relative_to(DOCS).parts[0] not in EXCLUDED)
     return [block for page in pages for block in blocks_of(page)]
 
 
@@ -137,9 +135,7 @@ def test_a_setup_block_is_found_and_not_run_on_its_own(tmp_path: Path) -> None:
 
 def _environment(folder: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OMNIQ_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(folder), env.get("PYTHONPATH", "")]).rstrip(
-        os.pathsep
-    )
+    env["PYTHONPATH"] = os.pathsep.join([str(folder), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env["NO_COLOR"] = "1"
     return env
 
@@ -161,9 +157,7 @@ def test_doc_example_runs(block: Block, tmp_path: Path) -> None:
     code = block.code
     if block.file_name is None:
         setups = [
-            b.code
-            for b in ALL_BLOCKS
-            if b.setup and b.page == block.page and b.line < block.line
+            b.code for b in ALL_BLOCKS if b.setup and b.page == block.page and b.line < block.line
         ]
         code = "".join(setups) + code
     script = tmp_path / name

@@ -4,9 +4,7 @@ its lifecycle events are queryable there."""
 
 from __future__ import annotations
 
-import importlib
 import shutil
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +15,7 @@ from omniq import OmniQ
 from omniq.models.config import OmniQConfig, StorageBackendConfig
 from omniq.models.event import EventType
 from omniq.testing import server_unavailable
-from omniq.testing.processes import TASK_MODULE, write_task_module
+from omniq.testing.processes import TASK_MODULE, use_task_module
 
 
 @pytest.fixture(scope="module")
@@ -50,27 +48,21 @@ def test_queue_on_one_server_results_and_events_on_the_other(
     on_redis = StorageBackendConfig("redis", redis.url, {"key_prefix": f"m{tag}"})
     on_postgres = StorageBackendConfig("postgres", postgres.dsn(), {"schema": f"m{tag}"})
     queue, other = (on_redis, on_postgres) if queue_on == "redis" else (on_postgres, on_redis)
-    runs = write_task_module(tmp_path)
-    monkeypatch.setenv("OMNIQ_E2E_RUNS", str(runs))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    sys.modules.pop(TASK_MODULE, None)
-    tasks = importlib.import_module(TASK_MODULE)
-    try:
-        config = OmniQConfig(
-            task_queue_backend=queue,
-            result_storage_backend=other,
-            event_storage_backend=other,
-            schedule_storage_backend=queue,
-            allowed_modules=[TASK_MODULE],
-            workers=4,
-        )
-        with OmniQ(config) as oq:
-            ids = oq.enqueue_many([(tasks.record, (n,)) for n in range(50)])
-            results = [oq.get_result(task_id, timeout=30) for task_id in ids]
-            assert type(oq.stores.results).__module__.startswith(f"omniq_{other.backend_type}")
-            assert type(oq.stores.task_queue).__module__.startswith(f"omniq_{queue.backend_type}")
-            kinds = [e.event_type for e in oq.get_events(ids[0])]
-    finally:
-        sys.modules.pop(TASK_MODULE, None)
+    used = use_task_module(tmp_path, monkeypatch)
+    tasks = used.module
+    config = OmniQConfig(
+        task_queue_backend=queue,
+        result_storage_backend=other,
+        event_storage_backend=other,
+        schedule_storage_backend=queue,
+        allowed_modules=[TASK_MODULE],
+        workers=4,
+    )
+    with OmniQ(config) as oq:
+        ids = oq.enqueue_many([(tasks.record, (n,)) for n in range(50)])
+        results = [oq.get_result(task_id, timeout=30) for task_id in ids]
+        assert type(oq.stores.results).__module__.startswith(f"omniq_{other.backend_type}")
+        assert type(oq.stores.task_queue).__module__.startswith(f"omniq_{queue.backend_type}")
+        kinds = [e.event_type for e in oq.get_events(ids[0])]
     assert results == list(range(50))
     assert EventType.ENQUEUED in kinds and EventType.COMPLETED in kinds, kinds

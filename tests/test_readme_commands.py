@@ -117,9 +117,7 @@ def test_quickstart_runs_in_its_own_venv_and_leaves_no_data(tmp_path: Path, how:
 
 
 @pytest.mark.parametrize("how", ["system", "venv"])
-def test_bootstrap_installs_uv_privately_and_syncs_the_workspace(
-    tmp_path: Path, how: str
-) -> None:
+def test_bootstrap_installs_uv_privately_and_syncs_the_workspace(tmp_path: Path, how: str) -> None:
     repo = _copy_of_worktree(tmp_path / "clone")
     before_system = _system_site_packages()
     done = subprocess.run(

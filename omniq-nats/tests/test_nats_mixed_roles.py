@@ -3,14 +3,13 @@ a worker process runs the tasks and the results are read from SQLite."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from omniq import OmniQ
 from omniq.models.event import EventType
-from omniq.testing.processes import TASK_MODULE, WorkerProcess, write_task_module
+from omniq.testing.processes import WorkerProcess, use_task_module
 from omniq.testing.workers import wait_until_drained
 
 pytestmark = pytest.mark.slow
@@ -20,9 +19,8 @@ pytestmark = pytest.mark.slow
 def test_queue_on_nats_results_and_events_on_sqlite(
     nats_server: Any, nats_prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    runs = write_task_module(tmp_path)
     database = tmp_path / "results.db"
-    env = {
+    store_env = {
         "OMNIQ_TASK_QUEUE_TYPE": "nats",
         "OMNIQ_TASK_QUEUE_URL": nats_server.url,
         "OMNIQ_TASK_QUEUE_OPTIONS": f'{{"prefix": "{nats_prefix}"}}',
@@ -30,31 +28,20 @@ def test_queue_on_nats_results_and_events_on_sqlite(
         "OMNIQ_RESULT_STORAGE_URL": f"sqlite:///{database}",
         "OMNIQ_EVENT_STORAGE_TYPE": "sqlite",
         "OMNIQ_EVENT_STORAGE_URL": f"sqlite:///{database}",
-        "OMNIQ_ALLOWED_MODULES": TASK_MODULE,
-        "OMNIQ_E2E_RUNS": str(runs),
-        "PYTHONPATH": str(tmp_path),
     }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    sys.modules.pop(TASK_MODULE, None)
-    import importlib
-
-    tasks = importlib.import_module(TASK_MODULE)
-    try:
-        with OmniQ(workers=0) as oq:
-            assert type(oq.stores.task_queue).__module__.startswith("omniq_nats")
-            assert type(oq.stores.results).__module__.startswith("omniq_sqlite")
-            ids = oq.enqueue_many([(tasks.record, (n,)) for n in range(200)])
-            worker = WorkerProcess(env, cwd=tmp_path, concurrency=8)
-            try:
-                wait_until_drained(oq, [worker], timeout=90)
-                assert worker.stop() == 0
-            finally:
-                worker.close()
-            results = [oq.get_result(i, timeout=10) for i in ids]
-            completed = oq.query_events(event_types=[EventType.COMPLETED], limit=1000)
-    finally:
-        sys.modules.pop(TASK_MODULE, None)
+    used = use_task_module(tmp_path, monkeypatch, store_env)
+    env, tasks = used.env, used.module
+    with OmniQ(workers=0) as oq:
+        assert type(oq.stores.task_queue).__module__.startswith("omniq_nats")
+        assert type(oq.stores.results).__module__.startswith("omniq_sqlite")
+        ids = oq.enqueue_many([(tasks.record, (n,)) for n in range(200)])
+        worker = WorkerProcess(env, cwd=tmp_path, concurrency=8)
+        try:
+            wait_until_drained(oq, [worker], timeout=90)
+            assert worker.stop() == 0
+        finally:
+            worker.close()
+        results = [oq.get_result(i, timeout=10) for i in ids]
+        completed = oq.query_events(event_types=[EventType.COMPLETED], limit=1000)
     assert results == list(range(200))
     assert {e.task_id for e in completed} == set(ids)

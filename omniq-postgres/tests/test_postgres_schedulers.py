@@ -5,7 +5,6 @@ and the enqueue commit together)."""
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import os
 import signal
@@ -21,7 +20,7 @@ import pytest
 from omniq import OmniQ
 from omniq.models.event import EventType
 from omniq.models.task import TaskState
-from omniq.testing.processes import TASK_MODULE, write_task_module
+from omniq.testing.processes import use_task_module
 
 pytestmark = pytest.mark.chaos
 
@@ -43,20 +42,16 @@ def _scheduler(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
 def test_three_schedulers_one_killed_fire_each_tick_once(
     postgres_server: Any, schema: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    runs = write_task_module(tmp_path)
-    env = {
-        "OMNIQ_TASK_QUEUE_TYPE": "postgres",
-        "OMNIQ_TASK_QUEUE_URL": postgres_server.dsn(),
-        "OMNIQ_TASK_QUEUE_OPTIONS": f'{{"schema": "{schema}"}}',
-        "OMNIQ_ALLOWED_MODULES": TASK_MODULE,
-        "OMNIQ_E2E_RUNS": str(runs),
-        "PYTHONPATH": str(tmp_path),
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    sys.modules.pop(TASK_MODULE, None)
-    tasks = importlib.import_module(TASK_MODULE)
+    used = use_task_module(
+        tmp_path,
+        monkeypatch,
+        {
+            "OMNIQ_TASK_QUEUE_TYPE": "postgres",
+            "OMNIQ_TASK_QUEUE_URL": postgres_server.dsn(),
+            "OMNIQ_TASK_QUEUE_OPTIONS": f'{{"schema": "{schema}"}}',
+        },
+    )
+    env, tasks = used.env, used.module
     schedulers: list[subprocess.Popen[bytes]] = []
     try:
         with OmniQ(workers=0, scheduler=False) as oq:
@@ -83,7 +78,6 @@ def test_three_schedulers_one_killed_fire_each_tick_once(
             if process.poll() is None:
                 process.kill()
                 process.wait()
-        sys.modules.pop(TASK_MODULE, None)
     ticks = sorted(datetime.fromisoformat(info.task.headers["tick"]) for info in fired)
     rows = postgres_server.execute(f"SELECT count(*) FROM {schema}.omniq_schedule_ticks")
     per_task = Counter(e.task_id for e in enqueued if e.details.get("schedule") == "every-second")

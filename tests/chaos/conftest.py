@@ -9,14 +9,13 @@ retry or timeout setting, so every promise is tested as a new user gets it.
 from __future__ import annotations
 
 import shutil
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from omniq.testing import server_unavailable
-from omniq.testing.processes import TASK_MODULE, write_task_module
+from omniq.testing.processes import use_task_module
 
 MULTI_PROCESS_BACKENDS = ["sqlite", "file", "redis", "postgres", "nats"]
 
@@ -105,19 +104,7 @@ def _store_env(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> 
 @pytest.fixture
 def chaos_env(
     backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
-) -> Iterator[dict[str, str]]:
+) -> dict[str, str]:
     """Every role on ``backend``; the task module of :mod:`omniq.testing.processes` importable
     here and in worker processes (``OMNIQ_E2E_RUNS`` is where its runs are noted)."""
-    runs = write_task_module(tmp_path)
-    env = {
-        "OMNIQ_ALLOWED_MODULES": TASK_MODULE,
-        "OMNIQ_E2E_RUNS": str(runs),
-        "PYTHONPATH": str(tmp_path),
-        **_store_env(backend, tmp_path, request),
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    sys.modules.pop(TASK_MODULE, None)
-    yield env
-    sys.modules.pop(TASK_MODULE, None)
+    return use_task_module(tmp_path, monkeypatch, _store_env(backend, tmp_path, request)).env

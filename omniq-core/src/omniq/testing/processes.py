@@ -10,6 +10,7 @@ A backend's multi-process tests use these to prove at-least-once delivery across
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import subprocess
@@ -17,8 +18,23 @@ import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-__all__ = ["TASK_MODULE", "WorkerProcess", "count_runs", "worker_process", "write_task_module"]
+import attrs
+
+if TYPE_CHECKING:
+    import pytest
+
+__all__ = [
+    "TASK_MODULE",
+    "TaskModule",
+    "WorkerProcess",
+    "count_runs",
+    "use_task_module",
+    "worker_process",
+    "write_task_module",
+]
 
 TASK_MODULE = "omniq_e2e_tasks"
 """The module :func:`write_task_module` writes; allow it in workers with
@@ -59,6 +75,42 @@ def write_task_module(directory: Path) -> Path:
     runs = directory / "runs"
     runs.mkdir(exist_ok=True)
     return runs
+
+
+@attrs.frozen
+class TaskModule:
+    """The task module as :func:`use_task_module` set it up."""
+
+    env: dict[str, str]
+    """Every variable it set: give the same to worker processes."""
+    runs: Path
+    """Where the tasks' runs are noted (:func:`count_runs`)."""
+    module: ModuleType
+    """The module itself (``module.record``, ``module.hold``)."""
+
+
+def use_task_module(
+    directory: Path, monkeypatch: pytest.MonkeyPatch, env: Mapping[str, str] | None = None
+) -> TaskModule:
+    """Write the task module into ``directory`` and import it afresh in this process, with
+    ``env`` and the module's own variables (``OMNIQ_ALLOWED_MODULES``, ``OMNIQ_E2E_RUNS``,
+    ``PYTHONPATH``; ``env`` wins) set through ``monkeypatch``, which also undoes the import."""
+    runs = write_task_module(directory)
+    variables = {
+        "OMNIQ_ALLOWED_MODULES": TASK_MODULE,
+        "OMNIQ_E2E_RUNS": str(runs),
+        "PYTHONPATH": str(directory),
+        **(env or {}),
+    }
+    for key, value in variables.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.syspath_prepend(str(directory))
+    spec = importlib.util.spec_from_file_location(TASK_MODULE, directory / f"{TASK_MODULE}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setitem(sys.modules, TASK_MODULE, module)
+    return TaskModule(env=variables, runs=runs, module=module)
 
 
 def count_runs(runs: Path) -> dict[int, int]:

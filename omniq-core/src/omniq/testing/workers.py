@@ -19,10 +19,8 @@ These tests need pytest-timeout (in ``omniq-core[testing]``).
 from __future__ import annotations
 
 import asyncio
-import importlib
-import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import ClassVar
@@ -33,7 +31,7 @@ from omniq.models.event import EventType
 from omniq.runtime.sync_app import OmniQ
 from omniq.storage import Capability, Role
 from omniq.testing._base import ConformanceBase
-from omniq.testing.processes import TASK_MODULE, WorkerProcess, count_runs, write_task_module
+from omniq.testing.processes import WorkerProcess, count_runs, use_task_module
 
 __all__ = ["WorkerProcessesConformance", "assert_outage_loses_nothing", "wait_until_drained"]
 
@@ -84,19 +82,10 @@ def assert_outage_loses_nothing(
     within the test and more often (more redeliveries race the workers' late completions), so
     the test is stricter, not looser. No client of this process is open during the outage.
     """
-    runs = write_task_module(tmp_path)
-    env = {
-        **store_env,
-        "OMNIQ_ALLOWED_MODULES": TASK_MODULE,
-        "OMNIQ_LEASE_SECONDS": str(lease_seconds),
-        "OMNIQ_E2E_RUNS": str(runs),
-        "PYTHONPATH": str(tmp_path),
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    sys.modules.pop(TASK_MODULE, None)
-    tasks = importlib.import_module(TASK_MODULE)
+    used = use_task_module(
+        tmp_path, monkeypatch, {**store_env, "OMNIQ_LEASE_SECONDS": str(lease_seconds)}
+    )
+    env, runs, tasks = used.env, used.runs, used.module
     workers: list[WorkerProcess] = []
     try:
         with OmniQ(workers=0) as oq:
@@ -122,7 +111,6 @@ def assert_outage_loses_nothing(
     finally:
         for worker in workers:
             worker.close()
-        sys.modules.pop(TASK_MODULE, None)
     assert left > 0, f"the outage came after all {count} tasks were acknowledged"
     wrong = {n: outcome for n, outcome in enumerate(outcomes) if outcome != n}
     example = dict(list(wrong.items())[:5])
@@ -150,7 +138,7 @@ class WorkerProcessesConformance(ConformanceBase):
         tmp_path: Path,
         request: pytest.FixtureRequest,
         monkeypatch: pytest.MonkeyPatch,
-    ) -> Iterator[tuple[dict[str, str], Path, ModuleType]]:
+    ) -> tuple[dict[str, str], Path, ModuleType]:
         if self.backend_name:  # in BackendConformance: only for a multi-process task queue
             backend = request.getfixturevalue("backend_factory")()
             declared = backend.capabilities(Role.TASK_QUEUE)
@@ -160,20 +148,10 @@ class WorkerProcessesConformance(ConformanceBase):
                     f"backend {self.backend_name!r} does not declare 'multi_process' for task_queue"
                 )
         worker_env: dict[str, str] = request.getfixturevalue("worker_env")
-        runs = write_task_module(tmp_path)
-        env = {
-            "OMNIQ_ALLOWED_MODULES": TASK_MODULE,
-            "OMNIQ_LEASE_SECONDS": str(self.lease_seconds),
-            "OMNIQ_E2E_RUNS": str(runs),
-            "PYTHONPATH": str(tmp_path),
-            **worker_env,
-        }
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.syspath_prepend(str(tmp_path))
-        sys.modules.pop(TASK_MODULE, None)
-        yield env, runs, importlib.import_module(TASK_MODULE)
-        sys.modules.pop(TASK_MODULE, None)
+        used = use_task_module(
+            tmp_path, monkeypatch, {"OMNIQ_LEASE_SECONDS": str(self.lease_seconds), **worker_env}
+        )
+        return used.env, used.runs, used.module
 
     @pytest.mark.timeout(600)
     def test_worker_processes_run_each_task_once(
