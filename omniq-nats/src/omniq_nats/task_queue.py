@@ -15,7 +15,11 @@
   ``in_progress`` (resetting the consumer's ``AckWait``) besides moving the record's expiry.
   A worker that dies stops both; its ticket comes back when AckWait runs out, and the next
   claimer finds the record's lease expired and takes the task over. ``recover_expired`` finds
-  expired per-claim leases sooner through a small lease index (``l.<id>`` keys).
+  expired per-claim leases sooner through a small lease index: one entry per claim batch
+  (``w.<process>.<n>``: the batch's task ids, expiries and tokens), written with the batch's
+  record creates and again by ``extend``, purged once the batch's tasks are finished (entries
+  of a dead process remove themselves by their TTL). Entries ``l.<id>`` of earlier versions (one
+  per claim) are still read.
 * **Delays.** A ticket of a task whose eta (or retry time) is ahead is ``nak``-ed with that
   delay, so JetStream redelivers it when it is due.
 * **Dead letters.** The consumers' ``MaxDeliver`` stops a ticket that keeps being redelivered;
@@ -83,6 +87,9 @@ _SETTLE_SECONDS = 0.05
 queue empty asks again (JetStream may acknowledge a ticket before a pull can see it)."""
 _CHUNK = 256
 """Concurrent requests of one batch operation."""
+_INDEX_GRACE = 60.0
+"""Seconds a lease index entry outlives the last expiry it lists (its ``Nats-TTL``): time for
+the other processes' ``recover_expired`` to find the leases of a process that died."""
 
 
 @define
@@ -92,6 +99,8 @@ class _Held:
     msg: Msg | None
     revision: int
     record: StateRecord
+    shard: str = ""
+    """The lease index entry (claim batch) that lists this lease ("": none)."""
     deleting: bool = False
     """An ack's delete was sent and its reply did not come: if the record is gone when the ack
     is retried, that delete was this lease's own."""
@@ -146,6 +155,13 @@ class NATSTaskQueue(TaskQueueStorage):
         """Per queue: when the last ticket was heard of (``time.monotonic``)."""
         self._published: dict[str, float] = {}
         """Per queue: when this process last published a ticket ready now (``monotonic``)."""
+        self._process = new_id()
+        self._shards: dict[str, set[str]] = {}
+        """Lease index entries of this process: key -> tokens of held leases it lists."""
+        self._shard_count = 0
+        self._recovered: set[str] = set()
+        """Tokens of leases found in another process's index entry that were no longer current
+        (or were recovered here): not read again while that entry lives."""
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -264,17 +280,52 @@ class NATSTaskQueue(TaskQueueStorage):
         outcome = await self.conn.publisher.publish(*self._done_marker(task_id, seq, revision))
         return self._revision(outcome, f"task {task_id}") is not None
 
-    async def _lease_index(self, task_id: str, record: StateRecord | None) -> None:
-        """Write (or purge) the lease index entry ``l.<id>`` without waiting for JetStream's
-        reply: it is a plain publish into the bucket's stream, which stores the writes of one
-        connection in order, so it lands before the record change sent after it. A lost entry
-        only delays recovery to the server's redelivery after AckWait."""
-        subject = self.names.kv_subject(f"l.{task_id}")
-        if record is None:
+    def _new_shard(self) -> str:
+        self._shard_count += 1
+        return f"w.{self._process}.{self._shard_count}"
+
+    async def _write_shard(self, shard: str, leases: Sequence[StateRecord]) -> None:
+        """Write the lease index entry ``shard`` listing ``leases`` (purge it if none) without
+        waiting for JetStream's reply: it is a plain publish into the bucket's stream, which
+        stores the writes of one connection in order, so it lands before a record change sent
+        after it. A lost entry only delays recovery to the server's redelivery after AckWait."""
+        subject = self.names.kv_subject(shard)
+        if not leases:
+            self._shards.pop(shard, None)
             headers = {"KV-Operation": "PURGE", "Nats-Rollup": "sub", "Nats-TTL": "1s"}
             await self.conn.nc.publish(subject, b"", headers=headers)
-        else:
-            await self.conn.nc.publish(subject, orjson.dumps([record.expires, record.token]))
+            return
+        self._shards[shard] = {r.token for r in leases if r.token is not None}
+        last = max(r.expires for r in leases)
+        ttl = max(int(last - time.time() + _INDEX_GRACE) + 1, 1)
+        data = orjson.dumps([[r.task_id, r.expires, r.token] for r in leases])
+        await self.conn.nc.publish(subject, data, headers={"Nats-TTL": f"{ttl}s"})
+
+    async def _rewrite_shards(self, shards: Iterable[str]) -> None:
+        """Write ``shards`` again with the leases of this process they still list."""
+        for shard in set(shards):
+            tokens = self._shards.get(shard)
+            if tokens is None:
+                continue
+            held = [self._held[t].record for t in tokens if t in self._held]
+            await self._write_shard(shard, held)
+
+    async def _unindex(self, held: _Held) -> None:
+        """A lease of this process ended: its index entry is purged once it lists no lease
+        still held (until then the entry lists it: ``recover_expired`` reads its record, finds
+        another token or none, and skips it)."""
+        tokens = self._shards.get(held.shard)
+        if tokens is None:
+            return
+        tokens.discard(held.record.token or "")
+        if not any(t in self._held for t in tokens):
+            await self._write_shard(held.shard, [])
+
+    async def _purge_old_index(self, task_id: str) -> None:
+        """Purge an entry ``l.<id>`` of the lease index of earlier versions."""
+        subject = self.names.kv_subject(f"l.{task_id}")
+        headers = {"KV-Operation": "PURGE", "Nats-Rollup": "sub", "Nats-TTL": "1s"}
+        await self.conn.nc.publish(subject, b"", headers=headers)
 
     async def _find_ticket(self, task_id: str) -> Msg | None:
         """The message of the task stream about ``task_id`` (its ticket, or its dead letter's
@@ -506,8 +557,10 @@ class NATSTaskQueue(TaskQueueStorage):
                                             lease_seconds, worker_id), task))  # fmt: skip
         out: list[ClaimedTask] = []
         if fast:
-            for _msg, claimed, _task in fast:
-                await self._lease_index(claimed.task_id, claimed)
+            # the lease index first: a claimer killed between the two writes leaves an index
+            # entry that recover_expired skips (its tokens are not the records')
+            shard = self._new_shard()
+            await self._write_shard(shard, [claimed for _msg, claimed, _task in fast])
             creates = []
             for _msg, claimed, _task in fast:
                 claimed.changed = now
@@ -524,7 +577,7 @@ class NATSTaskQueue(TaskQueueStorage):
                 if revision is None:
                     slow.append(msg)  # the id has a record (or had one): decide by reading it
                 else:
-                    out.append(self._hold(msg, revision, claimed, task))
+                    out.append(self._hold(msg, revision, claimed, task, shard))
         if slow:
             taken = await _chunked([self._take(msg, lease_seconds, worker_id) for msg in slow])
             out += [item for item in taken if item is not None]
@@ -553,9 +606,11 @@ class NATSTaskQueue(TaskQueueStorage):
             seq=seq,
         )
 
-    def _hold(self, msg: Msg, revision: int, claimed: StateRecord, task: Task) -> ClaimedTask:
+    def _hold(
+        self, msg: Msg, revision: int, claimed: StateRecord, task: Task, shard: str
+    ) -> ClaimedTask:
         assert claimed.token is not None
-        self._held[claimed.token] = _Held(msg, revision, claimed)
+        self._held[claimed.token] = _Held(msg, revision, claimed, shard)
         lease = Lease(
             task_id=task.id,
             token=claimed.token,
@@ -621,17 +676,18 @@ class NATSTaskQueue(TaskQueueStorage):
                 if await self._cas(ticket.task_id, dead, state.revision) is not None:
                     await self._copy_dead(dead)
                     await msg.term()
-                    await self._lease_index(ticket.task_id, None)
                     return None
                 continue
             claimed = self._claimed(base, seq, takeover, now, lease_seconds, worker_id)
             # the lease index first: a claimer killed between the two writes leaves an index
-            # entry that recover_expired drops (its token is not the record's)
-            await self._lease_index(ticket.task_id, claimed)
+            # entry that recover_expired skips (its token is not the record's)
+            shard = self._new_shard()
+            await self._write_shard(shard, [claimed])
             new_rev = await self._write(ticket.task_id, claimed, state.revision)
             if new_rev is None:
+                await self._write_shard(shard, [])
                 continue  # changed meanwhile: read it and decide again
-            return self._hold(msg, new_rev, claimed, task)
+            return self._hold(msg, new_rev, claimed, task, shard)
         return None
 
     async def _corrupt(self, record: StateRecord, revision: int, msg: Msg, problem: str) -> None:
@@ -669,6 +725,7 @@ class NATSTaskQueue(TaskQueueStorage):
         request changes the record meanwhile: then the change is made on the new one)."""
         held = await self._current(lease)
         msg = held.msg if held is not None else None
+        shard = held.shard if held is not None else ""
         for _ in range(5):
             if held is None:
                 self._held.pop(lease.token, None)
@@ -681,7 +738,7 @@ class NATSTaskQueue(TaskQueueStorage):
             self._held.pop(lease.token, None)
             held = await self._current(lease)
             if held is not None:
-                held.msg = msg
+                held.msg, held.shard = msg, shard
                 self._held[lease.token] = held
         return None
 
@@ -741,8 +798,13 @@ class NATSTaskQueue(TaskQueueStorage):
             self._waiters.wake(queue)
 
     async def extend(self, leases: Sequence[Lease], lease_seconds: float) -> list[Lease | None]:
+        """Each lease's record moved by a compare-and-set (and its ticket kept in progress),
+        then the lease index entries listing them written again, one per claim batch."""
         async with _errors(self.conn.where):
-            return await _chunked([self._extend(lease, lease_seconds) for lease in leases])
+            renewed = await _chunked([self._extend(lease, lease_seconds) for lease in leases])
+            shards = [self._held[r.token].shard for r in renewed if r and r.token in self._held]
+            await self._rewrite_shards(shards)
+        return renewed
 
     async def _extend(self, lease: Lease, lease_seconds: float) -> Lease | None:
         expires = time.time() + lease_seconds
@@ -759,7 +821,6 @@ class NATSTaskQueue(TaskQueueStorage):
         if held.msg is not None:
             with contextlib.suppress(Exception):
                 await held.msg.in_progress()
-        await self._lease_index(lease.task_id, record)
         return Lease(
             task_id=lease.task_id,
             token=lease.token,
@@ -809,7 +870,7 @@ class NATSTaskQueue(TaskQueueStorage):
         if held.msg is not None:
             with contextlib.suppress(Exception):
                 await held.msg.ack()
-        await self._lease_index(lease.task_id, None)
+        await self._unindex(held)
 
     async def _ack(self, lease: Lease) -> bool:
         """An ack decided by reading the record: the lease's own deletion already landed (a
@@ -874,7 +935,7 @@ class NATSTaskQueue(TaskQueueStorage):
         if held.msg is not None:
             with contextlib.suppress(Exception):
                 await held.msg.ack()
-        await self._lease_index(lease.task_id, None)
+        await self._unindex(held)
         return True
 
     async def dead_letter(self, lease: Lease, *, reason: str) -> bool:
@@ -892,7 +953,7 @@ class NATSTaskQueue(TaskQueueStorage):
             if held.msg is not None:
                 with contextlib.suppress(Exception):
                     await held.msg.term()
-            await self._lease_index(lease.task_id, None)
+            await self._unindex(held)
         return True
 
     async def _copy_dead(self, record: StateRecord) -> None:
@@ -916,22 +977,32 @@ class NATSTaskQueue(TaskQueueStorage):
     ) -> list[RecoveredTask]:
         now = time.time()
         async with _errors(self.conn.where):
-            index = await _scan(self.kv, "l.>")
-            expired = [(key[2:], value) for key, value in index if orjson.loads(value)[0] <= now][
-                :limit
-            ]
+            expired: list[tuple[str, str, bool]] = []
+            for key, value in await _scan(self.kv, ["w.>", "l.>"]):
+                with contextlib.suppress(Exception):
+                    expired += _expired_leases(key, orjson.loads(value), now)
+            expired = [e for e in expired if e[1] not in self._recovered][:limit]
             results = await _chunked(
-                [self._recover(task_id, value, now, max_deliveries) for task_id, value in expired]
-            )
+                [self._recover(task_id, token, old, now, max_deliveries)
+                 for task_id, token, old in expired]
+            )  # fmt: skip
+        if len(self._recovered) > 100_000:
+            self._recovered.clear()
         return [r for r in results if r is not None]
 
     async def _recover(
-        self, task_id: str, index_value: bytes, now: float, max_deliveries: int
+        self, task_id: str, token: str, old: bool, now: float, max_deliveries: int
     ) -> RecoveredTask | None:
-        token = orjson.loads(index_value)[1]
+        """Recover the lease ``token`` of ``task_id`` found expired in the lease index (``old``:
+        an entry ``l.<id>`` of an earlier version, purged here once it is stale)."""
+        if not _valid_id(task_id):
+            return None
         found = await self._read(task_id)
         if found is None or found[0].token != token or found[0].state != "active":
-            await self._lease_index(task_id, None)
+            if old:
+                await self._purge_old_index(task_id)
+            else:
+                self._recovered.add(token)
             return None
         record, rev = found
         if record.expires > now:
@@ -956,7 +1027,12 @@ class NATSTaskQueue(TaskQueueStorage):
         if held is not None and held.msg is not None:
             with contextlib.suppress(Exception):
                 await (held.msg.term() if dead else held.msg.ack())
-        await self._lease_index(task_id, None)
+        if old:
+            await self._purge_old_index(task_id)
+        else:
+            self._recovered.add(token)
+        if held is not None:
+            await self._unindex(held)
         return RecoveredTask(
             task_id=task_id,
             queue=record.queue,
@@ -986,7 +1062,6 @@ class NATSTaskQueue(TaskQueueStorage):
                 record.error = expired_reason(max(deliveries, record.delivery), True)
                 if await self._cas(ticket.task_id, record, state.revision) is not None:
                     await self._copy_dead(record)
-                    await self._lease_index(ticket.task_id, None)
             elif record is not None and record.state == "pending" and revision == state.revision:
                 await self._publish_ticket(record, state.revision, record.encode())
             await self._delete_ticket(seq)
@@ -1221,18 +1296,20 @@ async def _chunked(calls: list[Any]) -> list[Any]:
     return out
 
 
-async def _scan(kv: KeyValue, subject: str, *, revisions: bool = False) -> list[Any]:
-    """Every live key under ``subject`` with its value (and revision): an ephemeral consumer
-    over the bucket's stream, last message per key, read until the count it started with is
-    consumed (not nats-py's watcher, whose "caught up" marker can come early while the bucket
-    is being written: a scan then missed records)."""
+async def _scan(kv: KeyValue, subject: str | list[str], *, revisions: bool = False) -> list[Any]:
+    """Every live key under ``subject`` (or several) with its value (and revision): an
+    ephemeral consumer over the bucket's stream, last message per key, read until the count it
+    started with is consumed (not nats-py's watcher, whose "caught up" marker can come early
+    while the bucket is being written: a scan then missed records)."""
     bucket = kv._name  # nats-py keeps the bucket's name here
     js = kv._js
     nc = js._nc
     stream = f"KV_{bucket}"
     prefix = f"$KV.{bucket}."
+    subjects = [subject] if isinstance(subject, str) else subject
     config = ConsumerConfig(
-        filter_subject=prefix + subject,
+        filter_subject=prefix + subjects[0] if len(subjects) == 1 else None,
+        filter_subjects=[prefix + s for s in subjects] if len(subjects) > 1 else None,
         ack_policy=AckPolicy.NONE,
         deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
         inactive_threshold=30.0,
@@ -1277,6 +1354,14 @@ def _stale(headers: dict[str, str], done_seq: int) -> bool:
     seq = int(headers.get("Nats-Sequence", "0"))
     dead = ".dead." in headers.get("Nats-Subject", "")
     return bool(headers.get("Omniq-Rev")) or dead or seq <= done_seq
+
+
+def _expired_leases(key: str, value: Any, now: float) -> list[tuple[str, str, bool]]:
+    """The expired leases a lease index entry lists: (task id, token, whether the entry is of
+    the earlier one-per-claim layout ``l.<id>`` = ``[expires, token]``)."""
+    if key.startswith("l."):
+        return [(key[2:], str(value[1]), True)] if value[0] <= now else []
+    return [(str(i), str(token), False) for i, expires, token in value if expires <= now]
 
 
 def _valid_id(task_id: str) -> bool:
