@@ -25,7 +25,7 @@ from omniq.serialization.records import dumps_record, loads_record
 from omniq.storage import Capability, EventStorage
 
 from omniq_nats.connection import connection_for, unavailable_as_storage_error
-from omniq_nats.publisher import Refused
+from omniq_nats.publisher import Message, Outcome, Refused
 from omniq_nats.pull import Puller
 
 __all__ = ["NATSEventStorage"]
@@ -71,16 +71,19 @@ class NATSEventStorage(EventStorage):
 
     async def append_many(self, events: Sequence[TaskEvent]) -> None:
         async with unavailable_as_storage_error(self.conn.where):
-            outcomes = await self.conn.publish_many(
-                [
-                    (
-                        self.names.event_subject(e.queue, e.task_id),
-                        dumps_record(e),
-                        {"Nats-Msg-Id": e.id},
-                    )
-                    for e in events
-                ]
-            )
+            outcomes = await self.conn.publish_many(self.messages(events))
+        self.settle(outcomes)
+
+    def messages(self, events: Sequence[TaskEvent]) -> list[Message]:
+        """The publishes of ``events`` (``Nats-Msg-Id``: the event's id, so a retried write is
+        stored once within the stream's duplicate window)."""
+        return [
+            (self.names.event_subject(e.queue, e.task_id), dumps_record(e), {"Nats-Msg-Id": e.id})
+            for e in events
+        ]
+
+    def settle(self, outcomes: Sequence[Outcome]) -> None:
+        """Raise if JetStream refused one of the publishes of :meth:`messages`."""
         for outcome in outcomes:
             if isinstance(outcome, Refused):
                 raise StorageError(

@@ -37,7 +37,7 @@ import contextlib
 import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 import nats.errors
@@ -51,6 +51,7 @@ from nats.js.kv import KeyValue
 from omniq.errors import StorageError
 from omniq.ids import new_id
 from omniq.logging import get_logger
+from omniq.models.completion import Completion
 from omniq.models.task import (
     CORRUPT_RECORD,
     DEFAULT_MAX_DELIVERIES,
@@ -65,13 +66,17 @@ from omniq.models.task import (
     expired_reason,
 )
 from omniq.plugins.specs import BackendContext
-from omniq.storage import Capability, TaskQueueStorage
+from omniq.storage import Capability, EventStorage, ResultStorage, TaskQueueStorage
 from omniq.storage.wakeup import Waiters
 
 from omniq_nats.connection import connection_for, nats_errors
 from omniq_nats.publisher import Message, Refused, Stored
 from omniq_nats.pull import Puller
 from omniq_nats.records import StateRecord, from_epoch
+
+if TYPE_CHECKING:
+    from omniq_nats.events import NATSEventStorage
+    from omniq_nats.results import NATSResultStorage
 
 __all__ = ["NATSTaskQueue"]
 
@@ -101,6 +106,8 @@ class _Held:
     record: StateRecord
     shard: str = ""
     """The lease index entry (claim batch) that lists this lease ("": none)."""
+    term: float = 0.0
+    """The lease's length in seconds, as claimed or last extended (0: not known)."""
     deleting: bool = False
     """An ack's delete was sent and its reply did not come: if the record is gone when the ack
     is retried, that delete was this lease's own."""
@@ -159,6 +166,7 @@ class NATSTaskQueue(TaskQueueStorage):
         self._shards: dict[str, set[str]] = {}
         """Lease index entries of this process: key -> tokens of held leases it lists."""
         self._shard_count = 0
+        self._completing: tuple[NATSResultStorage, NATSEventStorage] | None = None
         self._recovered: set[str] = set()
         """Tokens of leases found in another process's index entry that were no longer current
         (or were recovered here): not read again while that entry lives."""
@@ -577,7 +585,7 @@ class NATSTaskQueue(TaskQueueStorage):
                 if revision is None:
                     slow.append(msg)  # the id has a record (or had one): decide by reading it
                 else:
-                    out.append(self._hold(msg, revision, claimed, task, shard))
+                    out.append(self._hold(msg, revision, claimed, task, shard, lease_seconds))
         if slow:
             taken = await _chunked([self._take(msg, lease_seconds, worker_id) for msg in slow])
             out += [item for item in taken if item is not None]
@@ -607,10 +615,10 @@ class NATSTaskQueue(TaskQueueStorage):
         )
 
     def _hold(
-        self, msg: Msg, revision: int, claimed: StateRecord, task: Task, shard: str
+        self, msg: Msg, revision: int, claimed: StateRecord, task: Task, shard: str, term: float
     ) -> ClaimedTask:
         assert claimed.token is not None
-        self._held[claimed.token] = _Held(msg, revision, claimed, shard)
+        self._held[claimed.token] = _Held(msg, revision, claimed, shard, term)
         lease = Lease(
             task_id=task.id,
             token=claimed.token,
@@ -687,7 +695,7 @@ class NATSTaskQueue(TaskQueueStorage):
             if new_rev is None:
                 await self._write_shard(shard, [])
                 continue  # changed meanwhile: read it and decide again
-            return self._hold(msg, new_rev, claimed, task, shard)
+            return self._hold(msg, new_rev, claimed, task, shard, lease_seconds)
         return None
 
     async def _corrupt(self, record: StateRecord, revision: int, msg: Msg, problem: str) -> None:
@@ -818,6 +826,7 @@ class NATSTaskQueue(TaskQueueStorage):
             self._held.pop(lease.token, None)
             return None
         held, record = done
+        held.term = lease_seconds
         if held.msg is not None:
             with contextlib.suppress(Exception):
                 await held.msg.in_progress()
@@ -830,6 +839,40 @@ class NATSTaskQueue(TaskQueueStorage):
             cancel_requested=record.cancel,
             delivery=record.delivery,
         )
+
+    def lease_term(self, token: str) -> float | None:
+        """The length of a lease this process holds, as claimed or last extended."""
+        held = self._held.get(token)
+        return held.term or None if held is not None else None
+
+    def held_expiry(self, token: str) -> float | None:
+        """When a lease this process holds expires (epoch seconds), as this process set it."""
+        held = self._held.get(token)
+        return held.record.expires if held is not None else None
+
+    # -- completing (omniq.storage.AtomicCompletion, pipelined: omniq_nats.completion) --------
+
+    def completes_with(self, results: ResultStorage, events: EventStorage) -> bool:
+        """Whether ``results`` and ``events`` are this backend's, on this connection: then
+        :meth:`complete` sends each batch's results and events in one round trip."""
+        from omniq_nats.events import NATSEventStorage
+        from omniq_nats.results import NATSResultStorage
+
+        if not isinstance(results, NATSResultStorage) or not isinstance(events, NATSEventStorage):
+            return False
+        if results.conn is not self.conn or events.conn is not self.conn:
+            return False
+        self._completing = (results, events)
+        return True
+
+    async def complete(self, completions: Sequence[Completion]) -> list[bool]:
+        from omniq_nats.completion import complete
+
+        if not completions:
+            return []
+        assert self._completing is not None, "completes_with() first"
+        results, events = self._completing
+        return await complete(self, results, events, completions)
 
     async def cancel_requests(self, leases: Sequence[Lease]) -> list[bool]:
         async with _errors(self.conn.where):
