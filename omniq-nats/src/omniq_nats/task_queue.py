@@ -26,6 +26,9 @@
   its max-deliveries advisory dead-letters the task if a crash loop caused it. Dead tasks stay
   as records in state ``dead`` (listed, requeued), with a copy in the task stream
   (``<prefix>.tasks.<queue>.dead.<id>``, read by no consumer) that keeps the id taken.
+* **Completion**: with the app's results and events on the same connection, a batch's results
+  and terminal events are published together, then the records' compare-and-sets, then the
+  tickets' acks (:mod:`omniq_nats.completion`).
 * **Inspection**: ``get`` is one or two reads (the record, else the ticket); ``stats``,
   ``list_tasks``, ``purge`` and ``requeue_dead`` scan the records and the queue's tickets.
 """
