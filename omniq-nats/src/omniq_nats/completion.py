@@ -55,10 +55,10 @@ async def complete(
     with_result = [i for i in standing if completions[i].result is not None]
     written = [i for i in standing if completions[i].action is not CompletionAction.RETRY]
     stored: list[TaskResult] = [completions[i].result for i in with_result]  # type: ignore[misc]
-    encoded, messages = results.creates(stored)
     event_messages: list[Message] = events.messages(
         [e for i in written for e in completions[i].events]
     )
+    encoded, messages = results.creates(stored)  # from here on, settled or abandoned
     try:
         async with unavailable_as_storage_error(queue.conn.where):
             outcomes = await queue.conn.publish_many(messages + event_messages)
