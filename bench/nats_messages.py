@@ -276,7 +276,7 @@ async def measure(url: str) -> list[str]:
                          for a, b, w in sorted(rec.trace)]  # fmt: skip
         chain = Counter(len(c) for c in chains).most_common(1)[0][0]
         lines.append(first.replace("|  |", f"| {chain} on the path to the result |", 1))
-        example = next(c for c in chains if len(c) == chain)
+        example = chains[0]
         lines += [
             "",
             "Idle worker, one task: the awaited round trips that end before the result is "
@@ -289,21 +289,29 @@ async def measure(url: str) -> list[str]:
 
 
 def critical_chain(trace: list[tuple[float, float, str]], began: float, done: float) -> list[str]:
-    """The sequential awaited calls from the enqueue to the result: each starts after the one
-    before ended. The waiter's reads (direct gets) overlap the worker's calls and are left out,
-    but for one that ends after the worker's last call: the result read back."""
+    """The awaited calls one after the other from the enqueue to the result: the ticket's
+    publish, the first fetch after it, the first record write after that, the first write of
+    the result after that, and the waiter's read of the result if one ended after the result's
+    write (a result handed over in the process needs none)."""
+    steps = [
+        lambda w: w.startswith("publish") and "ticket" in w,
+        lambda w: w.startswith("fetch"),
+        lambda w: w.startswith("publish") and "record" in w,
+        lambda w: w.startswith("publish") and "result" in w,
+    ]
     chain: list[str] = []
     last_end = began
-    for start, end, what in sorted(trace):
-        if end > done + 1e-4 or what == "direct get":
-            continue
-        if start >= last_end - 1e-5:
-            chain.append(f"{what} ({(start - began) * 1e3:.2f}-{(end - began) * 1e3:.2f})")
-            last_end = end
-    for start, end, what in sorted(trace):
-        if what == "direct get" and end > last_end and end <= done + 1e-4:
-            chain.append(f"{what} ({(start - began) * 1e3:.2f}-{(end - began) * 1e3:.2f})")
-            break
+    calls = sorted(trace)
+    for step in steps:
+        found = next((c for c in calls if c[0] >= last_end - 1e-5 and step(c[2])), None)
+        if found is None:
+            return chain
+        chain.append(f"{found[2]} ({(found[0] - began) * 1e3:.2f}-{(found[1] - began) * 1e3:.2f})")
+        last_end = found[1]
+    read = [c for c in calls if c[2] == "direct get" and last_end < c[1] <= done + 1e-4]
+    if read:
+        start, end, what = read[0]
+        chain.append(f"{what} ({(start - began) * 1e3:.2f}-{(end - began) * 1e3:.2f})")
     return chain
 
 
