@@ -144,22 +144,6 @@ async def test_purge_keeps_the_newest_max_events_reading_only_the_batch_holding_
         await backend.close()
 
 
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (0, "Invalid max_events 0: use an integer from 1 to 2,147,483,647"),
-        (-1, "Invalid max_events -1: use an integer from 1 to 2,147,483,647"),
-        (2**31, "Invalid max_events 2147483648: use an integer from 1 to 2,147,483,647"),
-        (float("nan"), "expected int @ $.max_events"),
-        ("x", "expected int @ $.max_events"),
-    ],
-)
-def test_a_bad_max_events_is_refused_by_name(value: Any, expected: str) -> None:
-    with pytest.raises(omniq.errors.BackendOptionError) as caught:
-        omniq.load_backend("file", max_events=value)
-    assert expected in str(caught.value)
-
-
 def test_max_events_defaults_to_a_million() -> None:
     from omniq_file.options import FileOptions
 

@@ -10,7 +10,6 @@ import omniq
 import psycopg
 import pytest
 from omniq._time import utcnow
-from omniq.errors import BackendOptionError
 from omniq.models import EventQuery, EventType, TaskEvent
 from omniq_postgres import events as postgres_events
 from omniq_postgres.testing import PostgresServer
@@ -88,21 +87,6 @@ async def test_the_cut_can_be_read_down_the_time_index_with_no_sort(
         plan = "\n".join(row[0] for row in await cursor.fetchall())
     assert "Index Only Scan Backward using omniq_events_time" in plan, plan
     assert "Sort" not in plan, plan
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (0, "Invalid max_events 0: use an integer from 1 to 2,147,483,647"),
-        (-1, "Invalid max_events -1: use an integer from 1 to 2,147,483,647"),
-        (float("nan"), "expected int @ $.max_events"),
-        ("x", "expected int @ $.max_events"),
-    ],
-)
-def test_a_bad_max_events_is_refused_by_name(value: Any, expected: str) -> None:
-    with pytest.raises(BackendOptionError) as caught:
-        omniq.load_backend("postgres", max_events=value)
-    assert expected in str(caught.value)
 
 
 def test_max_events_defaults_to_a_million() -> None:

@@ -16,7 +16,6 @@ import pytest
 from omniq import AsyncOmniQ
 from omniq._time import utcnow
 from omniq.backend.base import Backend
-from omniq.errors import BackendOptionError
 from omniq.models import EventQuery, EventType, TaskEvent
 from omniq.testing.results import make_result
 from omniq_sqlite import events as sqlite_events
@@ -158,21 +157,6 @@ async def test_the_cap_finds_its_cut_and_rows_through_the_time_index(backend: Ba
     details = [row[-1] for row in trim]
     assert any("USING COVERING INDEX omniq_events_time ((ts,id)<" in d for d in details), details
     assert not [d for d in details if d.startswith("SCAN")], details
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (0, "Invalid max_events 0: use an integer from 1 to 2,147,483,647"),
-        (-1, "Invalid max_events -1: use an integer from 1 to 2,147,483,647"),
-        (float("nan"), "expected int @ $.max_events"),
-        ("x", "expected int @ $.max_events"),
-    ],
-)
-def test_a_bad_max_events_is_refused_by_name(value: Any, expected: str) -> None:
-    with pytest.raises(BackendOptionError) as caught:
-        omniq.load_backend("sqlite", max_events=value)
-    assert expected in str(caught.value)
 
 
 def test_max_events_defaults_to_a_million() -> None:

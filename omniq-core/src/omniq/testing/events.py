@@ -128,6 +128,29 @@ class EventStorageConformance(ConformanceBase):
         assert await event_storage.query(EventQuery(task_id=old)) == []
         assert len(await event_storage.query(EventQuery(task_id=new))) == 6
 
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            (0, "Invalid {option} 0: use an integer from 1 to 2,147,483,647"),
+            (-1, "Invalid {option} -1: use an integer from 1 to 2,147,483,647"),
+            (2**31, "Invalid {option} 2147483648: use an integer from 1 to 2,147,483,647"),
+            (float("nan"), "expected int @ $.{option}"),
+            ("x", "expected int @ $.{option}"),
+        ],
+    )
+    def test_a_bad_event_cap_is_refused_by_name(
+        self, backend_options: Mapping[str, Any] | None, value: Any, expected: str
+    ) -> None:
+        from omniq.errors import BackendOptionError
+        from omniq.plugins.manager import load_backend
+
+        option = self.event_cap_option
+        if option is None:
+            pytest.skip(f"{type(self).__name__} names no event_cap_option")
+        with pytest.raises(BackendOptionError) as caught:
+            load_backend(self.backend_name, {**(backend_options or {}), option: value})
+        assert expected.format(option=option) in str(caught.value)
+
     @pytest.mark.asyncio
     async def test_event_cap_keeps_the_newest(
         self, backend_options: Mapping[str, Any] | None, queue_name: str
