@@ -72,6 +72,7 @@ from omniq.runtime.reruns import (
     supersede_results,
 )
 from omniq.runtime.settings import AppSettings, settings_from, settings_with
+from omniq.runtime.stack_dump import dump_stacks
 from omniq.runtime.stores import RoleSource, Stores, open_stores
 from omniq.runtime.task_function import AsyncTaskFunction, Call, _BaseTaskFunction
 from omniq.serialization.policy import allowed_serializers
@@ -419,7 +420,8 @@ class AsyncOmniQ:
         if handle_signals:
             loop.add_signal_handler(signal.SIGTERM, self._stop_requested.set)
             loop.add_signal_handler(signal.SIGINT, self._interrupted)
-            watched += [signal.SIGTERM, signal.SIGINT]
+            loop.add_signal_handler(signal.SIGUSR1, dump_stacks)  # what is it waiting on?
+            watched += [signal.SIGTERM, signal.SIGINT, signal.SIGUSR1]
         try:
             await self.start()
             if on_started is not None:
@@ -430,6 +432,7 @@ class AsyncOmniQ:
         finally:
             try:
                 await self.close()  # a Ctrl-C meanwhile releases the running tasks
+                log.info("worker process stopped", pid=os.getpid())
             finally:
                 for signum in watched:
                     loop.remove_signal_handler(signum)

@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -162,10 +163,20 @@ class WorkerProcess:
         self.process.send_signal(signal.SIGCONT)
 
     def stop(self, timeout: float = 60) -> int:
-        """SIGTERM, then wait for the graceful shutdown; returns the exit code."""
+        """SIGTERM, then wait for the graceful shutdown; returns the exit code. A worker still
+        running after ``timeout`` seconds is asked for its stacks (SIGUSR1) and the test fails
+        with the end of what it printed: what it was waiting on."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=timeout)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.send_signal(signal.SIGUSR1)
+            time.sleep(2.0)
+            raise AssertionError(
+                f"worker {self.pid} did not stop within {timeout:g} s of SIGTERM; the end of "
+                f"its output:\n{self.output()[-20_000:]}"
+            ) from None
 
     def output(self) -> str:
         self._log.flush()
