@@ -549,7 +549,9 @@ def _fmt(entry: Any, key: str = "per_second") -> str:
 
 
 def write_doc() -> None:
-    runs = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
+    # one file per backend run; other benches (dashboard.json) keep their own files here
+    loaded = [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*.json"))]
+    runs = [run for run in loaded if "results" in run]
     lines = [
         "# Benchmarks",
         "",
