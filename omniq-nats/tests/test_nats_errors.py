@@ -126,3 +126,20 @@ def test_documented_forms_load_the_nats_backend() -> None:
         "NATSEventStorage"
     )
     assert omniq.load_backend("tls://nats.example.com:4222").name == "nats"
+
+
+async def test_closing_is_bounded_by_the_request_timeout(nats_server: Any) -> None:
+    """A subscription holding messages nobody takes keeps nats-py's drain waiting for its own
+    30 s; closing the backend waits at most twice the request timeout for it."""
+    from omniq_nats.connection import NATSConnection
+
+    connection = NATSConnection(NATSOptions(servers=[nats_server.url], request_timeout=1.0))
+    await connection.connect()
+    stuck = await connection.nc.subscribe("omniq-test.stuck")  # no callback: nothing takes them
+    await connection.nc.publish("omniq-test.stuck", b"x")
+    await connection.nc.flush()
+    assert stuck.pending_msgs == 1
+    started = time.monotonic()
+    await connection.close()
+    assert time.monotonic() - started < 5.0
+    assert connection._nc is None

@@ -153,8 +153,11 @@ class NATSConnection:
         self._buckets.clear()
         self._streams.clear()
         if nc is not None:
+            # A drain waits for every subscription's messages to be handled, then flushes what
+            # was published; bounded (nats-py's own bound is 30 s, plus 10 s for the flush),
+            # so that a worker's shutdown never waits on it past the request timeout twice.
             with contextlib.suppress(Exception):
-                await nc.drain()
+                await asyncio.wait_for(nc.drain(), 2 * self.options.request_timeout)
             with contextlib.suppress(Exception):
                 await nc.close()
 

@@ -120,6 +120,7 @@ class NATSOptions:
         kwargs: dict[str, Any] = {
             "servers": self.server_urls,
             "connect_timeout": self.connect_timeout,
+            "drain_timeout": self.request_timeout,
             "max_reconnect_attempts": -1,
             "reconnect_time_wait": 0.5,
             "allow_reconnect": True,
