@@ -1,28 +1,17 @@
-"""Worker processes on one nats-server: each task runs once (4 processes, 20,000 tasks),
-SIGKILLed workers lose nothing, and a server restart mid-run (file storage) loses no
-acknowledged task, with OmniQ's default settings."""
+"""A nats-server restart mid-run (file storage) loses no acknowledged task, with OmniQ's default
+settings. (4 worker processes through 20,000 tasks and SIGKILLed workers: the conformance
+suite's worker-process tests, in test_conformance.py.)"""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
-from omniq.testing.workers import WorkerProcessesConformance, assert_outage_loses_nothing
+from omniq.testing.workers import assert_outage_loses_nothing
 from omniq_nats.testing import NATSServer
 
 pytestmark = pytest.mark.slow
-
-
-class TestNATSWorkerProcesses(WorkerProcessesConformance):
-    @pytest.fixture
-    def worker_env(self, nats_server: Any, nats_prefix: str) -> dict[str, str]:
-        return {
-            "OMNIQ_TASK_QUEUE_URL": nats_server.url,
-            "OMNIQ_TASK_QUEUE_TYPE": "nats",
-            "OMNIQ_TASK_QUEUE_OPTIONS": f'{{"prefix": "{nats_prefix}"}}',
-        }
 
 
 @pytest.mark.chaos
