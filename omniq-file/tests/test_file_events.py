@@ -119,7 +119,9 @@ async def test_purge_keeps_the_newest_max_events_reading_only_the_batch_holding_
     storage: Any = backend.event_storage()
     await storage.connect()
     try:
-        now = datetime.now(UTC)
+        # half past an hour that is over: the events below stay in one hour's folder whenever
+        # the test runs (at 18:05 the cut batch straddled 17:59-18:00 and was split in two)
+        now = datetime.now(UTC).replace(minute=30, second=0, microsecond=0) - timedelta(hours=1)
         at = [now - timedelta(minutes=10 - i) for i in range(5)]
         await storage.append_many([_event("a", now - timedelta(hours=3)), _event("a", at[0])])
         await storage.append_many([_event("b", at[1])])
