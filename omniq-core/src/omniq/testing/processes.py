@@ -55,14 +55,17 @@ def record(n, seconds=0.0):
 
 def hold(n):
     \"\"\"The first run of task ``n`` anywhere notes its pid in ``held-<n>`` and waits until the
-    file ``release`` exists in the runs folder; every later run returns at once.\"\"\"
+    file ``release`` exists in the runs folder; every later run returns at once. ``held-<n>``
+    appears whole (written aside, then renamed): a reader never sees it empty.\"\"\"
     runs = os.environ["OMNIQ_E2E_RUNS"]
+    held = os.path.join(runs, f"held-{n}")
     try:
-        fd = os.open(os.path.join(runs, f"held-{n}"), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        os.close(os.open(held + ".claim", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
     except FileExistsError:
         return record(n)
-    os.write(fd, str(os.getpid()).encode())
-    os.close(fd)
+    with open(held + ".tmp", "w") as f:
+        f.write(str(os.getpid()))
+    os.replace(held + ".tmp", held)
     while not os.path.exists(os.path.join(runs, "release")):
         time.sleep(0.02)
     return record(n)
