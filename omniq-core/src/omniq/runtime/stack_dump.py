@@ -11,17 +11,13 @@ from __future__ import annotations
 import asyncio
 import faulthandler
 import sys
-from typing import TextIO
 
-__all__ = ["DUMP_SIGNAL_NAME", "dump_stacks"]
-
-DUMP_SIGNAL_NAME = "SIGUSR1"
+__all__ = ["dump_stacks"]
 
 
-def dump_stacks(stream: TextIO | None = None) -> None:
-    """Write every thread's stack, then every asyncio task's (on the running loop), to
-    ``stream`` (stderr by default)."""
-    out = sys.stderr if stream is None else stream
+def dump_stacks() -> None:
+    """Write every thread's stack, then every asyncio task's (on the running loop), to stderr."""
+    out = sys.stderr
     out.write("OmniQ: stacks of this process's threads\n")
     out.flush()
     faulthandler.dump_traceback(out, all_threads=True)
