@@ -4,23 +4,11 @@ every asyncio task's stack) and the worker carries on: it still runs tasks and s
 from __future__ import annotations
 
 import signal
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from omniq import OmniQ
 from omniq.testing.processes import use_task_module, worker_process
-
-
-def _wait_for_text(read: Callable[[], str], text: str, timeout: float = 60) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        output = read()
-        if text in output:
-            return output
-        time.sleep(0.1)
-    raise AssertionError(f"{text!r} never appeared in:\n{read()}")
 
 
 def test_sigusr1_dumps_the_stacks_and_the_worker_goes_on(
@@ -35,9 +23,9 @@ def test_sigusr1_dumps_the_stacks_and_the_worker_goes_on(
         },
     )
     with worker_process(used.env, cwd=tmp_path) as worker:
-        _wait_for_text(worker.output, "worker process running")
+        worker.wait_for_output("worker process running")
         worker.process.send_signal(signal.SIGUSR1)
-        dump = _wait_for_text(worker.output, "asyncio tasks")
+        dump = worker.wait_for_output("asyncio tasks")
         assert "stacks of this process's threads" in dump
         assert "--- task omniq-claim" in dump  # the worker's own loops, by name
         assert "Most recent call first" in dump or "File " in dump

@@ -185,6 +185,15 @@ class WorkerProcess:
         self._log.flush()
         return self.log_path.read_text(errors="replace")
 
+    def wait_for_output(self, text: str, timeout: float = 60) -> str:
+        """What the worker printed, once it holds ``text`` (fails after ``timeout`` seconds)."""
+        deadline = time.monotonic() + timeout
+        while text not in (printed := self.output()):
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"{text!r} never appeared in the worker's output:\n{printed}")
+            time.sleep(0.1)
+        return printed
+
     def close(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
