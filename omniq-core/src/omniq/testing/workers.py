@@ -102,6 +102,8 @@ def assert_outage_loses_nothing(
                 time.sleep(0.05)
                 stats = oq.queue_sizes(["default"]).get("default")
                 left = 0 if stats is None else stats.pending + stats.active
+            for worker in workers:  # the outage is mid-run for each, not during its start-up
+                worker.wait_for_output("worker process running", timeout=120)
         outage()
         with OmniQ(workers=0) as oq:
             wait_until_drained(oq, workers, timeout=drain_timeout)
