@@ -6,14 +6,17 @@ With the app's task queue on NATS too (:class:`~omniq.storage.TickEnqueue`), the
 write also records the tick's tasks as *unconfirmed*; the claimer enqueues them (task ids are
 per schedule and tick, and a ticket's ``Nats-Msg-Id`` is per enqueued task, so enqueueing them
 twice stores them once) and then removes that entry. A scheduler killed in between leaves the
-entry: any scheduler that finds it older than :data:`TAKEOVER_SECONDS` enqueues those tasks
-and removes it. So each tick's tasks are enqueued exactly once, whoever dies."""
+entry: each scheduler round looks for entries older than :data:`TAKEOVER_SECONDS`
+(:class:`~omniq.storage.TickTakeover`); the one whose write renews such an entry under its own
+id enqueues its tasks, removes it and writes their ``enqueued`` events. So each tick's tasks are
+enqueued exactly once, whoever dies, and one scheduler writes their events."""
 
 from __future__ import annotations
 
 import builtins
 import contextlib
 import time
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
@@ -136,10 +139,7 @@ class NATSScheduleStorage(ScheduleStorage):
         async with unavailable_as_storage_error(self.conn.where):
             for _key, value in await _scan(self.kv, ">"):
                 with contextlib.suppress(Exception):
-                    schedule, claims = _decode(value)
-                    out.append(schedule)
-                    if claims and self._queue is not None:
-                        await self._take_over(schedule.name, claims)
+                    out.append(_decode(value)[0])
         return sorted(out, key=lambda s: s.name)
 
     async def due(self, now: datetime, *, limit: int = 100) -> builtins.list[Schedule]:
@@ -177,8 +177,10 @@ class NATSScheduleStorage(ScheduleStorage):
         self, name: str, tick: datetime, next_fire_at: datetime | None, tasks: Sequence[Task]
     ) -> bool:
         """Claim the tick and record its tasks as unconfirmed in the same write, enqueue them,
-        then remove the record (a scheduler that dies before that leaves it to be taken over)."""
-        claim = {"at": time.time(), "tasks": [record_converter().unstructure(t) for t in tasks]}
+        then remove the record (a scheduler that dies before that leaves it to be taken over).
+        ``False`` also when another scheduler took the record over meanwhile (this one stalled
+        past :data:`TAKEOVER_SECONDS`): that scheduler writes the tick's events."""
+        claim = _claim(tasks)
         async with unavailable_as_storage_error(self.conn.where):
             for _ in range(20):
                 found = await self._read_full(name)
@@ -192,34 +194,87 @@ class NATSScheduleStorage(ScheduleStorage):
                     break
             else:
                 return False
-            if tasks:
-                assert self._queue is not None
-                await self._queue.enqueue_many(tasks)
-                await self._confirm(name, [claim])
-        return True
+            if not tasks:
+                return True
+            assert self._queue is not None
+            await self._queue.enqueue_many(tasks)
+            return await self._confirm(name, [claim["id"]])
 
-    async def _take_over(self, name: str, claims: builtins.list[dict[str, Any]]) -> None:
+    async def take_over_ticks(self) -> builtins.list[Task]:
         """Enqueue the tasks of unconfirmed ticks older than :data:`TAKEOVER_SECONDS` (their
-        claimer died, or failed to enqueue) and remove them."""
-        old = [c for c in claims if time.time() - float(c.get("at", 0)) > TAKEOVER_SECONDS]
-        if not old or self._queue is None:
-            return
-        tasks = [record_converter().structure(t, Task) for c in old for t in c.get("tasks", [])]
-        await self._queue.enqueue_many(tasks)
-        await self._confirm(name, old)
-        log.info(
-            "enqueued the tasks of unconfirmed schedule ticks", schedule=name, tasks=len(tasks)
-        )
+        claimer died, or failed to enqueue), after renewing their entries under this
+        scheduler's ids; returns the tasks of the entries this scheduler renewed."""
+        from omniq_nats.task_queue import _scan
 
-    async def _confirm(self, name: str, done: builtins.list[dict[str, Any]]) -> None:
+        if self._queue is None:
+            return []
+        taken: builtins.list[Task] = []
+        async with unavailable_as_storage_error(self.conn.where):
+            for _key, value in await _scan(self.kv, ">"):
+                try:
+                    schedule, claims = _decode(value)
+                except Exception:  # noqa: S112 (a damaged entry is not a claim to take over)
+                    continue
+                if any(_stale(c) for c in claims):
+                    taken += await self._take_over(schedule.name)
+        return taken
+
+    async def _take_over(self, name: str) -> builtins.list[Task]:
         for _ in range(20):
             found = await self._read_full(name)
             if found is None:
-                return
+                return []
             schedule, claims, revision = found
-            rest = [c for c in claims if c not in done]
-            if rest == claims or await self._write(schedule, revision, rest):
-                return
+            stale = [c for c in claims if _stale(c)]
+            if not stale:
+                return []
+            renewed = [{**c, "id": uuid.uuid4().hex, "at": time.time()} for c in stale]
+            rest = [c for c in claims if not _stale(c)]
+            if await self._write(schedule, revision, [*rest, *renewed]):
+                break
+        else:
+            return []
+        assert self._queue is not None
+        tasks = [
+            record_converter().structure(t, Task) for c in renewed for t in c.get("tasks", [])
+        ]
+        await self._queue.enqueue_many(tasks)
+        await self._confirm(name, [c["id"] for c in renewed])
+        log.info(
+            "enqueued the tasks of unconfirmed schedule ticks", schedule=name, tasks=len(tasks)
+        )
+        return tasks
+
+    async def _confirm(self, name: str, ids: builtins.list[str]) -> bool:
+        """Remove the entries ``ids``; ``False`` if one of them is gone (taken over)."""
+        wanted = set(ids)
+        for _ in range(20):
+            found = await self._read_full(name)
+            if found is None:
+                return False
+            schedule, claims, revision = found
+            rest = [c for c in claims if c.get("id") not in wanted]
+            if len(claims) - len(rest) < len(wanted):
+                if rest != claims:
+                    await self._write(schedule, revision, rest)
+                return False
+            if await self._write(schedule, revision, rest):
+                return True
+        return False
+
+
+def _claim(tasks: Sequence[Task]) -> dict[str, Any]:
+    """A new unconfirmed entry for ``tasks``, under an id of its own."""
+    return {
+        "id": uuid.uuid4().hex,
+        "at": time.time(),
+        "tasks": [record_converter().unstructure(t) for t in tasks],
+    }
+
+
+def _stale(claim: dict[str, Any]) -> bool:
+    """Whether an unconfirmed entry is old enough to be taken over."""
+    return time.time() - float(claim.get("at", 0)) > TAKEOVER_SECONDS
 
 
 def _encode(schedule: Schedule, claims: list[dict[str, Any]]) -> bytes:

@@ -6,7 +6,11 @@ that moves ``next_fire_at`` past now (:meth:`ScheduleStorage.claim_tick`). Only 
 enqueues; the tasks get ids derived from ``(schedule, tick)``, so a retried enqueue is a no-op.
 A scheduler that dies between its claim and its enqueue loses that tick (at-most-once per tick),
 unless the schedule storage enqueues in the claim's own transaction (:class:`TickEnqueue`,
-PostgreSQL with the queue in the same database): then the tick fires exactly once.
+PostgreSQL with the queue in the same database), or records the tick's tasks with the claim and
+lets another scheduler enqueue them if the claimer dies (:class:`TickTakeover`, NATS): then the
+tick fires exactly once. The tick's ``enqueued`` events are written after the enqueue, by the
+scheduler that enqueued it (one killed in that instant leaves its last ticks' tasks without
+their ``enqueued`` event; the tasks themselves are queued).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import asyncio
 import contextlib
 import hashlib
 from datetime import datetime, timedelta
+from typing import Any
 
 from attrs import frozen
 
@@ -25,7 +30,7 @@ from omniq.models.schedule import MisfirePolicy, Schedule
 from omniq.models.task import Task
 from omniq.runtime.events_sink import EventSink
 from omniq.scheduling.triggers import ticks_through
-from omniq.storage import ScheduleStorage, TaskQueueStorage, TickEnqueue
+from omniq.storage import ScheduleStorage, TaskQueueStorage, TickEnqueue, TickTakeover
 
 __all__ = ["Scheduler", "SchedulerSettings", "tick_task_id"]
 
@@ -97,10 +102,26 @@ class Scheduler:
     async def run_once(self, now: datetime | None = None) -> int:
         """Fire what is due at ``now`` (default: the current time); returns tasks enqueued."""
         now = utcnow() if now is None else as_utc(now)
-        fired = 0
+        fired = await self._take_over()
         for schedule in await self.schedules.due(now, limit=self.settings.batch):
             fired += await self._fire(schedule, now)
         return fired
+
+    async def _take_over(self) -> int:
+        """Enqueue the ticks whose claimer died before it enqueued them (:class:`TickTakeover`)
+        and write their ``enqueued`` events; returns how many tasks."""
+        storage = self.schedules
+        if not (
+            isinstance(storage, TickTakeover)
+            and isinstance(storage, TickEnqueue)
+            and storage.enqueues_into(self.queue)
+        ):
+            return 0
+        tasks = await storage.take_over_ticks()
+        self.events.emit_many(
+            [_enqueued(task, task.headers["schedule"], taken_over=True) for task in tasks]
+        )
+        return len(tasks)
 
     async def _fire(self, schedule: Schedule, now: datetime) -> int:
         tick = schedule.next_fire_at
@@ -149,10 +170,10 @@ class Scheduler:
         )
 
 
-def _enqueued(task: Task, schedule: str) -> TaskEvent:
+def _enqueued(task: Task, schedule: str, *, taken_over: bool = False) -> TaskEvent:
+    details: dict[str, Any] = {"schedule": schedule, "tick": task.headers["tick"]}
+    if taken_over:
+        details["taken_over"] = True
     return TaskEvent(
-        event_type=EventType.ENQUEUED,
-        task_id=task.id,
-        queue=task.queue,
-        details={"schedule": schedule, "tick": task.headers["tick"]},
+        event_type=EventType.ENQUEUED, task_id=task.id, queue=task.queue, details=details
     )

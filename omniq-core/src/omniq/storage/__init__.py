@@ -5,7 +5,7 @@ from omniq.storage.cancel_polling import CancelPolling
 from omniq.storage.capabilities import Capability, Role
 from omniq.storage.events import EventInsights, EventStorage
 from omniq.storage.results import ResultStorage, SyncResultReader
-from omniq.storage.schedules import ScheduleStorage, TickEnqueue
+from omniq.storage.schedules import ScheduleStorage, TickEnqueue, TickTakeover
 from omniq.storage.task_queue import (
     AtomicCompletion,
     EventOutbox,
@@ -31,5 +31,6 @@ __all__ = [
     "TaskBrowsing",
     "TaskQueueStorage",
     "TickEnqueue",
+    "TickTakeover",
     "takes_single_enqueues",
 ]

@@ -21,7 +21,7 @@ from omniq.storage.base import Storage
 if TYPE_CHECKING:
     from omniq.storage.task_queue import TaskQueueStorage
 
-__all__ = ["ScheduleStorage", "TickEnqueue"]
+__all__ = ["ScheduleStorage", "TickEnqueue", "TickTakeover"]
 
 
 class ScheduleStorage(Storage):
@@ -77,4 +77,24 @@ class TickEnqueue(Protocol):
         self, name: str, tick: datetime, next_fire_at: datetime | None, tasks: Sequence[Task]
     ) -> bool:
         """``claim_tick``, and if won, enqueue ``tasks`` (ids already queued are skipped)."""
+        ...
+
+
+@runtime_checkable
+class TickTakeover(Protocol):
+    """Optional, for a :class:`TickEnqueue` storage that cannot claim and enqueue in one atomic
+    step: its claim records the tick's tasks as unconfirmed, and the claimer removes that record
+    once it has enqueued them. A claimer that dies in between leaves the record behind.
+
+    Each scheduler round calls :meth:`take_over_ticks` (when :meth:`TickEnqueue.enqueues_into`
+    is ``True``) and writes an ``enqueued`` event for each task it returns, as it does for the
+    ticks it fires itself.
+    """
+
+    async def take_over_ticks(self) -> builtins.list[Task]:
+        """Enqueue the tasks of unconfirmed ticks old enough that their claimer must be gone,
+        remove their records, and return those tasks. Of several schedulers taking over the
+        same tick, one returns its tasks (a compare-and-set on the record); a ``TickEnqueue``
+        claim that another scheduler took over returns ``False`` to its claimer, so each tick's
+        ``enqueued`` events are written by one scheduler."""
         ...
