@@ -224,7 +224,9 @@ CLAIM = f"""
 -- A hash that is not what enqueue writes (no data, an unknown state, a field that should be a
 -- number and is not) is moved to the dead letters with the corrupt reason, kept as it is, and
 -- the claim goes on with the next task: one damaged hash never fails the batch.
--- Returns the claimed {{id, data, attempt, token, delivery}} and the ids set aside.
+-- Returns the claimed {{id, data, attempt, token, delivery}}, the ids set aside, how many
+-- tasks are still ready and the earliest delayed task's eta_ms (false if none): a worker
+-- that claimed fewer than it asked for waits on that, with no second round trip.
 local now = ARGV[2]
 local corrupt = {{}}
 local function sound(f)
@@ -287,7 +289,8 @@ while #out < limit do
   end
   if #active > 0 then redis.call('ZADD', KEYS[3], unpack(active)) end
 end
-return {{out, corrupt}}
+local first_due = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')[2] or false
+return {{out, corrupt, redis.call('ZCARD', KEYS[1]), first_due}}
 """
 
 EXTEND = """

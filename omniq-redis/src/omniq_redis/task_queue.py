@@ -10,6 +10,7 @@ to cost each enqueue a pipeline (redis-py's pipelines cost more than the command
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections import defaultdict
@@ -113,6 +114,8 @@ class RedisTaskQueue(TaskQueueStorage):
         self._outbox_keys: dict[str, tuple[list[str], str, str]] = {}
         """Queue name -> the one-task outbox script's keys, the task prefix, the wake channel."""
         self._event_script_args: list[Any] | None = None
+        self._armed: dict[tuple[str, ...], _Armed] = {}
+        """Queues -> the wake-up registered before their last claim, and what it left."""
 
     async def connect(self) -> None:
         await self.redis.connect()
@@ -333,7 +336,27 @@ class RedisTaskQueue(TaskQueueStorage):
     ) -> list[ClaimedTask]:
         """One script call per queue; a task that cannot be decoded is set aside as a corrupt
         record (by the script, or here for a record that does not decode) and the claim goes on,
-        so one damaged hash never stops a queue."""
+        so one damaged hash never stops a queue.
+
+        The queues' wake-up is registered before the scripts run and kept with what they report
+        left (tasks still ready, the earliest delayed one) for :meth:`wait_for_work`: a worker
+        that claimed fewer than it asked for then waits with no round trip of its own, and a
+        task enqueued after the claim wakes it (its message resolves the registered future)."""
+        self._disarm(queues)
+        wake_keys = [f"q:{q}" for q in queues]
+        armed = _Armed(wake_keys, self.redis.waiters.register(wake_keys))
+        try:
+            claimed = await self._claim(queues, limit, lease_seconds, worker_id, armed)
+        except BaseException:
+            self.redis.waiters.unregister(wake_keys, armed.future)
+            raise
+        self._armed[tuple(queues)] = armed
+        return claimed
+
+    async def _claim(
+        self, queues: Sequence[str], limit: int, lease_seconds: float, worker_id: str,
+        armed: _Armed,
+    ) -> list[ClaimedTask]:  # fmt: skip
         claimed: list[ClaimedTask] = []
         now = _now_ms()
         until = now + int(lease_seconds * 1000)
@@ -348,7 +371,8 @@ class RedisTaskQueue(TaskQueueStorage):
                     keys.task_prefix, now, limit - len(claimed), until, worker_id, token_base,
                     CORRUPT_RECORD,
                 ]  # fmt: skip
-                rows, set_aside = await self._run("CLAIM", script_keys, args)
+                rows, set_aside, ready_left, first_due = await self._run("CLAIM", script_keys, args)
+                armed.saw(queue, int(ready_left), first_due)
                 for task_id in set_aside:
                     _warn_corrupt(_text(task_id), queue, "its hash is not what enqueue writes")
                 again = False
@@ -371,8 +395,25 @@ class RedisTaskQueue(TaskQueueStorage):
                     claimed.append(ClaimedTask(task=task, lease=lease))
         return claimed
 
+    def _disarm(self, queues: Sequence[str]) -> None:
+        armed = self._armed.pop(tuple(queues), None)
+        if armed is not None:
+            self.redis.waiters.unregister(armed.keys, armed.future)
+
     async def wait_for_work(self, queues: Sequence[str], timeout: float) -> None:
+        """Wait until a task of ``queues`` may be ready, at most ``timeout`` seconds: right
+        after a claim of these queues, on the wake-up that claim registered (no round trip);
+        else registered now, after a check of the queues."""
         waiters = self.redis.waiters
+        armed = self._armed.pop(tuple(queues), None)
+        if armed is not None and armed.complete(queues):
+            try:
+                await waiters.wait(armed.future, min(timeout, armed.ready_in()))
+            finally:
+                waiters.unregister(armed.keys, armed.future)
+            return
+        if armed is not None:
+            waiters.unregister(armed.keys, armed.future)
         keys = [f"q:{q}" for q in queues]
         future = waiters.register(keys)
         try:
@@ -710,6 +751,40 @@ class RedisTaskQueue(TaskQueueStorage):
     def server_warnings(self) -> list[str]:
         """Server settings found at connect under which tasks can be lost."""
         return list(self.redis.warnings)
+
+
+class _Armed:
+    """A wake-up registered before a claim, and what the claim's scripts saw left per queue."""
+
+    __slots__ = ("first_due_ms", "future", "keys", "ready", "seen")
+
+    def __init__(self, keys: list[str], future: asyncio.Future[None]) -> None:
+        self.keys = keys
+        self.future = future
+        self.seen: set[str] = set()
+        self.ready = 0
+        self.first_due_ms: float | None = None
+
+    def saw(self, queue: str, ready_left: int, first_due: Any) -> None:
+        self.seen.add(queue)
+        self.ready += ready_left
+        if first_due:
+            due = float(first_due)
+            if self.first_due_ms is None or due < self.first_due_ms:
+                self.first_due_ms = due
+
+    def complete(self, queues: Sequence[str]) -> bool:
+        """Whether the claim looked at every one of ``queues`` (it stops at its limit)."""
+        return all(q in self.seen for q in queues)
+
+    def ready_in(self) -> float:
+        """Seconds until a task may be ready: 0 if one was left, else until the earliest
+        delayed one (a later enqueue or recovery wakes the future sooner)."""
+        if self.ready:
+            return 0.0
+        if self.first_due_ms is None:
+            return float("inf")
+        return max(self.first_due_ms / 1000 - time.time(), 0.0)
 
 
 def _by_queue(tasks: Sequence[Task]) -> dict[str, list[Task]]:

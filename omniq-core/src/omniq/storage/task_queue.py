@@ -121,6 +121,12 @@ class TaskQueueStorage(Storage):
         backends that can be told of new work (``PUSH_WAKEUP``) wait for that instead, and must
         also wake when a delayed task becomes ready, return at once when a task is ready, and
         (with ``MULTI_PROCESS``) be woken by enqueues made in other processes.
+
+        A worker calls it right after a :meth:`claim` that gave it fewer tasks than it asked
+        for. A backend may prepare that wait in the claim, to save the wait's own check of the
+        queues (omniq-redis registers the wake-up before its claim script runs, and the script
+        reports the tasks left and the earliest delayed one); a wake-up that arrives between
+        the claim and the wait must still end the wait.
         """
         await asyncio.sleep(min(timeout, self.poll_interval))
 

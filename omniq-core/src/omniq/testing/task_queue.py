@@ -550,6 +550,54 @@ class TaskQueueConformance(ConformanceBase):
         await task_queue.enqueue(make_task(queue_name, eta=soon(LEASE)))
         await asyncio.wait_for(task_queue.wait_for_work([queue_name], PUSH_WAIT), PUSH_DEADLINE)
 
+    # A worker waits right after a claim that gave it fewer tasks than it asked for. A backend
+    # may prepare that wait in the claim (a wake-up registered first, what was left): these
+    # hold it to the same promises as the waits above.
+
+    @pytest.mark.asyncio
+    async def test_queue_wait_after_an_empty_claim_is_woken_by_enqueue(
+        self, opener: StorageOpener, task_queue: TaskQueueStorage, queue_name: str
+    ) -> None:
+        self.require(opener, Role.TASK_QUEUE, Capability.PUSH_WAKEUP)
+        assert await task_queue.claim([queue_name], limit=4, lease_seconds=30, worker_id="w") == []
+        waiting = asyncio.create_task(task_queue.wait_for_work([queue_name], PUSH_WAIT))
+        await asyncio.sleep(0.1)
+        await task_queue.enqueue(make_task(queue_name))
+        await asyncio.wait_for(waiting, PUSH_DEADLINE)
+
+    @pytest.mark.asyncio
+    async def test_queue_wait_after_a_claim_sees_a_task_enqueued_before_the_wait(
+        self, opener: StorageOpener, task_queue: TaskQueueStorage, queue_name: str
+    ) -> None:
+        """The enqueue's wake-up arrives between the claim and the wait: it must not be lost."""
+        self.require(opener, Role.TASK_QUEUE, Capability.PUSH_WAKEUP)
+        assert await task_queue.claim([queue_name], limit=4, lease_seconds=30, worker_id="w") == []
+        await task_queue.enqueue(make_task(queue_name))
+        await asyncio.sleep(0.2)
+        await asyncio.wait_for(task_queue.wait_for_work([queue_name], PUSH_WAIT), PUSH_DEADLINE)
+
+    @pytest.mark.asyncio
+    async def test_queue_wait_after_a_claim_that_left_tasks_returns_at_once(
+        self, opener: StorageOpener, task_queue: TaskQueueStorage, queue_name: str
+    ) -> None:
+        self.require(opener, Role.TASK_QUEUE, Capability.PUSH_WAKEUP)
+        for _ in range(3):
+            await task_queue.enqueue(make_task(queue_name))
+        claimed = await task_queue.claim([queue_name], limit=1, lease_seconds=30, worker_id="w")
+        assert len(claimed) == 1
+        await asyncio.wait_for(task_queue.wait_for_work([queue_name], PUSH_WAIT), PUSH_DEADLINE)
+
+    @pytest.mark.asyncio
+    async def test_queue_wait_after_a_claim_wakes_when_a_delay_ends(
+        self, opener: StorageOpener, task_queue: TaskQueueStorage, queue_name: str
+    ) -> None:
+        self.require(opener, Role.TASK_QUEUE, Capability.PUSH_WAKEUP)
+        await task_queue.enqueue(make_task(queue_name))
+        await task_queue.enqueue(make_task(queue_name, eta=soon(LEASE)))
+        claimed = await task_queue.claim([queue_name], limit=4, lease_seconds=30, worker_id="w")
+        assert len(claimed) == 1, "the delayed task was claimed before its eta"
+        await asyncio.wait_for(task_queue.wait_for_work([queue_name], PUSH_WAIT), PUSH_DEADLINE)
+
     # -- optional capabilities ---------------------------------------------------------------
 
     @pytest.mark.asyncio
