@@ -13,6 +13,7 @@ An app opens the storages of the four roles, writes an ``enqueued`` event for ev
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import os
 import signal
@@ -33,7 +34,13 @@ from typing import TYPE_CHECKING, Any, ParamSpec, Self, TypeVar, overload
 from omniq import _validate as check
 from omniq import names
 from omniq._time import utcnow
-from omniq.errors import ConfigurationError, TaskFailedError, TaskNotFoundError, ValidationError
+from omniq.errors import (
+    ConfigurationError,
+    StorageUnavailableError,
+    TaskFailedError,
+    TaskNotFoundError,
+    ValidationError,
+)
 from omniq.ids import new_id
 from omniq.logging import get_logger
 from omniq.models.config import DEFAULT_WORKERS, OmniQConfig
@@ -423,7 +430,8 @@ class AsyncOmniQ:
             loop.add_signal_handler(signal.SIGUSR1, dump_stacks)  # what is it waiting on?
             watched += [signal.SIGTERM, signal.SIGINT, signal.SIGUSR1]
         try:
-            await self.start()
+            if not await self._start_when_reachable(self._stop_requested):
+                return  # told to stop before its storages could be reached
             if on_started is not None:
                 on_started()
             log.info("worker process running", queues=list(self._queues), pid=os.getpid())
@@ -436,6 +444,29 @@ class AsyncOmniQ:
             finally:
                 for signum in watched:
                     loop.remove_signal_handler(signum)
+
+    async def _start_when_reachable(self, stop: asyncio.Event) -> bool:
+        """:meth:`start`, tried again with a backoff (0.5 s doubling to 10 s) while a store
+        cannot be reached (:class:`~omniq.errors.StorageUnavailableError`), as Celery's worker
+        does for its broker: a worker started before its server, or during a restart, waits for
+        it. Any other error (credentials, configuration) is raised at once. ``False`` if
+        ``stop`` was set first."""
+        delay = 0.5
+        while True:
+            try:
+                await self.start()
+                return True
+            except StorageUnavailableError as exc:
+                log.warning(
+                    "storage unavailable at start-up; retrying (stop with SIGTERM or Ctrl-C)",
+                    error=str(exc),
+                    retry_in=delay,
+                )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            if stop.is_set():
+                return False
+            delay = min(delay * 2, 10.0)
 
     def _interrupted(self) -> None:
         """Ctrl-C in :meth:`run_worker`: the first stops gracefully, saying what it waits for;
