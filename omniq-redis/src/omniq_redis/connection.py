@@ -12,7 +12,6 @@ same); replies the server sends (a script's error, ``NOSCRIPT``) stay redis-py's
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn, TypeVar, cast
@@ -31,6 +30,7 @@ from omniq_redis.keys import Keys
 from omniq_redis.multiplex import MultiplexedCalls
 from omniq_redis.options import RedisOptions
 from omniq_redis.packing import with_hiredis_packing
+from omniq_redis.wakeups import WakeListener
 
 __all__ = [
     "RedisConnection",
@@ -57,13 +57,17 @@ class RedisConnection:
         self.fresh_results: dict[str, str] = {}
         """Task id -> the result record a worker of this process just stored, for a waiter of
         this process (woken at once, it need not read the result back)."""
+        self.completing: set[str] = set()
+        """Ids of the tasks this process's workers are completing: their results' messages are
+        not acted on here (the completing worker wakes this process's waiters itself)."""
         self._client: aioredis.Redis | None = None
         self._calls: MultiplexedCalls | None = None
         self._sync: redis.Redis | None = None
         self._direct: DirectCalls | None = None
         self._sync_lock = threading.Lock()
-        self._listener: asyncio.Task[None] | None = None
-        self._pubsub: Any = None
+        self._listener: WakeListener | None = None
+        self._wake_prefix = self.keys.wake_channel("")
+        self._result_channel = self.keys.result_channel
         self._connect_lock = asyncio.Lock()
         self.warnings: list[str] = []
         """Server settings that can lose tasks, found at connect (``omniq status`` shows them)."""
@@ -139,10 +143,21 @@ class RedisConnection:
                 raise
             self._client = client
             self._calls = MultiplexedCalls(client, self.options.socket_timeout)
-            self._pubsub = client.pubsub(ignore_subscribe_messages=True)
-            await self._pubsub.psubscribe(self.keys.wake_pattern)
-            await self._pubsub.subscribe(self.keys.result_channel)
-            self._listener = asyncio.create_task(self._listen(), name="omniq-redis-wake")
+            listener = WakeListener(
+                client,
+                pattern=self.keys.wake_pattern,
+                channel=self.keys.result_channel,
+                on_message=self._on_message,
+                on_resubscribed=self.waiters.wake_all,
+                timeout=self.options.socket_timeout,
+            )
+            try:
+                await storage_errors(self.where, listener.start)
+            except BaseException:
+                self._client = self._calls = None
+                await client.aclose()
+                raise
+            self._listener = listener
 
     async def _check_server(self, client: aioredis.Redis) -> None:
         """Warn about settings under which Redis may silently drop tasks."""
@@ -165,37 +180,21 @@ class RedisConnection:
         for warning in self.warnings:
             log.warning("redis server may lose tasks", server=self.where, problem=warning)
 
-    async def _listen(self) -> None:
-        wake_prefix = self.keys.wake_channel("")
-        result_channel = self.keys.result_channel
-        while True:
-            try:
-                async for message in self._pubsub.listen():
-                    channel = _text(message.get("channel"))
-                    if channel == result_channel:
-                        for task_id in _text(message.get("data")).split():
-                            self.waiters.wake(f"r:{task_id}")
-                    elif channel.startswith(wake_prefix):
-                        self.waiters.wake(f"q:{channel[len(wake_prefix) :]}")
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # connection lost: resubscribe after a pause
-                log.warning("redis wake-up listener reconnecting", error=repr(exc))
-                await asyncio.sleep(0.5)
-                with contextlib.suppress(Exception):
-                    await self._pubsub.psubscribe(self.keys.wake_pattern)
-                    await self._pubsub.subscribe(self.keys.result_channel)
+    def _on_message(self, channel: str, data: str) -> None:
+        """A published wake-up: a queue's (``<prefix>wake:<queue>``) or stored results' (their
+        task ids, space-separated)."""
+        if channel == self._result_channel:
+            completing = self.completing
+            for task_id in data.split():
+                if task_id not in completing:
+                    self.waiters.wake(f"r:{task_id}")
+        elif channel.startswith(self._wake_prefix):
+            self.waiters.wake(f"q:{channel[len(self._wake_prefix) :]}")
 
     async def close(self) -> None:
         listener, self._listener = self._listener, None
         if listener is not None:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await listener
-        if self._pubsub is not None:
-            with contextlib.suppress(Exception):
-                await self._pubsub.aclose()
-            self._pubsub = None
+            await listener.close()
         calls, self._calls = self._calls, None
         if calls is not None:
             calls.close()

@@ -606,22 +606,33 @@ class RedisTaskQueue(TaskQueueStorage):
             orjson.dumps(queues), orjson.dumps(rows),
         ]  # fmt: skip
         script_keys = event_script_keys(self.keys)
-        reply = await self._run("COMPLETE", script_keys, args)
-        applied = [bool(flag) for flag in reply]
-        self._wake_result_waiters(rows, applied)
+        task_ids = [row[1] for row in rows]
+        completing = self.redis.completing
+        completing.update(task_ids)
+        applied: list[bool] = [False] * len(rows)
+        try:
+            reply = await self._run("COMPLETE", script_keys, args)
+            applied = [bool(flag) for flag in reply]
+        finally:
+            completing.difference_update(task_ids)
+            self._wake_result_waiters(rows, applied)
         return applied
 
     def _wake_result_waiters(self, rows: list[list[Any]], applied: list[bool]) -> None:
         """Hand the stored results to this process's waiters at once (other processes' are
-        woken by the script's message): they need not wait for it nor read the result back."""
+        woken by the script's message, which this process ignores for the tasks it is
+        completing: it could arrive before the reply, and the waiter would read the result
+        back): they need not read it. A waiter of a completion not applied (refused, or the
+        call failed) is woken to read what is stored."""
         waiters, fresh = self.redis.waiters, self.redis.fresh_results
         for row, ok in zip(rows, applied, strict=True):
+            key = f"r:{row[1]}"
+            if not waiters.has(key):
+                continue
             result = row[4]
             if ok and result and (result[3] == "" or int(result[3]) > 0):
-                key = f"r:{row[1]}"
-                if waiters.has(key):
-                    fresh[row[1]] = result[1]
-                    waiters.wake(key)
+                fresh[row[1]] = result[1]
+            waiters.wake(key)
 
     def _result_row(self, completion: Completion, now: datetime) -> list[str] | bool:
         result = completion.result

@@ -68,6 +68,14 @@ class Waiters(Generic[K]):
             elif not loop.is_closed():
                 loop.call_soon_threadsafe(_resolve, future)
 
+    def wake_all(self) -> None:
+        """Resolve every waiting future: after a lapse in which wake-ups may have been missed
+        (a push connection lost and opened again), every waiter checks again."""
+        with self._lock:
+            keys = list(self._waiting)
+        for key in keys:
+            self.wake(key)
+
     async def wait(self, future: asyncio.Future[None], timeout: float) -> None:
         """Wait for ``future`` at most ``timeout`` seconds; the future stays pending when the time
         runs out, so a poll loop can wait on it again (a timeout around ``await future`` would
