@@ -523,10 +523,20 @@ class TaskQueueConformance(ConformanceBase):
         await asyncio.wait_for(task_queue.wait_for_work([queue_name], 0.05), PUSH_DEADLINE)
 
     @pytest.mark.asyncio
+    @pytest.mark.parametrize("after_a_claim", [False, True], ids=["alone", "after-a-claim"])
     async def test_queue_wait_for_work_is_woken_by_enqueue(
-        self, opener: StorageOpener, task_queue: TaskQueueStorage, queue_name: str
+        self,
+        opener: StorageOpener,
+        task_queue: TaskQueueStorage,
+        queue_name: str,
+        after_a_claim: bool,
     ) -> None:
+        """Also right after an empty claim, as a worker waits (a backend may prepare that wait
+        in the claim)."""
         self.require(opener, Role.TASK_QUEUE, Capability.PUSH_WAKEUP)
+        if after_a_claim:
+            claimed = await task_queue.claim([queue_name], limit=4, lease_seconds=30, worker_id="w")
+            assert claimed == []
         waiting = asyncio.create_task(task_queue.wait_for_work([queue_name], PUSH_WAIT))
         await asyncio.sleep(0.1)
         await task_queue.enqueue(make_task(queue_name))
@@ -553,17 +563,6 @@ class TaskQueueConformance(ConformanceBase):
     # A worker waits right after a claim that gave it fewer tasks than it asked for. A backend
     # may prepare that wait in the claim (a wake-up registered first, what was left): these
     # hold it to the same promises as the waits above.
-
-    @pytest.mark.asyncio
-    async def test_queue_wait_after_an_empty_claim_is_woken_by_enqueue(
-        self, opener: StorageOpener, task_queue: TaskQueueStorage, queue_name: str
-    ) -> None:
-        self.require(opener, Role.TASK_QUEUE, Capability.PUSH_WAKEUP)
-        assert await task_queue.claim([queue_name], limit=4, lease_seconds=30, worker_id="w") == []
-        waiting = asyncio.create_task(task_queue.wait_for_work([queue_name], PUSH_WAIT))
-        await asyncio.sleep(0.1)
-        await task_queue.enqueue(make_task(queue_name))
-        await asyncio.wait_for(waiting, PUSH_DEADLINE)
 
     @pytest.mark.asyncio
     async def test_queue_wait_after_a_claim_sees_a_task_enqueued_before_the_wait(
