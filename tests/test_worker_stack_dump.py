@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from omniq import OmniQ
+from omniq.runtime.stack_dump import END_OF_DUMP
 from omniq.testing.processes import use_task_module, worker_process
 
 
@@ -25,7 +26,7 @@ def test_sigusr1_dumps_the_stacks_and_the_worker_goes_on(
     with worker_process(used.env, cwd=tmp_path) as worker:
         worker.wait_for_output("worker process running")
         worker.process.send_signal(signal.SIGUSR1)
-        dump = worker.wait_for_output("asyncio tasks")
+        dump = worker.wait_for_output(END_OF_DUMP)  # the whole dump, not its first lines
         assert "stacks of this process's threads" in dump
         assert "--- task omniq-claim" in dump  # the worker's own loops, by name
         assert "Most recent call first" in dump or "File " in dump

@@ -12,7 +12,11 @@ import asyncio
 import faulthandler
 import sys
 
-__all__ = ["dump_stacks"]
+__all__ = ["END_OF_DUMP", "dump_stacks"]
+
+
+END_OF_DUMP = "OmniQ: end of the stacks\n"
+"""The dump's last line: a reader that waits for it has the whole dump."""
 
 
 def dump_stacks() -> None:
@@ -29,4 +33,5 @@ def dump_stacks() -> None:
     for task in sorted(tasks, key=lambda t: t.get_name()):
         out.write(f"--- task {task.get_name()} ({'done' if task.done() else 'pending'})\n")
         task.print_stack(file=out)
+    out.write(END_OF_DUMP)
     out.flush()

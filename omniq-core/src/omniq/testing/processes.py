@@ -10,6 +10,7 @@ A backend's multi-process tests use these to prove at-least-once delivery across
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import signal
@@ -23,6 +24,8 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 import attrs
+
+from omniq.runtime.stack_dump import END_OF_DUMP
 
 if TYPE_CHECKING:
     import pytest
@@ -175,7 +178,8 @@ class WorkerProcess:
             return self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.process.send_signal(signal.SIGUSR1)
-            time.sleep(2.0)
+            with contextlib.suppress(AssertionError):  # a worker too stuck to dump says so too
+                self.wait_for_output(END_OF_DUMP, timeout=10)
             raise AssertionError(
                 f"worker {self.pid} did not stop within {timeout:g} s of SIGTERM; the end of "
                 f"its output:\n{self.output()[-20_000:]}"
