@@ -160,6 +160,7 @@ class WakeListener:
             async with asyncio.timeout(self._timeout):
                 await protocol.subscribed
         except BaseException:
+            protocol.subscribed.cancel()  # a later connection_lost leaves it alone
             transport.close()
             raise
         self._transport = transport
